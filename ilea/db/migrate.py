@@ -1,0 +1,62 @@
+"""Numbered SQL migrations, applied in order once each, and the reference data seed."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+from ilea.models import ACADEMY_NAMES, COMPONENTS, Topic
+
+log = logging.getLogger(__name__)
+
+# Serialises concurrent runners (API and worker starting together).
+_LOCK_ID = 0x11EA
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """``(name, sql)`` of every migration, in number order."""
+    folder = resources.files("ilea.db").joinpath("migrations")
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(n, folder.joinpath(n).read_text()) for n in names]
+
+
+async def migrate(con: asyncpg.Connection) -> list[str]:
+    """Apply what has not been applied yet; returns the names applied now."""
+    applied_now: list[str] = []
+    await con.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    try:
+        await con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await con.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in migration_files():
+            if name in done:
+                continue
+            async with con.transaction():
+                await con.execute(sql)
+                await con.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            log.info("applied migration %s", name)
+            applied_now.append(name)
+        await seed_reference_data(con)
+    finally:
+        await con.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+    return applied_now
+
+
+async def seed_reference_data(con: asyncpg.Connection) -> None:
+    """Academies, topics and agency components (idempotent)."""
+    await con.executemany(
+        "INSERT INTO academies (code, name, region) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
+        [(a.value, n.split(" (")[0], n.split(" (")[1].rstrip(")")) for a, n in ACADEMY_NAMES.items()],
+    )
+    await con.executemany(
+        "INSERT INTO topics (code, label) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING",
+        [(t.value, t.value.replace("_", " ").capitalize()) for t in Topic],
+    )
+    await con.executemany(
+        "INSERT INTO agency_components (agency, component) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(a.value, c) for a, comps in COMPONENTS.items() for c in comps],
+    )

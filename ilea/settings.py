@@ -1,0 +1,127 @@
+"""The one Settings class: built once at start-up and passed to whatever needs it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ilea.models import RuleConfig
+
+#: Signing key used only in development; refused anywhere else.
+DEV_JWT_SECRET = "ilea-development-signing-key-do-not-use-in-production"
+
+TASK_QUEUE = "ilea-proposals"
+
+
+class Settings(BaseSettings):
+    """Configuration from the environment (``ILEA_`` prefix; Temporal's own names for Temporal).
+
+    Raises:
+        ValueError: if the development signing key is used outside development.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ILEA_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+
+    # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
+    database_url: str | None = None
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    # Temporal, under the environment names Temporal's own tools use.
+    temporal_address: str = Field(
+        "127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "ILEA_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "ILEA_TEMPORAL_NAMESPACE")
+    )
+    temporal_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "ILEA_TEMPORAL_API_KEY")
+    )
+    temporal_tls_cert: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "ILEA_TEMPORAL_TLS_CERT"),
+    )
+    temporal_tls_key: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "ILEA_TEMPORAL_TLS_KEY"),
+    )
+    task_queue: str = TASK_QUEUE
+
+    # HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    docs_enabled: bool = True
+    max_body_bytes: int = 256 * 1024
+
+    # Identity: HS256 with a shared key by default, or RS256 keys from a JWKS URL.
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "ilea-dev"
+    jwt_audience: str = "ilea-api"
+    token_ttl_hours: int = 12
+
+    # Business rules (product.md defaults), all configurable.
+    isg_round_business_days: int = 10
+    isg_reminder_business_days: int = 2
+    revision_window_business_days: int = 20
+    max_revisions: int = 3
+    board_business_days: int = 15
+    board_reminder_business_days: int = 3
+    request_business_days: int = 10
+    request_reminder_business_days: int = 2
+    staffing_cutoff_days: int = 30
+    staffing_cutoff_min_days: int = 7
+    min_lead_days: int = 60
+    fast_track_max_cost_usd: Decimal = Decimal("150000")
+
+    # Embedded development stack (`ilea dev`).
+    state_dir: Path = Path(".ilea")
+    dev_pg_port: int = 54329
+    dev_temporal_port: int = 7233
+    dev_temporal_ui_port: int = 8233
+
+    # Email (SMTP) delivery of notifications: off unless a host is set.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "ilea-noreply@state.gov"
+
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_outside_development(self) -> Settings:
+        if (
+            self.env == "production"
+            and self.jwt_algorithm == "HS256"
+            and self.jwt_secret == DEV_JWT_SECRET
+        ):
+            raise ValueError(
+                "ILEA_JWT_SECRET is the development key; set a real key (or RS256 with "
+                "ILEA_JWT_JWKS_URL) when ILEA_ENV=production"
+            )
+        if self.env == "production" and self.jwt_algorithm == "HS256" and len(self.jwt_secret) < 32:
+            raise ValueError("ILEA_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    def rules(self) -> RuleConfig:
+        """The business-rule parameters the workflow is started with."""
+        return RuleConfig(
+            isg_round_business_days=self.isg_round_business_days,
+            isg_reminder_business_days=self.isg_reminder_business_days,
+            revision_window_business_days=self.revision_window_business_days,
+            max_revisions=self.max_revisions,
+            board_business_days=self.board_business_days,
+            board_reminder_business_days=self.board_reminder_business_days,
+            request_business_days=self.request_business_days,
+            request_reminder_business_days=self.request_reminder_business_days,
+            staffing_cutoff_days=self.staffing_cutoff_days,
+            staffing_cutoff_min_days=self.staffing_cutoff_min_days,
+            fast_track_max_cost_usd=self.fast_track_max_cost_usd,
+        )
+

