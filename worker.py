@@ -33,8 +33,18 @@ def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
 
 # Deterministic, side-effect-free modules shared with the API: loaded once, not per workflow
 # run (the Eastern Time zone object must be the real one, not a sandbox proxy).
-PASSTHROUGH = ("ilea", "activities", "workflows.rules", "workflows.staffing", "holidays",
-               "pycountry", "zoneinfo", "asyncpg", "pydantic", "pydantic_core")
+PASSTHROUGH = (
+    "ilea",
+    "activities",
+    "workflows.rules",
+    "workflows.staffing",
+    "holidays",
+    "pycountry",
+    "zoneinfo",
+    "asyncpg",
+    "pydantic",
+    "pydantic_core",
+)
 
 
 def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:

@@ -21,6 +21,8 @@ class ProjectionActivities:
         async with self._pool.acquire() as con:
             applied = await proposals.project(con, inp)
         activity.logger.debug(
-            "projected proposal %s v%s (%s)", inp.snapshot.id, inp.snapshot.version,
+            "projected proposal %s v%s (%s)",
+            inp.snapshot.id,
+            inp.snapshot.version,
             "applied" if applied else "already there",
         )

@@ -33,17 +33,28 @@ class RosterActivities:
         async with self._pool.acquire() as con:
             try:
                 row = await roster.book(
-                    con, request_id=inp.request_id, proposal_id=inp.proposal_id,
-                    instructor_id=inp.instructor_id, agency=inp.agency.value,
-                    expertise=inp.expertise.value, start=inp.start_date, end=inp.end_date,
+                    con,
+                    request_id=inp.request_id,
+                    proposal_id=inp.proposal_id,
+                    instructor_id=inp.instructor_id,
+                    agency=inp.agency.value,
+                    expertise=inp.expertise.value,
+                    start=inp.start_date,
+                    end=inp.end_date,
                     title=inp.title,
                 )
             except roster.BookingRefused as err:
                 details = []
                 if err.conflict:
                     c = err.conflict
-                    details.append({"proposal_id": c.proposal_id, "title": c.title,
-                                    "start_date": c.start.isoformat(), "end_date": c.end.isoformat()})
+                    details.append(
+                        {
+                            "proposal_id": c.proposal_id,
+                            "title": c.title,
+                            "start_date": c.start.isoformat(),
+                            "end_date": c.end.isoformat(),
+                        }
+                    )
                 raise ApplicationError(str(err), *details, type=err.kind, non_retryable=True) from None
         return BookResult(instructor=InstructorRef(id=row["id"], name=row["name"], component=row["component"]))
 

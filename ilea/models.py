@@ -31,9 +31,7 @@ class Stage(StrEnum):
     cancelled = "cancelled"
 
 
-TERMINAL_STAGES = frozenset(
-    {Stage.delivered, Stage.rejected, Stage.withdrawn, Stage.expired, Stage.cancelled}
-)
+TERMINAL_STAGES = frozenset({Stage.delivered, Stage.rejected, Stage.withdrawn, Stage.expired, Stage.cancelled})
 
 
 class Agency(StrEnum):

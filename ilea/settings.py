@@ -96,11 +96,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:
-        if (
-            self.env == "production"
-            and self.jwt_algorithm == "HS256"
-            and self.jwt_secret == DEV_JWT_SECRET
-        ):
+        if self.env == "production" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError(
                 "ILEA_JWT_SECRET is the development key; set a real key (or RS256 with "
                 "ILEA_JWT_JWKS_URL) when ILEA_ENV=production"
@@ -124,4 +120,3 @@ class Settings(BaseSettings):
             staffing_cutoff_min_days=self.staffing_cutoff_min_days,
             fast_track_max_cost_usd=self.fast_track_max_cost_usd,
         )
-

@@ -45,18 +45,24 @@ CHAIR = Actor(sub="chair-1", name="Chris Chair", agency=Agency.STATE, roles=[Rol
 
 
 def isg(agency: Agency, sub: str | None = None) -> Actor:
-    return Actor(sub=sub or f"isg-{agency.value.lower()}", name=f"ISG {agency.value}", agency=agency,
-                 roles=[Role.isg_member])
+    return Actor(
+        sub=sub or f"isg-{agency.value.lower()}", name=f"ISG {agency.value}", agency=agency, roles=[Role.isg_member]
+    )
 
 
 def board(agency: Agency) -> Actor:
-    return Actor(sub=f"board-{agency.value.lower()}", name=f"Board {agency.value}", agency=agency,
-                 roles=[Role.board_member])
+    return Actor(
+        sub=f"board-{agency.value.lower()}", name=f"Board {agency.value}", agency=agency, roles=[Role.board_member]
+    )
 
 
 def coordinator(agency: Agency) -> Actor:
-    return Actor(sub=f"coord-{agency.value.lower()}", name=f"Coordinator {agency.value}", agency=agency,
-                 roles=[Role.agency_coordinator])
+    return Actor(
+        sub=f"coord-{agency.value.lower()}",
+        name=f"Coordinator {agency.value}",
+        agency=agency,
+        roles=[Role.agency_coordinator],
+    )
 
 
 def fields(
@@ -83,8 +89,12 @@ def fields(
         justification="Regional demand for financial investigation skills.",
         instructor_needs=needs
         or [
-            InstructorNeed(agency=Agency.TREASURY, expertise=Topic.corruption_financial_crimes, count=1,
-                           alternate_agencies=[Agency.DOJ]),
+            InstructorNeed(
+                agency=Agency.TREASURY,
+                expertise=Topic.corruption_financial_crimes,
+                count=1,
+                alternate_agencies=[Agency.DOJ],
+            ),
             InstructorNeed(agency=Agency.DOJ, expertise=Topic.corruption_financial_crimes, count=2),
         ],
     )
@@ -109,8 +119,13 @@ async def start_proposal(
     pid = str(uuid.uuid4())
     handle = await client.start_workflow(
         ProposalWorkflow.run,
-        ProposalInput(proposal_id=pid, fields=f, submitted_by=submitter,
-                      submitted_at=submitted_at or datetime.now(UTC), rules=rules or RuleConfig()),
+        ProposalInput(
+            proposal_id=pid,
+            fields=f,
+            submitted_by=submitter,
+            submitted_at=submitted_at or datetime.now(UTC),
+            rules=rules or RuleConfig(),
+        ),
         id=workflow_id(pid),
         task_queue=task_queue,
     )
@@ -137,9 +152,12 @@ async def seed_instructors(pool: asyncpg.Pool, per_agency: int = 3) -> dict[Agen
         ids[agency] = []
         for i in range(per_agency):
             row = await roster.create_instructor(
-                pool, name=f"{agency.value.title()} Instructor {i + 1}", agency=agency.value,
+                pool,
+                name=f"{agency.value.title()} Instructor {i + 1}",
+                agency=agency.value,
                 component=COMPONENTS[agency][i % len(COMPONENTS[agency])],
-                expertise=[t.value for t in Topic], languages=["en"],
+                expertise=[t.value for t in Topic],
+                languages=["en"],
             )
             ids[agency].append(row["id"])
     return ids

@@ -37,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
         BoardPositionRecord,
         BookInput,
         CutoffInput,
-        DeclineInput,
         Deadlines,
+        DeclineInput,
         ErrorType,
         InstructorRequestView,
         IsgVote,
@@ -141,7 +141,7 @@ class ProposalWorkflow:
             timeout = None if wake_at is None else max(wake_at - workflow.now(), timedelta(0))
             if timeout is None or timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(lambda: self._version != version, timeout=timeout)
+                    await workflow.wait_condition(lambda v=version: self._version != v, timeout=timeout)
                     continue
                 except TimeoutError:
                     pass
@@ -178,14 +178,21 @@ class ProposalWorkflow:
                 self._round_reminded = changed = True
                 for seat in ISG_SEATS:
                     if seat not in self._votes:
-                        self._record("reminder", None, {"party": f"isg:{seat}", "due": self._iso(self._round_due)}, seat)
-                        self._notify(f"isg:{seat}", "reminder", f"Reminder: your ISG vote is due on {self._fields.title}")
+                        self._record(
+                            "reminder", None, {"party": f"isg:{seat}", "due": self._iso(self._round_due)}, seat
+                        )
+                        self._notify(
+                            f"isg:{seat}", "reminder", f"Reminder: your ISG vote is due on {self._fields.title}"
+                        )
             if self._round_due and now >= self._round_due:
                 for seat in ISG_SEATS:
                     if seat not in self._votes:
                         self._votes[seat] = IsgVoteRecord(
-                            agency=seat, vote=IsgVote.deemed_concur, by=SYSTEM,
-                            comment="silence procedure: no vote by the deadline", at=now,
+                            agency=seat,
+                            vote=IsgVote.deemed_concur,
+                            by=SYSTEM,
+                            comment="silence procedure: no vote by the deadline",
+                            at=now,
                         )
                         self._record("deemed_concur", None, {"round": self._round}, seat)
                 self._close_round()
@@ -202,7 +209,9 @@ class ProposalWorkflow:
                     self._notify(party, "reminder", f"Reminder: the Policy Board is due on {self._fields.title}")
             if self._board_due and now >= self._board_due and not self._overdue:
                 self._overdue = changed = True
-                self._record("escalation", None, {"reason": "Policy Board deadline passed", "due": self._iso(self._board_due)})
+                self._record(
+                    "escalation", None, {"reason": "Policy Board deadline passed", "due": self._iso(self._board_due)}
+                )
                 for party in ("board:chair", "program_officer"):
                     self._notify(party, "escalation", f"Overdue at the Policy Board: {self._fields.title}")
         elif self._stage in STAFFING_STAGES:
@@ -260,11 +269,16 @@ class ProposalWorkflow:
     def _close_round(self) -> None:
         votes = {a: v.vote for a, v in self._votes.items()}
         outcome = rules.isg_outcome(
-            votes, self._fields.course_type, self._fields.estimated_cost_usd,
+            votes,
+            self._fields.course_type,
+            self._fields.estimated_cost_usd,
             self._rules.fast_track_max_cost_usd,
         )
-        self._record("isg_round_closed", None, {"round": self._round, "outcome": outcome.value,
-                                                "votes": {a.value: v.value for a, v in votes.items()}})
+        self._record(
+            "isg_round_closed",
+            None,
+            {"round": self._round, "outcome": outcome.value, "votes": {a.value: v.value for a, v in votes.items()}},
+        )
         if outcome is rules.IsgOutcome.changes_requested:
             self._request_changes("the Steering Group requested changes")
         elif outcome is rules.IsgOutcome.rejected:
@@ -279,7 +293,9 @@ class ProposalWorkflow:
 
     def _request_changes(self, why: str) -> None:
         if self._revisions >= self._rules.max_revisions:
-            self._set_stage(Stage.rejected, None, f"{why}; the limit of {self._rules.max_revisions} revisions is reached")
+            self._set_stage(
+                Stage.rejected, None, f"{why}; the limit of {self._rules.max_revisions} revisions is reached"
+            )
             return
         now = workflow.now()
         self._revision_since = now
@@ -314,8 +330,12 @@ class ProposalWorkflow:
         self._refresh_staffing_stage(None)
 
     def _request_sent(self, r: InstructorRequestView) -> None:
-        self._record("request_sent", None, {"request_id": r.id, "slot": r.slot, "expertise": r.expertise.value,
-                                            "due": self._iso(r.due)}, r.agency)
+        self._record(
+            "request_sent",
+            None,
+            {"request_id": r.id, "slot": r.slot, "expertise": r.expertise.value, "due": self._iso(r.due)},
+            r.agency,
+        )
         self._notify(f"agency:{r.agency}", "action", f"Instructor request ({r.expertise.value}): {self._fields.title}")
 
     def _advance(self, r: InstructorRequestView, status: RequestStatus, reason: str) -> None:
@@ -349,7 +369,12 @@ class ProposalWorkflow:
         if self._staffing.started:
             await self._release_bookings(None, reason)
         for r in booked:
-            self._record("booking_released", actor, {"request_id": r.id, "instructor": r.instructor and r.instructor.id, "reason": reason}, r.agency)
+            self._record(
+                "booking_released",
+                actor,
+                {"request_id": r.id, "instructor": r.instructor and r.instructor.id, "reason": reason},
+                r.agency,
+            )
         self._set_stage(stage, actor, reason)
 
     # --- common bookkeeping --------------------------------------------------------------------
@@ -372,48 +397,88 @@ class ProposalWorkflow:
     def _record(self, action: str, actor: Actor | None, detail: dict[str, Any], agency: Agency | None = None) -> None:
         self._events.append(
             AuditEventIn(
-                key="", at=workflow.now(), actor=actor.sub if actor else SYSTEM,
+                key="",
+                at=workflow.now(),
+                actor=actor.sub if actor else SYSTEM,
                 agency=(actor.agency.value if actor else (agency.value if agency else None)),
-                action=action, detail=detail,
+                action=action,
+                detail=detail,
             )
         )
 
     def _notify(self, party: str, kind: str, subject: str, body: str = "") -> None:
-        self._notes.append(NotificationIn(key="", at=workflow.now(), party=party, kind=kind,
-                                          subject=subject, body=body))
+        self._notes.append(
+            NotificationIn(key="", at=workflow.now(), party=party, kind=kind, subject=subject, body=body)
+        )
 
     def _pending(self) -> list[PendingItem]:
         items: list[PendingItem] = []
         if self._stage is Stage.isg_review:
-            items += [PendingItem(party=f"isg:{s}", since=self._round_opened_at, due=self._round_due, kind="isg_vote")
-                      for s in ISG_SEATS if s not in self._votes]
+            items += [
+                PendingItem(party=f"isg:{s}", since=self._round_opened_at, due=self._round_due, kind="isg_vote")
+                for s in ISG_SEATS
+                if s not in self._votes
+            ]
         elif self._stage is Stage.changes_requested and self._revision_since:
-            items.append(PendingItem(party="program_officer", since=self._revision_since, due=self._revision_due, kind="revise"))
+            items.append(
+                PendingItem(party="program_officer", since=self._revision_since, due=self._revision_due, kind="revise")
+            )
         elif self._stage is Stage.board_review and self._board_since:
-            items += [PendingItem(party=f"board:{a}", since=self._board_since, due=self._board_due, kind="board_position")
-                      for a in BOARD_MEMBERS if a not in self._positions]
-            items.append(PendingItem(party="board:chair", since=self._board_since, due=self._board_due,
-                                     kind="overdue_board" if self._overdue else "board_decision"))
+            items += [
+                PendingItem(party=f"board:{a}", since=self._board_since, due=self._board_due, kind="board_position")
+                for a in BOARD_MEMBERS
+                if a not in self._positions
+            ]
+            items.append(
+                PendingItem(
+                    party="board:chair",
+                    since=self._board_since,
+                    due=self._board_due,
+                    kind="overdue_board" if self._overdue else "board_decision",
+                )
+            )
         elif self._stage in STAFFING_STAGES:
             for r in self._staffing.live():
                 if r.status is RequestStatus.open:
-                    items.append(PendingItem(party=f"agency:{r.agency}", since=r.sent_at, due=r.due,
-                                             kind="instructor_request", request_id=r.id))
+                    items.append(
+                        PendingItem(
+                            party=f"agency:{r.agency}",
+                            since=r.sent_at,
+                            due=r.due,
+                            kind="instructor_request",
+                            request_id=r.id,
+                        )
+                    )
                 elif r.status is RequestStatus.unfilled:
-                    items.append(PendingItem(party="program_officer", since=r.sent_at,
-                                             due=rules.end_of_day(self._cutoff), kind="retarget", request_id=r.id))
+                    items.append(
+                        PendingItem(
+                            party="program_officer",
+                            since=r.sent_at,
+                            due=rules.end_of_day(self._cutoff),
+                            kind="retarget",
+                            request_id=r.id,
+                        )
+                    )
         return items
 
     def _view(self) -> ProposalView:
         return ProposalView(
             **self._fields.model_dump(),
-            id=self._id, stage=self._stage, overdue=self._overdue, dissent=self._dissent,
-            fast_tracked=self._fast_tracked, round=max(self._round, 1), revisions=self._revisions,
-            submitted_by=self._submitter.sub, submitted_by_name=self._submitter.name,
-            submitted_at=self._submitted_at, updated_at=self._updated_at,
+            id=self._id,
+            stage=self._stage,
+            overdue=self._overdue,
+            dissent=self._dissent,
+            fast_tracked=self._fast_tracked,
+            round=max(self._round, 1),
+            revisions=self._revisions,
+            submitted_by=self._submitter.sub,
+            submitted_by_name=self._submitter.name,
+            submitted_at=self._submitted_at,
+            updated_at=self._updated_at,
             isg_votes=[self._votes[s] for s in ISG_SEATS if s in self._votes],
             board_positions=[self._positions[a] for a in BOARD_MEMBERS if a in self._positions],
-            board_decision=self._decision, pending_on=self._pending(),
+            board_decision=self._decision,
+            pending_on=self._pending(),
             instructor_requests=[r.model_copy() for r in self._staffing.requests],
             deadlines=Deadlines(
                 isg_round_due=self._round_due if self._stage is Stage.isg_review else None,
@@ -450,19 +515,24 @@ class ProposalWorkflow:
     def _upsert_search_attributes(self, view: ProposalView) -> None:
         pending = sorted({p.party for p in view.pending_on})
         wanted: dict[str, Any] = {
-            "stage": view.stage.value, "academy": view.academy.value, "topic": view.topic.value,
-            "pending": pending, "start": view.start_date,
+            "stage": view.stage.value,
+            "academy": view.academy.value,
+            "topic": view.topic.value,
+            "pending": pending,
+            "start": view.start_date,
         }
         if wanted == self._last_sa:
             return
         self._last_sa = wanted
-        workflow.upsert_search_attributes([
-            SA_STAGE.value_set(view.stage.value),
-            SA_ACADEMY.value_set(view.academy.value),
-            SA_TOPIC.value_set(view.topic.value),
-            SA_PENDING.value_set(pending),
-            SA_START.value_set(rules.start_of_day(view.start_date)),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                SA_STAGE.value_set(view.stage.value),
+                SA_ACADEMY.value_set(view.academy.value),
+                SA_TOPIC.value_set(view.topic.value),
+                SA_PENDING.value_set(pending),
+                SA_START.value_set(rules.start_of_day(view.start_date)),
+            ]
+        )
 
     def _result(self, request: InstructorRequestView | None = None) -> ActionResult:
         return ActionResult(proposal=self._view(), request=request.model_copy() if request else None)
@@ -475,7 +545,9 @@ class ProposalWorkflow:
 
     def _four_eyes(self, actor: Actor) -> None:
         if actor.sub in self._authors:
-            raise refuse(ErrorType.four_eyes, "four-eyes rule: whoever submitted or revised a proposal may not review it")
+            raise refuse(
+                ErrorType.four_eyes, "four-eyes rule: whoever submitted or revised a proposal may not review it"
+            )
 
     def _need_stage(self, what: str, *stages: Stage) -> None:
         if self._stage not in stages:
@@ -508,8 +580,10 @@ class ProposalWorkflow:
         problems = rules.validate_proposal(inp.proposal, rules.eastern_date(workflow.now()), self._rules)
         if problems:
             raise ApplicationError(
-                "the revised proposal is invalid", [{"loc": list(loc), "msg": msg} for loc, msg in problems],
-                type=ErrorType.invalid.value, non_retryable=True,
+                "the revised proposal is invalid",
+                [{"loc": list(loc), "msg": msg} for loc, msg in problems],
+                type=ErrorType.invalid.value,
+                non_retryable=True,
             )
 
     def _check_board_position(self, inp: BoardPositionInput) -> None:
@@ -544,13 +618,22 @@ class ProposalWorkflow:
 
     def _check_cutoff(self, inp: CutoffInput) -> None:
         self._need_role(inp.actor, Role.program_officer)
-        self._need_stage("moving the staffing cutoff", Stage.isg_review, Stage.changes_requested,
-                         Stage.board_review, Stage.staffing, Stage.staffing_at_risk)
+        self._need_stage(
+            "moving the staffing cutoff",
+            Stage.isg_review,
+            Stage.changes_requested,
+            Stage.board_review,
+            Stage.staffing,
+            Stage.staffing_at_risk,
+        )
         latest = self._fields.start_date - timedelta(days=self._rules.staffing_cutoff_min_days)
         today = rules.eastern_date(workflow.now())
         if inp.cutoff > latest:
-            raise refuse(ErrorType.invalid, f"the cutoff may be no later than {latest} "
-                                            f"({self._rules.staffing_cutoff_min_days} days before the start)")
+            raise refuse(
+                ErrorType.invalid,
+                f"the cutoff may be no later than {latest} "
+                f"({self._rules.staffing_cutoff_min_days} days before the start)",
+            )
         if inp.cutoff < today:
             raise refuse(ErrorType.invalid, f"the cutoff {inp.cutoff} is in the past")
         if self._cutoff_passed:
@@ -564,8 +647,10 @@ class ProposalWorkflow:
             raise refuse(ErrorType.wrong_agency, f"this request is addressed to {r.agency}, not {actor.agency}")
         live = {x.id for x in self._staffing.live()}
         if r.status not in statuses or r.id not in live:
-            raise refuse(ErrorType.closed, f"the request is {r.status.value}; this needs it "
-                                           f"{' or '.join(s.value for s in statuses)}")
+            raise refuse(
+                ErrorType.closed,
+                f"the request is {r.status.value}; this needs it {' or '.join(s.value for s in statuses)}",
+            )
         return r
 
     def _check_answer(self, request_id: str, actor: Actor) -> InstructorRequestView:
@@ -591,7 +676,9 @@ class ProposalWorkflow:
         if r is None:
             raise refuse(ErrorType.not_found, f"no instructor request {inp.request_id} on this proposal")
         if r.status is not RequestStatus.unfilled:
-            raise refuse(ErrorType.closed, f"only an unfilled slot can be re-targeted; this request is {r.status.value}")
+            raise refuse(
+                ErrorType.closed, f"only an unfilled slot can be re-targeted; this request is {r.status.value}"
+            )
         return r
 
     # --- updates -----------------------------------------------------------------------------------
@@ -608,10 +695,24 @@ class ProposalWorkflow:
             self._check_isg_vote(inp)
             agency = inp.actor.agency
             previous = self._votes.get(agency)
-            self._votes[agency] = IsgVoteRecord(agency=agency, vote=inp.vote, comment=inp.comment,
-                                                by=inp.actor.sub, by_name=inp.actor.name, at=workflow.now())
-            self._record("isg_vote", inp.actor, {"round": self._round, "vote": inp.vote.value, "comment": inp.comment,
-                                                 "replaces": previous.vote.value if previous else None})
+            self._votes[agency] = IsgVoteRecord(
+                agency=agency,
+                vote=inp.vote,
+                comment=inp.comment,
+                by=inp.actor.sub,
+                by_name=inp.actor.name,
+                at=workflow.now(),
+            )
+            self._record(
+                "isg_vote",
+                inp.actor,
+                {
+                    "round": self._round,
+                    "vote": inp.vote.value,
+                    "comment": inp.comment,
+                    "replaces": previous.vote.value if previous else None,
+                },
+            )
             if len(self._votes) == len(ISG_SEATS):
                 self._close_round()
             await self._commit()
@@ -644,8 +745,14 @@ class ProposalWorkflow:
         async with self._lock:
             self._check_board_position(inp)
             agency = inp.actor.agency
-            self._positions[agency] = BoardPositionRecord(agency=agency, position=inp.position, comment=inp.comment,
-                                                          by=inp.actor.sub, by_name=inp.actor.name, at=workflow.now())
+            self._positions[agency] = BoardPositionRecord(
+                agency=agency,
+                position=inp.position,
+                comment=inp.comment,
+                by=inp.actor.sub,
+                by_name=inp.actor.name,
+                at=workflow.now(),
+            )
             self._record("board_position", inp.actor, {"position": inp.position.value, "comment": inp.comment})
             await self._commit()
             return self._result()
@@ -658,8 +765,9 @@ class ProposalWorkflow:
     async def board_decision(self, inp: BoardDecisionInput) -> ActionResult:
         async with self._lock:
             self._check_board_decision(inp)
-            self._decision = BoardDecisionRecord(decision=inp.decision, comment=inp.comment, by=inp.actor.sub,
-                                                 by_name=inp.actor.name, at=workflow.now())
+            self._decision = BoardDecisionRecord(
+                decision=inp.decision, comment=inp.comment, by=inp.actor.sub, by_name=inp.actor.name, at=workflow.now()
+            )
             self._record("board_decision", inp.actor, {"decision": inp.decision.value, "comment": inp.comment})
             if inp.decision is BoardDecision.approve:
                 self._enter_staffing("approved by the Policy Board")
@@ -708,9 +816,16 @@ class ProposalWorkflow:
             try:
                 booked = await workflow.execute_activity_method(
                     RosterActivities.book,
-                    BookInput(request_id=r.id, proposal_id=self._id, instructor_id=inp.instructor_id,
-                              agency=r.agency, expertise=r.expertise, start_date=self._fields.start_date,
-                              end_date=self._fields.end_date, title=self._fields.title),
+                    BookInput(
+                        request_id=r.id,
+                        proposal_id=self._id,
+                        instructor_id=inp.instructor_id,
+                        agency=r.agency,
+                        expertise=r.expertise,
+                        start_date=self._fields.start_date,
+                        end_date=self._fields.end_date,
+                        title=self._fields.title,
+                    ),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 )
@@ -720,8 +835,11 @@ class ProposalWorkflow:
                     raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
                 raise
             self._staffing.accept(r, booked.instructor)
-            self._record("request_accepted", inp.actor, {"request_id": r.id, "slot": r.slot,
-                                                         "instructor": booked.instructor.model_dump()})
+            self._record(
+                "request_accepted",
+                inp.actor,
+                {"request_id": r.id, "slot": r.slot, "instructor": booked.instructor.model_dump()},
+            )
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
             return self._result(r)
@@ -752,8 +870,12 @@ class ProposalWorkflow:
             r = self._check_release(inp)
             await self._release_bookings(r.id, inp.reason)
             instructor = r.instructor.id if r.instructor else None
-            reopened = self._staffing.release(r, inp.reason, self._fields.instructor_needs, workflow.now(), self._new_id)
-            self._record("booking_released", inp.actor, {"request_id": r.id, "instructor": instructor, "reason": inp.reason})
+            reopened = self._staffing.release(
+                r, inp.reason, self._fields.instructor_needs, workflow.now(), self._new_id
+            )
+            self._record(
+                "booking_released", inp.actor, {"request_id": r.id, "instructor": instructor, "reason": inp.reason}
+            )
             self._request_sent(reopened)
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
@@ -768,8 +890,11 @@ class ProposalWorkflow:
         async with self._lock:
             r = self._check_retarget(inp)
             new = self._staffing.retarget(r, inp.agency, self._fields.instructor_needs, workflow.now(), self._new_id)
-            self._record("request_retargeted", inp.actor, {"request_id": r.id, "slot": r.slot, "agency": inp.agency.value,
-                                                           "new_request_id": new.id})
+            self._record(
+                "request_retargeted",
+                inp.actor,
+                {"request_id": r.id, "slot": r.slot, "agency": inp.agency.value, "new_request_id": new.id},
+            )
             self._request_sent(new)
             self._refresh_staffing_stage(inp.actor)
             await self._commit()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -76,8 +76,8 @@ def eastern_date(at: datetime) -> date:
 
 
 def start_of_day(day: date) -> datetime:
-    """00:00 Eastern Time on ``day``."""
-    return datetime.combine(day, time.min, tzinfo=EASTERN)
+    """00:00 Eastern Time on ``day``, as a UTC timestamp."""
+    return datetime.combine(day, time.min, tzinfo=EASTERN).astimezone(UTC)
 
 
 def end_of_day(day: date) -> datetime:
@@ -162,9 +162,7 @@ def validate_proposal(fields: ProposalFields, today: date, rules: RuleConfig) ->
             problems.append(((*loc, "agency"), "instructors come from TREASURY, DHS or DOJ"))
         for j, alt in enumerate(need.alternate_agencies):
             if alt is Agency.STATE:
-                problems.append(
-                    ((*loc, "alternate_agencies", j), "instructors come from TREASURY, DHS or DOJ")
-                )
+                problems.append(((*loc, "alternate_agencies", j), "instructors come from TREASURY, DHS or DOJ"))
             elif alt is need.agency or need.alternate_agencies.index(alt) != j:
                 problems.append(((*loc, "alternate_agencies", j), f"{alt} is listed twice"))
     return problems
@@ -181,9 +179,7 @@ class IsgOutcome(StrEnum):
     board = "board"
 
 
-def fast_track_eligible(
-    course_type: CourseType, cost: Decimal, votes: Iterable[IsgVote], max_cost: Decimal
-) -> bool:
+def fast_track_eligible(course_type: CourseType, cost: Decimal, votes: Iterable[IsgVote], max_cost: Decimal) -> bool:
     """Delegated authority: a specialized course, within the cost limit, four explicit concurs."""
     votes = list(votes)
     return (
@@ -214,10 +210,7 @@ def chair_block_reason(positions: Mapping[Agency, BoardPosition]) -> str | None:
     """Why the chair may not approve now, or None when approval is allowed."""
     against = sorted(a.value for a, p in positions.items() if p is BoardPosition.nonconcur)
     if len(against) >= 2:
-        return (
-            f"{len(against)} Board members have recorded nonconcur ({', '.join(against)}); "
-            "the chair may not approve"
-        )
+        return f"{len(against)} Board members have recorded nonconcur ({', '.join(against)}); the chair may not approve"
     return None
 
 

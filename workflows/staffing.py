@@ -86,9 +86,7 @@ class Staffing:
         self.requests.append(request)
         return request
 
-    def open_all(
-        self, needs: list[InstructorNeed], now: datetime, new_id: NewId
-    ) -> list[InstructorRequestView]:
+    def open_all(self, needs: list[InstructorNeed], now: datetime, new_id: NewId) -> list[InstructorRequestView]:
         """One request per slot (``count`` slots per need), all sent at once."""
         sent = []
         slot = 0
@@ -97,8 +95,13 @@ class Staffing:
                 slot += 1
                 sent.append(
                     self._send(
-                        slot=slot, need_index=index, need=need, agency=need.agency,
-                        asked=[], now=now, new_id=new_id,
+                        slot=slot,
+                        need_index=index,
+                        need=need,
+                        agency=need.agency,
+                        asked=[],
+                        now=now,
+                        new_id=new_id,
                     )
                 )
         return sent
@@ -126,8 +129,13 @@ class Staffing:
             return None
         request.status = status
         return self._send(
-            slot=request.slot, need_index=request.need_index, need=need, agency=following,
-            asked=request.asked_agencies, now=now, new_id=new_id,
+            slot=request.slot,
+            need_index=request.need_index,
+            need=need,
+            agency=following,
+            asked=request.asked_agencies,
+            now=now,
+            new_id=new_id,
         )
 
     def accept(self, request: InstructorRequestView, instructor: InstructorRef) -> None:
@@ -147,8 +155,13 @@ class Staffing:
         request.status = RequestStatus.released
         request.reason = reason
         return self._send(
-            slot=request.slot, need_index=request.need_index, need=needs[request.need_index],
-            agency=request.agency, asked=[], now=now, new_id=new_id,
+            slot=request.slot,
+            need_index=request.need_index,
+            need=needs[request.need_index],
+            agency=request.agency,
+            asked=[],
+            now=now,
+            new_id=new_id,
         )
 
     def retarget(
@@ -162,8 +175,13 @@ class Staffing:
         """An unfilled slot sent by the program officer to any instructor-providing agency."""
         request.status = request.closed_as or RequestStatus.declined
         return self._send(
-            slot=request.slot, need_index=request.need_index, need=needs[request.need_index],
-            agency=agency, asked=request.asked_agencies, now=now, new_id=new_id,
+            slot=request.slot,
+            need_index=request.need_index,
+            need=needs[request.need_index],
+            agency=agency,
+            asked=request.asked_agencies,
+            now=now,
+            new_id=new_id,
         )
 
     def cancel_all(self, reason: str) -> list[InstructorRequestView]:

@@ -102,8 +102,14 @@ async def append(
         # Postgres keeps microseconds; hash exactly what will be read back.
         at = at.astimezone(UTC)
         digest = event_hash(
-            proposal_id=proposal_id, seq=seq, at=at, actor=actor, agency=agency,
-            action=action, detail=detail, prev_hash=prev,
+            proposal_id=proposal_id,
+            seq=seq,
+            at=at,
+            actor=actor,
+            agency=agency,
+            action=action,
+            detail=detail,
+            prev_hash=prev,
         )
         rows.append((proposal_id, seq, key, at, actor, agency, action, detail, prev, digest))
         inserted.append((key, at, action, detail))
@@ -131,8 +137,14 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
     prev = GENESIS
     for i, e in enumerate(events, start=1):
         expected = event_hash(
-            proposal_id=proposal_id, seq=e["seq"], at=e["at"], actor=e["actor"],
-            agency=e["agency"], action=e["action"], detail=e["detail"], prev_hash=prev,
+            proposal_id=proposal_id,
+            seq=e["seq"],
+            at=e["at"],
+            actor=e["actor"],
+            agency=e["agency"],
+            action=e["action"],
+            detail=e["detail"],
+            prev_hash=prev,
         )
         if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected:
             return int(e["seq"])

@@ -52,16 +52,29 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             WHERE proposals.version < EXCLUDED.version
             RETURNING true
             """,
-            view.id, view.title, view.academy.value, view.course_type.value, view.topic.value,
-            view.stage.value, view.start_date, view.end_date, view.overdue, view.submitted_by,
-            view.submitted_at, view.updated_at, view.version, parties,
-            sorted({party_agency(p) for p in parties}), doc,
+            view.id,
+            view.title,
+            view.academy.value,
+            view.course_type.value,
+            view.topic.value,
+            view.stage.value,
+            view.start_date,
+            view.end_date,
+            view.overdue,
+            view.submitted_by,
+            view.submitted_at,
+            view.updated_at,
+            view.version,
+            parties,
+            sorted({party_agency(p) for p in parties}),
+            doc,
         )
         if applied:
             await _write_requests(con, view, doc)
             await _write_tasks(con, view)
         inserted = await audit.append(
-            con, view.id,
+            con,
+            view.id,
             [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events],
         )
         await _write_stage_periods(con, view.id, inserted)
@@ -70,8 +83,7 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
                 "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
                 " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-                [(view.id, n.key, n.party, n.kind, n.subject, n.body, n.at)
-                 for n in inp.notifications],
+                [(view.id, n.key, n.party, n.kind, n.subject, n.body, n.at) for n in inp.notifications],
             )
     return bool(applied)
 
@@ -89,8 +101,18 @@ async def _write_requests(con: asyncpg.Connection, view: ProposalView, doc: dict
             reason = EXCLUDED.reason, doc = EXCLUDED.doc
         """,
         [
-            (r.id, view.id, r.slot, r.agency.value, r.expertise.value, r.status.value,
-             r.instructor.id if r.instructor else None, r.due, r.reason, d)
+            (
+                r.id,
+                view.id,
+                r.slot,
+                r.agency.value,
+                r.expertise.value,
+                r.status.value,
+                r.instructor.id if r.instructor else None,
+                r.due,
+                r.reason,
+                d,
+            )
             for r, d in zip(view.instructor_requests, doc["instructor_requests"], strict=True)
         ],
     )
@@ -102,8 +124,7 @@ async def _write_tasks(con: asyncpg.Connection, view: ProposalView) -> None:
         await con.executemany(
             "INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(view.id, p.party, p.kind, p.request_id, view.title, p.since, p.due)
-             for p in view.pending_on],
+            [(view.id, p.party, p.kind, p.request_id, view.title, p.since, p.due) for p in view.pending_on],
         )
 
 
@@ -120,12 +141,15 @@ async def _write_stage_periods(
             continue
         await con.execute(
             "UPDATE stage_periods SET left_at = $2 WHERE proposal_id = $1 AND left_at IS NULL",
-            proposal_id, at,
+            proposal_id,
+            at,
         )
         await con.execute(
             "INSERT INTO stage_periods (proposal_id, seq, stage, entered_at) VALUES ($1,"
             " (SELECT coalesce(max(seq), 0) + 1 FROM stage_periods WHERE proposal_id = $1), $2, $3)",
-            proposal_id, stage, at,
+            proposal_id,
+            stage,
+            at,
         )
 
 
@@ -133,9 +157,7 @@ async def _write_stage_periods(
 
 
 async def get(db: asyncpg.Pool | asyncpg.Connection, proposal_id: str) -> dict[str, Any] | None:
-    doc: dict[str, Any] | None = await db.fetchval(
-        "SELECT doc FROM proposals WHERE id = $1", proposal_id
-    )
+    doc: dict[str, Any] | None = await db.fetchval("SELECT doc FROM proposals WHERE id = $1", proposal_id)
     return doc
 
 
@@ -214,11 +236,18 @@ async def counts_by_stage(db: asyncpg.Pool) -> dict[str, int]:
     return {r["stage"]: r["n"] for r in rows}
 
 
-async def tasks_for(db: asyncpg.Pool, parties: Sequence[str]) -> list[dict[str, Any]]:
+async def tasks_for(
+    db: asyncpg.Pool, parties: Sequence[str], *, exclude_reviews_by: str | None = None
+) -> list[dict[str, Any]]:
+    """Pending tasks of these parties, oldest first; reviews of one's own proposals left out."""
     rows = await db.fetch(
-        "SELECT kind, proposal_id, title, since, due, request_id, party FROM tasks"
-        " WHERE party = ANY($1) ORDER BY since, proposal_id",
+        "SELECT t.kind, t.proposal_id, t.title, t.since, t.due, t.request_id, t.party FROM tasks t"
+        " JOIN proposals p ON p.id = t.proposal_id"
+        " WHERE t.party = ANY($1) AND NOT (t.kind = ANY($3) AND p.submitted_by = $2)"
+        " ORDER BY t.since, t.proposal_id",
         list(parties),
+        exclude_reviews_by or "",
+        ["isg_vote", "board_position", "board_decision", "overdue_board"],
     )
     return [dict(r) for r in rows]
 

@@ -44,7 +44,12 @@ async def create_instructor(
     row = await db.fetchrow(
         f"INSERT INTO instructors (id, name, agency, component, expertise, languages)"
         f" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING {INSTRUCTOR_COLUMNS}",
-        instructor_id or str(uuid.uuid4()), name, agency, component, expertise, languages,
+        instructor_id or str(uuid.uuid4()),
+        name,
+        agency,
+        component,
+        expertise,
+        languages,
     )
     if row is None:  # an existing id: the seed ran before
         row = await db.fetchrow(f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors WHERE id = $1", instructor_id)
@@ -61,22 +66,29 @@ async def set_active(db: asyncpg.Pool, instructor_id: str, active: bool) -> dict
         f"UPDATE instructors SET active = $2,"
         f" deactivated_at = CASE WHEN $2 THEN NULL ELSE now() END"
         f" WHERE id = $1 RETURNING {INSTRUCTOR_COLUMNS}",
-        instructor_id, active,
+        instructor_id,
+        active,
     )
     return dict(row) if row else None
 
 
 async def list_instructors(
-    db: asyncpg.Pool, *, agency: str | None, expertise: str | None,
-    free_from: date | None = None, free_to: date | None = None,
+    db: asyncpg.Pool,
+    *,
+    agency: str | None,
+    expertise: str | None,
+    free_from: date | None = None,
+    free_to: date | None = None,
 ) -> list[dict[str, Any]]:
     """The roster, optionally only those free over ``[free_from, free_to]``."""
     args: list[Any] = [agency, expertise]
     free = ""
     if free_from and free_to:
         args += [free_from, free_to]
-        free = (" AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
-                " AND b.released_at IS NULL AND b.during && daterange($3, $4, '[]'))")
+        free = (
+            " AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
+            " AND b.released_at IS NULL AND b.during && daterange($3, $4, '[]'))"
+        )
     rows = await db.fetch(
         f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors i"
         " WHERE ($1::text IS NULL OR agency = $1) AND ($2::text IS NULL OR $2 = ANY(expertise))"
@@ -125,24 +137,30 @@ async def book(
             await con.execute(
                 "INSERT INTO bookings (instructor_id, request_id, proposal_id, course_title, during)"
                 " VALUES ($1, $2, $3, $4, daterange($5, $6, '[]'))",
-                instructor_id, request_id, proposal_id, title, start, end,
+                instructor_id,
+                request_id,
+                proposal_id,
+                title,
+                start,
+                end,
             )
             await con.execute(
                 "UPDATE instructor_requests SET status = 'accepted', instructor_id = $2 WHERE id = $1",
-                request_id, instructor_id,
+                request_id,
+                instructor_id,
             )
     except asyncpg.exceptions.ExclusionViolationError:
         other = await con.fetchrow(
             "SELECT proposal_id, course_title, lower(during) AS s, upper(during) - 1 AS e FROM bookings"
             " WHERE instructor_id = $1 AND released_at IS NULL AND during && daterange($2, $3, '[]')"
             " LIMIT 1",
-            instructor_id, start, end,
+            instructor_id,
+            start,
+            end,
         )
         conflict = Conflict(other["proposal_id"], other["course_title"], other["s"], other["e"]) if other else None
         where = f" on '{conflict.title}' ({conflict.start} to {conflict.end})" if conflict else ""
-        raise BookingRefused(
-            "BookingConflict", f"{instructor['name']} is already booked{where}", conflict
-        ) from None
+        raise BookingRefused("BookingConflict", f"{instructor['name']} is already booked{where}", conflict) from None
     return instructor
 
 
@@ -153,7 +171,9 @@ async def release(
     status = await con.execute(
         "UPDATE bookings SET released_at = now(), release_reason = $3"
         " WHERE proposal_id = $1 AND ($2::text IS NULL OR request_id = $2) AND released_at IS NULL",
-        proposal_id, request_id, reason,
+        proposal_id,
+        request_id,
+        reason,
     )
     return int(status.split()[-1])
 
@@ -181,6 +201,8 @@ async def list_requests(
         "SELECT doc FROM instructor_requests WHERE ($1::text IS NULL OR status = $1)"
         " AND ($2::text IS NULL OR agency = $2) AND ($3::text IS NULL OR proposal_id = $3)"
         " ORDER BY due, id LIMIT 1000",
-        status, agency, proposal_id,
+        status,
+        agency,
+        proposal_id,
     )
     return [r["doc"] for r in rows]

@@ -31,8 +31,7 @@ async def test_happy_path_to_delivered(ts_env: WorkflowEnvironment, pool: asyncp
         )
         assert decided.proposal.stage is Stage.staffing
         requests = decided.proposal.instructor_requests
-        assert [(r.slot, r.agency) for r in requests] == [
-            (1, Agency.TREASURY), (2, Agency.DOJ), (3, Agency.DOJ)]
+        assert [(r.slot, r.agency) for r in requests] == [(1, Agency.TREASURY), (2, Agency.DOJ), (3, Agency.DOJ)]
         used: dict[Agency, int] = {}
         result = decided
         for r in requests:

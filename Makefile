@@ -1,0 +1,40 @@
+# Two commands: `make run` starts the whole system, `make test` runs every test.
+# Each creates .venv and installs the project on first use (and again only when
+# pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The machine's PostgreSQL, used by `make test-external-db` (CI runs it too).
+EXTERNAL_PG ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-fast test-external-db lint typecheck clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ilea dev
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+# Everything but the whole-stack tests, against the machine's PostgreSQL.
+test-external-db: $(STAMP)
+	ILEA_TEST_DATABASE_URL=$(EXTERNAL_PG) $(BIN)/pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""The FastAPI app factory: one pool and one Temporal client per process, opened in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import asyncpg
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api import errors
+from api.auth import TokenVerifier
+from api.idempotency import IdempotencyMiddleware
+from api.routes import health, instructors, proposals, reports, requests, tasks
+from ilea.db import create_pool
+from ilea.settings import Settings
+from ilea.temporal import connect
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413 before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Content Too Large",
+                "status": 413,
+                "detail": f"request bodies are limited to {self.max_bytes} bytes",
+            }
+        ).encode()
+        await send(
+            {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/problem+json")]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal: Client | None = None) -> FastAPI:
+    """Build the app; a given pool or client is used as is (tests), otherwise opened here."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_pool = pool is None
+        if pool is None:
+            if not settings.database_url:
+                raise RuntimeError("ILEA_DATABASE_URL is not set (use `ilea dev` for the embedded stack)")
+            app.state.pool = await create_pool(
+                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            )
+        else:
+            app.state.pool = pool
+        try:
+            app.state.temporal = temporal or await connect(settings)
+            yield
+        finally:
+            if own_pool:
+                await app.state.pool.close()
+
+    app = FastAPI(
+        title="ILEA course approval and staffing",
+        version="1.0.0",
+        summary="Interagency review, Policy Board approval and instructor staffing of ILEA courses",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    errors.install(app)
+    for module in (health, proposals, requests, instructors, tasks, reports):
+        app.include_router(module.router)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

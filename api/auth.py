@@ -1,0 +1,94 @@
+"""Bearer-token authentication (pyjwt, algorithm pinned) and per-route role policies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ValidationError
+
+from ilea.models import Actor, Agency, Role
+from ilea.settings import Settings
+
+
+class Principal(BaseModel):
+    """The verified caller."""
+
+    sub: str
+    name: str = ""
+    agency: Agency
+    roles: list[Role]
+
+    def has(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+    def actor(self) -> Actor:
+        return Actor(sub=self.sub, name=self.name, agency=self.agency, roles=self.roles)
+
+
+class AuthError(Exception):
+    """Missing or unusable credentials (401)."""
+
+
+class TokenVerifier:
+    """Verifies tokens with the configured key: HS256 shared key, or RS256 from a JWKS URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+
+    def _key(self, token: str) -> Any:
+        if self._jwks is not None:
+            try:
+                return self._jwks.get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientError as err:
+                raise AuthError(f"unknown signing key: {err}") from None
+        return self._settings.jwt_secret
+
+    def verify(self, token: str) -> Principal:
+        s = self._settings
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=[s.jwt_algorithm],
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as err:
+            raise AuthError(f"invalid token: {err}") from None
+        try:
+            return Principal(
+                sub=claims["sub"],
+                name=claims.get("name", ""),
+                agency=claims.get("agency"),
+                roles=claims.get("roles") or [],
+            )
+        except ValidationError as err:
+            raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    sub: str,
+    agency: Agency,
+    roles: list[Role],
+    name: str = "",
+    ttl: timedelta | None = None,
+) -> str:
+    """A signed development token (HS256 with the configured key)."""
+    now = datetime.now(UTC)
+    claims = {
+        "sub": sub,
+        "name": name or sub,
+        "agency": agency.value,
+        "roles": [r.value for r in roles],
+        "iat": now,
+        "exp": now + (ttl or timedelta(hours=settings.token_ttl_hours)),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

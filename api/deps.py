@@ -1,0 +1,75 @@
+"""Dependencies: the caller, the pool, the Temporal client, the settings, role policies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from temporalio.client import Client
+
+from api.auth import AuthError, Principal
+from api.errors import Problem
+from ilea.models import Role
+from ilea.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
+    token = credentials.credentials if credentials else request.cookies.get("ilea_session")
+    if not token:
+        raise AuthError("a bearer token is required")
+    principal: Principal = request.app.state.verifier.verify(token)
+    return principal
+
+
+class Policy:
+    """Who may call a route: any authenticated caller, or one holding one of ``roles``.
+
+    Declared once per route (``Depends(Policy(...))``); the handler body never
+    re-checks roles. Agency checks that depend on the resource live in the
+    workflow's validators.
+    """
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = roles
+
+    def __call__(self, user: Annotated[Principal, Depends(current_user)]) -> Principal:
+        if self.roles and not user.has(*self.roles):
+            wanted = " or ".join(r.value for r in self.roles)
+            raise Problem(403, f"this action needs the {wanted} role", kind="Forbidden")
+        return user
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Db = Annotated[asyncpg.Pool, Depends(get_db)]
+Temporal = Annotated[Client, Depends(get_temporal)]
+CurrentUser = Annotated[Principal, Depends(Policy())]
+ProgramOfficer = Annotated[Principal, Depends(Policy(Role.program_officer))]
+IsgMember = Annotated[Principal, Depends(Policy(Role.isg_member))]
+BoardMember = Annotated[Principal, Depends(Policy(Role.board_member))]
+BoardChair = Annotated[Principal, Depends(Policy(Role.board_chair))]
+Coordinator = Annotated[Principal, Depends(Policy(Role.agency_coordinator))]
+RequestReader = Annotated[Principal, Depends(Policy(Role.agency_coordinator, Role.program_officer, Role.auditor))]
+Reporter = Annotated[Principal, Depends(Policy(Role.program_officer, Role.auditor))]

@@ -1,0 +1,37 @@
+"""The task inbox: what waits on the caller or their agency's seat, oldest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.auth import Principal
+from api.deps import CurrentUser, Db
+from api.schemas import Tasks
+from ilea.db import proposals
+from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, Agency, Role
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+def parties_of(user: Principal) -> list[str]:
+    """The pending-on parties the caller acts for."""
+    parties = []
+    if user.has(Role.isg_member):
+        parties.append(f"isg:{user.agency}")
+    if user.has(Role.board_member) and user.agency in BOARD_MEMBERS:
+        parties.append(f"board:{user.agency}")
+    if user.has(Role.board_chair) and user.agency is Agency.STATE:
+        parties.append("board:chair")
+    if user.has(Role.agency_coordinator) and user.agency in INSTRUCTOR_AGENCIES:
+        parties.append(f"agency:{user.agency}")
+    if user.has(Role.program_officer):
+        parties.append("program_officer")
+    return parties
+
+
+@router.get("", response_model=Tasks, summary="Actions pending on you or your agency's seat")
+async def tasks(user: CurrentUser, db: Db) -> dict[str, Any]:
+    rows = await proposals.tasks_for(db, parties_of(user), exclude_reviews_by=user.sub)
+    return {"items": rows}

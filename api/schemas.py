@@ -1,0 +1,176 @@
+"""Request bodies and response shapes of the HTTP contract (api.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from ilea.models import (
+    Agency,
+    BoardDecision,
+    BoardPosition,
+    InstructorRequestView,
+    IsgVote,
+    ProposalFields,
+    ProposalView,
+    Stage,
+    Strict,
+    Topic,
+)
+
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class IsgVoteBody(Strict):
+    vote: IsgVote
+    comment: Comment | None = None
+
+
+class RevisionBody(Strict):
+    proposal: ProposalFields
+    comment: Reason
+
+
+class BoardPositionBody(Strict):
+    position: BoardPosition
+    comment: Comment | None = None
+
+
+class BoardDecisionBody(Strict):
+    decision: BoardDecision
+    comment: Comment | None = None
+
+
+class WithdrawBody(Strict):
+    reason: Reason
+
+
+class CutoffBody(Strict):
+    cutoff: date
+
+
+class AcceptBody(Strict):
+    instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class ReasonBody(Strict):
+    reason: Reason
+
+
+class RetargetBody(Strict):
+    agency: Agency
+
+
+class InstructorBody(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    component: str
+    expertise: list[Topic] = Field(min_length=1, max_length=11)
+    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=40)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class InstructorPatch(Strict):
+    active: bool
+
+
+class Proposal(ProposalView):
+    history_url: str
+
+
+class PendingOut(BaseModel):
+    party: str
+    since: datetime
+    due: datetime | None
+
+
+class ProposalSummary(BaseModel):
+    id: str
+    title: str
+    academy: str
+    topic: str
+    course_type: str
+    stage: Stage
+    start_date: date
+    pending_on: list[PendingOut]
+    updated_at: datetime
+    overdue: bool = False
+
+
+class ProposalPage(BaseModel):
+    items: list[ProposalSummary]
+    next_cursor: str | None
+
+
+class AuditEvent(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    agency: str | None
+    action: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditEvents(BaseModel):
+    items: list[AuditEvent]
+
+
+class ChainCheck(BaseModel):
+    valid: bool
+    events: int
+    first_broken_seq: int | None
+
+
+class Task(BaseModel):
+    kind: str
+    proposal_id: str
+    title: str
+    since: datetime
+    due: datetime | None
+    request_id: str | None = None
+    party: str
+
+
+class Tasks(BaseModel):
+    items: list[Task]
+
+
+class InstructorRequest(InstructorRequestView):
+    pass
+
+
+class InstructorRequests(BaseModel):
+    items: list[InstructorRequest]
+
+
+class Instructor(BaseModel):
+    id: str
+    name: str
+    agency: Agency
+    component: str
+    expertise: list[Topic]
+    languages: list[str]
+    active: bool
+
+
+class Instructors(BaseModel):
+    items: list[Instructor]
+
+
+class CycleTime(BaseModel):
+    stage: Stage
+    academy: str | None
+    topic: str | None
+    count: int
+    median_days: float
+    p90_days: float
+
+
+class CycleTimes(BaseModel):
+    items: list[CycleTime]
+    counts_by_stage: dict[str, int]

@@ -1,0 +1,299 @@
+"""The `ilea` command: the embedded development stack and the production entry points."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
+from ilea.settings import Settings
+
+app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)
+
+DEMO_USERS: list[tuple[str, str, Agency, list[Role]]] = [
+    ("demo-po", "Pat Okafor (INL program officer)", Agency.STATE, [Role.program_officer]),
+    ("demo-isg-state", "Sam Rivera (ISG, State/INL)", Agency.STATE, [Role.isg_member]),
+    ("demo-isg-treasury", "Tara Chen (ISG, Treasury)", Agency.TREASURY, [Role.isg_member]),
+    ("demo-isg-dhs", "Dana Brooks (ISG, DHS)", Agency.DHS, [Role.isg_member]),
+    ("demo-isg-doj", "Jordan Lee (ISG, Justice)", Agency.DOJ, [Role.isg_member]),
+    ("demo-board-treasury", "Morgan Hale (Board, Treasury)", Agency.TREASURY, [Role.board_member]),
+    ("demo-board-dhs", "Avery Stone (Board, DHS)", Agency.DHS, [Role.board_member]),
+    ("demo-board-doj", "Riley Quinn (Board, Justice)", Agency.DOJ, [Role.board_member]),
+    ("demo-chair", "Casey Morgan (Board chair, State)", Agency.STATE, [Role.board_chair]),
+    ("demo-coord-treasury", "Robin Park (Treasury coordinator)", Agency.TREASURY, [Role.agency_coordinator]),
+    ("demo-coord-dhs", "Jamie Cruz (DHS coordinator)", Agency.DHS, [Role.agency_coordinator]),
+    ("demo-coord-doj", "Alex Novak (Justice coordinator)", Agency.DOJ, [Role.agency_coordinator]),
+    ("demo-auditor", "Kim Walsh (auditor)", Agency.STATE, [Role.auditor]),
+]
+
+_ROSTER_NS = uuid.UUID("2b7c1a52-93c4-4f0e-8f53-1ea0c0de0002")
+_FIRST = ["Maria", "James", "Aisha", "Daniel", "Elena", "Victor", "Grace", "Omar", "Lucia", "Henry", "Nadia", "Peter"]
+_LAST = [
+    "Alvarez",
+    "Bennett",
+    "Diallo",
+    "Fischer",
+    "Gomez",
+    "Hughes",
+    "Ivanova",
+    "Khan",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Ortiz",
+]
+
+
+def demo_roster() -> list[dict[str, object]]:
+    """Four active instructors per agency; every topic covered twice in each agency."""
+    topics = list(Topic)
+    roster = []
+    n = 0
+    for agency in INSTRUCTOR_AGENCIES:
+        for i in range(4):
+            expertise = [topics[(i * 3 + k) % len(topics)].value for k in range(6)]
+            roster.append(
+                {
+                    "instructor_id": str(uuid.uuid5(_ROSTER_NS, f"{agency}-{i}")),
+                    "name": f"{_FIRST[n % 12]} {_LAST[(n * 5) % 12]}",
+                    "agency": agency.value,
+                    "component": COMPONENTS[agency][i % len(COMPONENTS[agency])],
+                    "expertise": expertise,
+                    "languages": ["en", ["es", "fr", "ru", "th"][i]],
+                }
+            )
+            n += 1
+    return roster
+
+
+async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
+    from ilea.db import create_pool, roster
+    from ilea.db.migrate import migrate
+
+    assert settings.database_url
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as con:
+            applied = await migrate(con)
+        if seed:
+            for person in demo_roster():
+                await roster.create_instructor(pool, **person)  # type: ignore[arg-type]
+    finally:
+        await pool.close()
+    return applied
+
+
+@app.command()
+def migrate(seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False) -> None:
+    """Apply database migrations (and seed reference data)."""
+    settings = Settings()
+    if not settings.database_url:
+        raise typer.BadParameter("ILEA_DATABASE_URL is not set")
+    applied = asyncio.run(_migrate_and_seed(settings, seed_demo))
+    typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (uvicorn) on ILEA_API_HOST:ILEA_API_PORT."""
+    import uvicorn
+
+    from api.app import create_app
+    from ilea.logs import setup_logging
+
+    settings = Settings()
+    setup_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (the same as `python worker.py`)."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="subject (user id)")],
+    agency: Annotated[Agency, typer.Option()],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles")],
+    name: Annotated[str, typer.Option()] = "",
+    hours: Annotated[int, typer.Option(help="validity")] = 12,
+) -> None:
+    """Print a signed development JWT accepted by the running API."""
+    from api.auth import issue_token
+
+    typer.echo(
+        issue_token(Settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
+    )
+
+
+def demo_tokens(settings: Settings) -> list[tuple[str, str, str]]:
+    from api.auth import issue_token
+
+    return [
+        (
+            sub,
+            f"{agency.value} {'+'.join(r.value for r in roles)}",
+            issue_token(settings, sub=sub, agency=agency, roles=roles, name=name, ttl=timedelta(days=30)),
+        )
+        for sub, name, agency, roles in DEMO_USERS
+    ]
+
+
+@app.command()
+def dev(
+    api_port: Annotated[int | None, typer.Option(help="default ILEA_API_PORT or 8000")] = None,
+    temporal_port: Annotated[int | None, typer.Option(help="default 7233")] = None,
+    ui_port: Annotated[int | None, typer.Option(help="default 8233")] = None,
+    pg_port: Annotated[int | None, typer.Option(help="embedded PostgreSQL port, default 54329")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="default .ilea")] = None,
+    headless: Annotated[bool, typer.Option(help="no Temporal Web UI")] = False,
+) -> None:
+    """Start everything on embedded defaults: Temporal dev server, PostgreSQL, worker, API."""
+    from ilea import devstack
+
+    base = Settings()
+    if base.env == "production":
+        raise typer.BadParameter("`ilea dev` is for development; ILEA_ENV is production")
+    state = (state_dir or base.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    api_port = api_port or base.api_port
+    temporal_port = temporal_port or base.dev_temporal_port
+    ui_port = ui_port or base.dev_temporal_ui_port
+    started = time.monotonic()
+
+    temporal = devstack.TemporalDevServer(
+        state / "temporal.db", temporal_port, ui_port, headless=headless, log_file=state / "temporal.log"
+    )
+    pg: devstack.EmbeddedPostgres | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        temporal.start()
+        database_url = base.database_url
+        if not database_url:
+            pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
+            database_url = pg.url
+        env = {
+            **os.environ,
+            "ILEA_DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": temporal.address,
+            "ILEA_API_PORT": str(api_port),
+        }
+        settings = Settings(
+            database_url=database_url,
+            temporal_address=temporal.address,  # type: ignore[call-arg]
+            api_port=api_port,
+        )
+        asyncio.run(_migrate_and_seed(settings, seed=True))
+        for role in ("worker", "api"):
+            log = open(state / f"{role}.log", "ab")  # noqa: SIM115
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ilea.cli", role],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        devstack.wait_for_port(api_port, 60, children[1])
+        _wait_ready(api_port, children)
+        _banner(settings, api_port, None if headless else ui_port, state, time.monotonic() - started)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    typer.echo(
+                        f"a process exited ({child.args[-1]}, code {child.returncode}); "
+                        f"see {state}/{child.args[-1]}.log",
+                        err=True,
+                    )
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        typer.echo("stopping…")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        temporal.stop()
+        if pg is not None and pg.started_here:
+            pg.stop()
+        typer.echo("stopped; state kept in " + str(state))
+
+
+def _wait_ready(port: int, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            raise RuntimeError("the worker or the API exited during start-up")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the API did not become ready")
+
+
+def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path, took: float) -> None:
+    tokens = demo_tokens(settings)
+    lines = [
+        "",
+        f"ILEA is up ({took:.1f}s)",
+        f"  API          http://127.0.0.1:{api_port}",
+        f"  API docs     http://127.0.0.1:{api_port}/docs",
+        f"  Temporal UI  http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI  (headless)",
+        f"  Temporal     {settings.temporal_address}   PostgreSQL {settings.database_url}",
+        f"  State        {state}  (logs: worker.log, api.log, temporal.log)",
+        "",
+        "Demo tokens (valid 30 days; also in " + str(state / "tokens.env") + "):",
+    ]
+    env_lines = []
+    for sub, what, tok in tokens:
+        lines.append(f"  {sub:<22} {what}")
+        lines.append(f"    {tok}")
+        env_lines.append(f"{sub.upper().replace('-', '_')}={tok}")
+    (state / "tokens.env").write_text("\n".join(env_lines) + "\n")
+    lines += ["", "Press Ctrl-C to stop everything (state is kept for the next `make run`).", ""]
+    typer.echo("\n".join(lines))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
