@@ -183,6 +183,15 @@ def dev(
     ui_port = ui_port or base.dev_temporal_ui_port
     started = time.monotonic()
 
+    wanted = {"API": api_port, "Temporal": temporal_port}
+    if not headless:
+        wanted["Temporal UI"] = ui_port
+    if not base.database_url:
+        wanted["PostgreSQL"] = pg_port or base.dev_pg_port
+    busy = [f"{what} port {port}" for what, port in wanted.items() if not devstack.port_is_free(port)]
+    if busy:
+        typer.echo(f"cannot start: {', '.join(busy)} already in use (is another `make run` running?)", err=True)
+        raise typer.Exit(2)
     temporal = devstack.TemporalDevServer(
         state / "temporal.db", temporal_port, ui_port, headless=headless, log_file=state / "temporal.log"
     )
