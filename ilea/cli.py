@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,7 +55,7 @@ _LAST = [
 ]
 
 
-def demo_roster() -> list[dict[str, object]]:
+def demo_roster() -> list[dict[str, Any]]:
     """Four active instructors per agency; every topic covered twice in each agency."""
     topics = list(Topic)
     roster = []
@@ -88,7 +88,7 @@ async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
             applied = await migrate(con)
         if seed:
             for person in demo_roster():
-                await roster.create_instructor(pool, **person)  # type: ignore[arg-type]
+                await roster.create_instructor(pool, **person)
     finally:
         await pool.close()
     return applied
@@ -219,11 +219,12 @@ def dev(
         }
         settings = Settings(
             database_url=database_url,
-            temporal_address=temporal.address,  # type: ignore[call-arg]
+            temporal_address=temporal.address,
             api_port=api_port,
         )
         asyncio.run(_migrate_and_seed(settings, seed=True))
-        for role in ("worker", "api"):
+        roles = ("worker", "api")
+        for role in roles:
             log = open(state / f"{role}.log", "ab")  # noqa: SIM115
             children.append(
                 subprocess.Popen(
@@ -238,13 +239,9 @@ def dev(
         _wait_ready(api_port, children)
         _banner(settings, api_port, None if headless else ui_port, state, time.monotonic() - started)
         while not stopping:
-            for child in children:
+            for role, child in zip(roles, children, strict=True):
                 if child.poll() is not None:
-                    typer.echo(
-                        f"a process exited ({child.args[-1]}, code {child.returncode}); "
-                        f"see {state}/{child.args[-1]}.log",
-                        err=True,
-                    )
+                    typer.echo(f"the {role} exited (code {child.returncode}); see {state}/{role}.log", err=True)
                     stopping = True
             time.sleep(0.2)
     finally:

@@ -9,6 +9,7 @@ answers with the new state. Timers drive the deadlines of product.md.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -141,7 +142,7 @@ class ProposalWorkflow:
             timeout = None if wake_at is None else max(wake_at - workflow.now(), timedelta(0))
             if timeout is None or timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(lambda v=version: self._version != v, timeout=timeout)
+                    await workflow.wait_condition(self._changed_since(version), timeout=timeout)
                     continue
                 except TimeoutError:
                     pass
@@ -150,6 +151,9 @@ class ProposalWorkflow:
                     await self._on_deadlines()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ProposalOutcome(proposal_id=self._id, stage=self._stage)
+
+    def _changed_since(self, version: int) -> Callable[[], bool]:
+        return lambda: self._version != version
 
     def _next_deadline(self) -> datetime | None:
         times: list[datetime | None] = []
