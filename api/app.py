@@ -14,6 +14,7 @@ from temporalio.client import Client
 from api import errors
 from api.auth import TokenVerifier
 from api.idempotency import IdempotencyMiddleware
+from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from ilea.db import create_pool
 from ilea.settings import Settings
@@ -106,4 +107,5 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     return app

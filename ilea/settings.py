@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     docs_enabled: bool = True
     max_body_bytes: int = 256 * 1024
+    #: per caller and API process; 0 turns the limit off
+    rate_limit_per_minute: int = 6000
+    rate_limit_burst: int = 600
 
     # Identity: HS256 with a shared key by default, or RS256 keys from a JWKS URL.
     jwt_secret: str = DEV_JWT_SECRET
