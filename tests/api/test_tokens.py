@@ -53,6 +53,7 @@ def bad_tokens() -> dict[str, str]:
     }
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize("name", sorted(bad_tokens()))
 async def test_bad_token_is_401(api: httpx.AsyncClient, name: str) -> None:
     r = await api.get("/v1/proposals", headers={"Authorization": f"Bearer {bad_tokens()[name]}"})
