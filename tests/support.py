@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ilea.db import roster
@@ -24,6 +26,8 @@ from ilea.models import (
     IsgVoteInput,
     ProposalFields,
     ProposalInput,
+    ProposalOutcome,
+    ReadInput,
     Role,
     RuleConfig,
     Topic,
@@ -129,7 +133,30 @@ async def start_proposal(
         id=workflow_id(pid),
         task_queue=task_queue,
     )
+    # Until its first task has run the workflow is `submitted` and refuses every action;
+    # the API waits the same way (update-with-start of `current`).
+    await handle.execute_update(ProposalWorkflow.current, ReadInput())
     return pid, handle
+
+
+async def sleep_until(env: WorkflowEnvironment, at: datetime) -> None:
+    """Skip the time-skipping server's clock to ``at``."""
+    delta = at - await env.get_current_time()
+    if delta > timedelta(0):
+        await env.sleep(delta)
+
+
+async def finish(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], at: datetime) -> ProposalOutcome:
+    """Skip the clock to ``at``, then read the outcome without letting the server skip on.
+
+    Awaiting a result with automatic time skipping lets the test server run on past the
+    workflow's completion to the next timer it holds (a closed workflow's long execution
+    timeout): the shared clock would leap years per test.
+    """
+    await sleep_until(env, at)
+    with env.auto_time_skipping_disabled():
+        outcome: ProposalOutcome = await asyncio.wait_for(handle.result(), timeout=30)
+    return outcome
 
 
 async def vote_all(handle: WorkflowHandle[Any, Any], vote: IsgVote = IsgVote.concur) -> ActionResult:

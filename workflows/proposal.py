@@ -872,6 +872,10 @@ class ProposalWorkflow:
     async def release_request(self, inp: ReleaseInput) -> ActionResult:
         async with self._lock:
             r = self._check_release(inp)
+            if self._stage is Stage.scheduled and workflow.now() >= rules.end_of_day(self._cutoff):
+                # Every slot was filled when the cutoff passed (it is not watched while
+                # scheduled): the reopened slot has until the start, not an instant cancellation.
+                self._cutoff_passed = True
             await self._release_bookings(r.id, inp.reason)
             instructor = r.instructor.id if r.instructor else None
             reopened = self._staffing.release(

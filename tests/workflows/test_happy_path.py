@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
@@ -14,7 +16,17 @@ from ilea.models import (
     RequestStatus,
     Stage,
 )
-from tests.support import CHAIR, coordinator, fields, running_worker, seed_instructors, start_proposal, vote_all
+from tests.support import (
+    CHAIR,
+    coordinator,
+    fields,
+    finish,
+    running_worker,
+    seed_instructors,
+    start_proposal,
+    vote_all,
+)
+from workflows import rules
 from workflows.proposal import ProposalWorkflow
 
 
@@ -45,7 +57,7 @@ async def test_happy_path_to_delivered(ts_env: WorkflowEnvironment, pool: asyncp
         assert result.proposal.stage is Stage.scheduled
         row = await proposals.get(pool, pid)
         assert row is not None and row["stage"] == "scheduled"
-        outcome = await handle.result()
+        outcome = await finish(ts_env, handle, rules.end_of_day(result.proposal.end_date) + timedelta(minutes=1))
         assert outcome.stage is Stage.delivered
     doc = await proposals.get(pool, pid)
     assert doc is not None and doc["stage"] == "delivered"
