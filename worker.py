@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.email import EmailOutbox
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
 from ilea.db import create_pool
@@ -53,6 +55,9 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: 
         task_queue=task_queue,
         workflows=[ProposalWorkflow],
         activities=activities_for(pool),
+        # On SIGTERM running activities get this long to finish before they are cancelled
+        # (they are idempotent either way, so a cancelled one is simply retried elsewhere).
+        graceful_shutdown_timeout=timedelta(seconds=20),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
@@ -73,9 +78,12 @@ async def run(settings: Settings) -> None:
         client = await connect(settings)
         worker = build_worker(client, pool, settings.task_queue)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        # Email delivery of stored notifications (idle unless ILEA_SMTP_HOST is set).
+        outbox = asyncio.create_task(EmailOutbox(pool, settings).run(stop))
         async with worker:
             await stop.wait()
             log.info("worker stopping")
+        await outbox
     finally:
         await pool.close()
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -16,6 +17,7 @@ from api.auth import TokenVerifier
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
+from api.web import routes as web_routes
 from ilea.db import create_pool
 from ilea.settings import Settings
 from ilea.temporal import connect
@@ -105,6 +107,8 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     errors.install(app)
     for module in (health, proposals, requests, instructors, tasks, reports):
         app.include_router(module.router)
+    app.include_router(web_routes.router)
+    app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)

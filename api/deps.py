@@ -37,7 +37,11 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
-    token = credentials.credentials if credentials else request.cookies.get("ilea_session")
+    token = credentials.credentials if credentials else None
+    if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
+        # The web pages' session cookie; /v1 actions need an explicit bearer token, so a
+        # cross-site form can never drive the JSON API with a visitor's cookie.
+        token = request.cookies.get("ilea_session")
     if not token:
         raise AuthError("a bearer token is required")
     principal: Principal = request.app.state.verifier.verify(token)

@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "ilea-noreply@state.gov"
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
+    #: STARTTLS: True requires it, False never, None uses it when the server offers it.
+    smtp_starttls: bool | None = None
+    smtp_timeout_seconds: float = 30
+    #: attempts per notification before it is marked 'failed'
+    smtp_max_attempts: int = 5
+    smtp_poll_seconds: float = 10
+    #: party → address(es), e.g. {"isg:DHS": "isg-dhs@dhs.gov"}; unlisted parties get ilea-<role>@<agency domain>
+    notify_addresses: dict[str, str] = Field(default_factory=dict)
 
     log_json: bool = False
 

@@ -1,0 +1,1 @@
+"""Server-rendered HTML pages for people: board, proposal, inbox, new proposal, reports."""

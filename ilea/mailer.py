@@ -1,0 +1,55 @@
+"""Who a notification goes to, and the email it becomes (pure: no I/O)."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from ilea.settings import Settings
+
+#: mail domain of each agency, for the default ``ilea-<role>@<domain>`` addresses
+AGENCY_DOMAINS = {"STATE": "state.gov", "TREASURY": "treasury.gov", "DHS": "dhs.gov", "DOJ": "usdoj.gov"}
+
+_ROLE_OF = {"isg": "isg", "board": "board", "agency": "coordinator"}
+
+
+def addresses_for(party: str, settings: Settings) -> list[str]:
+    """The mailbox(es) of a pending-on party.
+
+    ``ILEA_NOTIFY_ADDRESSES`` (JSON, party → comma-separated addresses) wins;
+    otherwise ``isg:DHS`` → ``ilea-isg@dhs.gov``, ``agency:DOJ`` →
+    ``ilea-coordinator@usdoj.gov``, ``board:chair`` → ``ilea-board-chair@state.gov``,
+    ``program_officer`` → ``ilea-program-officer@state.gov``.
+    """
+    configured = settings.notify_addresses.get(party)
+    if configured:
+        return [a.strip() for a in configured.split(",") if a.strip()]
+    if party == "program_officer":
+        return ["ilea-program-officer@state.gov"]
+    if party == "board:chair":
+        return ["ilea-board-chair@state.gov"]
+    kind, _, agency = party.partition(":")
+    domain = AGENCY_DOMAINS.get(agency)
+    if domain is None or kind not in _ROLE_OF:
+        return []
+    return [f"ilea-{_ROLE_OF[kind]}@{domain}"]
+
+
+def build_message(row: dict[str, Any], to: list[str], settings: Settings) -> EmailMessage:
+    """One notification row as an email; the Message-ID is stable so a resend can be recognised."""
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_from
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = f"[ILEA] {row['subject']}"
+    msg["Date"] = format_datetime(row["created_at"])
+    domain = settings.smtp_from.rpartition("@")[2] or "ilea.local"
+    msg["Message-ID"] = f"<ilea-notification-{row['id']}@{domain}>" if row.get("id") else make_msgid(domain=domain)
+    msg["X-ILEA-Proposal"] = str(row["proposal_id"])
+    msg["X-ILEA-Kind"] = str(row["kind"])
+    body = row.get("body") or ""
+    msg.set_content(
+        f"{row['subject']}\n\n{body}\n\nProposal: {row['proposal_id']}\n"
+        f"This message is sent to {row['party']} by the ILEA course-approval system.\n"
+    )
+    return msg

@@ -1,0 +1,66 @@
+"""Sign-in (development only), the session cookie, sign-out, and redirects for strangers."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from api.app import create_app
+from ilea.settings import Settings
+from tests.web.conftest import csrf_of
+
+
+async def test_root_redirects_to_board_and_board_to_login(api: httpx.AsyncClient) -> None:
+    r = await api.get("/")
+    assert r.status_code in (302, 303, 307) and r.headers["location"] == "/ui/board"
+    r = await api.get("/ui/board")
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+
+
+async def test_login_lists_demo_users_and_sets_httponly_lax_cookie(api: httpx.AsyncClient) -> None:
+    page = await api.get("/ui/login")
+    assert page.status_code == 200
+    assert "Pat Okafor (INL program officer)" in page.text and "Kim Walsh (auditor)" in page.text
+    assert '<label for="u-demo-isg-dhs">' in page.text  # every choice has a label
+    r = await api.post("/ui/login", data={"sub": "demo-isg-dhs", "next": "/ui/inbox"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("ilea_session=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain http here
+    inbox = await api.get("/ui/inbox")
+    assert inbox.status_code == 200 and "Dana Brooks (ISG, DHS)" in inbox.text
+    # The same cookie authenticates the JSON API too.
+    assert (await api.get("/v1/tasks")).status_code == 200
+
+
+async def test_login_over_https_sets_secure_cookie(api: httpx.AsyncClient) -> None:
+    r = await api.post("/ui/login", data={"sub": "demo-po"}, headers={"x-forwarded-proto": "https"})
+    assert r.status_code == 303
+    assert "Secure" in r.headers["set-cookie"]
+
+
+async def test_login_refuses_unknown_user_and_foreign_origin(api: httpx.AsyncClient) -> None:
+    r = await api.post("/ui/login", data={"sub": "mallory"})
+    assert r.status_code == 400 and "set-cookie" not in r.headers
+    r = await api.post("/ui/login", data={"sub": "demo-po"}, headers={"origin": "https://evil.example"})
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+    assert "evil.example" in r.text
+
+
+async def test_logout_clears_the_cookie(api: httpx.AsyncClient) -> None:
+    await api.post("/ui/login", data={"sub": "demo-po"})
+    board = await api.get("/ui/board")
+    r = await api.post("/ui/logout", data={"csrf_token": csrf_of(board.text)})
+    assert r.status_code == 303
+    assert 'ilea_session=""' in r.headers["set-cookie"] or "Max-Age=0" in r.headers["set-cookie"]
+    assert (await api.get("/ui/board")).status_code == 303
+
+
+async def test_no_demo_login_in_production() -> None:
+    settings = Settings(env="production", jwt_secret="x" * 40)
+    app: FastAPI = create_app(settings, pool=object(), temporal=object())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client:
+        assert (await client.get("/ui/login")).status_code == 404
+        r = await client.post("/ui/login", data={"sub": "demo-po"})
+        assert r.status_code == 404 and "set-cookie" not in r.headers
