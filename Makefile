@@ -38,3 +38,14 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Issue 6's benchmark (`make bench BENCH_ARGS=--quick` for the smoke-test size); see README "Performance".
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Offline checks of deploy/: Kubernetes and Compose schemas, Dockerfile and shell lint,
+# and agreement with the code (Settings, CLI entry points, search attributes).
+.PHONY: deploy-check
+deploy-check: $(STAMP)
+	$(BIN)/pytest tests/deploy -q

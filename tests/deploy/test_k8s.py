@@ -1,0 +1,212 @@
+"""Offline checks of the Kubernetes manifests (deploy/k8s): every overlay rendered, valid
+against the Kubernetes API schemas bundled by ``kubernetes-validate``, and coherent
+(probes, resources, selectors, references, disruption budgets, placeholder secrets).
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from api.routes import health
+from ilea.settings import Settings
+from tests.deploy.manifests import (
+    K8S,
+    KUSTOMIZATIONS,
+    by_kind_name,
+    pod_spec,
+    render_kustomization,
+)
+from tests.deploy.targets import (
+    K8S_VERSIONS,
+    RENDERED,
+    RUNTIME,
+    is_ilea_image,
+    k8s_env,
+    k8s_ilea_containers,
+    use_environment,
+)
+
+pytestmark = pytest.mark.deploy
+
+
+# --- Kubernetes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_manifests_validate_against_kubernetes_schemas(target: str, version: str) -> None:
+    for doc in RENDERED[target]:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            path = ".".join(str(p) for p in err.path)
+            pytest.fail(f"{target}: {doc['kind']}/{doc['metadata']['name']} at {path}: {err.message}")
+        except kubernetes_validate.utils.SchemaNotFoundError as err:
+            pytest.fail(f"{target}: no schema: {err.message}")
+
+
+def test_schema_validation_rejects_a_broken_manifest() -> None:
+    """The validator in use does reject what a cluster would (control for the test above)."""
+    deployment = copy.deepcopy(by_kind_name(RENDERED["base"])["Deployment", "ilea-api"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/readyz"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[0], strict=True)
+    deployment = copy.deepcopy(by_kind_name(RENDERED["base"])["Deployment", "ilea-api"])
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[0], strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.relative_to(K8S).as_posix())
+def test_rendering_matches_kubectl_kustomize(kustomization: Path) -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(kustomization)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    expected = by_kind_name([d for d in yaml.safe_load_all(out) if d])
+    assert by_kind_name(render_kustomization(kustomization)) == expected
+
+
+def _quantity(value: str | int) -> float:
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    text = str(value)
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_pods_are_bounded_and_unprivileged(target: str) -> None:
+    for doc in RENDERED[target]:
+        spec = pod_spec(doc)
+        if spec is None:
+            continue
+        where = f"{target} {doc['kind']}/{doc['metadata']['name']}"
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec.get("automountServiceAccountToken") is False, where
+        for c in spec["containers"]:
+            for resource in ("cpu", "memory"):
+                request, limit = c["resources"]["requests"][resource], c["resources"]["limits"][resource]
+                assert _quantity(request) <= _quantity(limit), f"{where} {resource}"
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, where
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, where
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], where
+            if target != "base" or not is_ilea_image(c["image"]):
+                name, _, tag = c["image"].rpartition(":")
+                assert name and tag not in {"", "latest"}, f"{where}: pin the image {c['image']}"
+        if any(is_ilea_image(c["image"]) for c in spec["containers"]):
+            image_user = next(ins.value for ins in RUNTIME if ins.keyword == "USER")
+            assert f"{spec['securityContext']['runAsUser']}:{spec['securityContext']['runAsGroup']}" == image_user
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_probes_use_the_real_health_endpoints(target: str) -> None:
+    routes = {getattr(route, "path", None) for route in health.router.routes}
+    workloads = by_kind_name(RENDERED[target])
+    api = workloads["Deployment", "ilea-api"]["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in api["ports"]}
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz" and "/readyz" in routes
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz" and "/healthz" in routes
+    env = k8s_env(api, RENDERED[target])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert ports[api[probe]["httpGet"]["port"]] == int(env["ILEA_API_PORT"])
+    worker = workloads["Deployment", "ilea-worker"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["readinessProbe"]["exec"]["command"][-1] == "ready"
+    assert worker["livenessProbe"]["exec"]["command"][-1] == "live"
+
+
+def _references(node: Any) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a pod spec refers to."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in {"configMapRef", "configMapKeyRef", "configMap"}:
+                found.add(("ConfigMap", value["name"]))
+            elif key in {"secretRef", "secretKeyRef"}:
+                found.add(("Secret", value["name"]))
+            elif key == "secret" and isinstance(value, dict) and "secretName" in value:
+                found.add(("Secret", value["secretName"]))
+            else:
+                found |= _references(value)
+    return found
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_selectors_references_and_budgets_agree(target: str) -> None:
+    docs = RENDERED[target]
+    objects = by_kind_name(docs)
+    deployments = {n: d for (k, n), d in objects.items() if k == "Deployment"}
+    pods = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+    hpas = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+
+    def selected(selector: dict[str, str]) -> set[str]:
+        return {n for n, labels in pods.items() if selector.items() <= labels.items()}
+
+    for doc in docs:
+        where = f"{target} {doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "Deployment":
+            assert doc["spec"]["selector"]["matchLabels"].items() <= pods[doc["metadata"]["name"]].items()
+            # The HPA owns the count of what it scales; a fixed replicas would fight it.
+            assert ("replicas" in doc["spec"]) != (doc["metadata"]["name"] in hpas), where
+        if doc["kind"] == "PodDisruptionBudget":
+            (name,) = selected(doc["spec"]["selector"]["matchLabels"])
+            floor = hpas[name]["spec"]["minReplicas"] if name in hpas else deployments[name]["spec"]["replicas"]
+            assert doc["spec"]["minAvailable"] < floor, f"{where}: a node drain could never proceed"
+        if doc["kind"] == "HorizontalPodAutoscaler":
+            assert doc["spec"]["scaleTargetRef"]["name"] in deployments
+            assert 2 <= doc["spec"]["minReplicas"] <= doc["spec"]["maxReplicas"]
+        if doc["kind"] == "Service":
+            (name,) = selected(doc["spec"]["selector"])
+            containers = deployments[name]["spec"]["template"]["spec"]["containers"]
+            port_names = {p.get("name") for c in containers for p in c.get("ports", [])}
+            assert {p["targetPort"] for p in doc["spec"]["ports"]} <= port_names, where
+        if doc["kind"] == "Ingress":
+            for rule in doc["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    service = objects["Service", path["backend"]["service"]["name"]]
+                    assert path["backend"]["service"]["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+        spec = pod_spec(doc)
+        if spec is None:
+            continue
+        missing = _references(spec) - set(objects)
+        assert not missing, f"{where}: refers to what the build lacks: {sorted(missing)}"
+        if doc["kind"] == "Job":
+            assert spec["restartPolicy"] == "Never" and "backoffLimit" in doc["spec"], where
+
+
+def test_secrets_in_the_repository_are_placeholders() -> None:
+    for target, docs in RENDERED.items():
+        for doc in docs:
+            if doc["kind"] == "Secret":
+                assert "data" not in doc, f"{target} {doc['metadata']['name']}: use stringData placeholders"
+                for key, value in doc["stringData"].items():
+                    assert "REPLACE_ME" in value, f"{target} {doc['metadata']['name']}.{key} looks real"
+
+
+def test_the_placeholder_signing_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forgotten placeholder stops the API and the worker instead of signing with it."""
+    (_, _, api, docs) = next(c for c in k8s_ilea_containers() if c[2]["name"] == "api")
+    use_environment(monkeypatch, k8s_env(api, docs))
+    with pytest.raises(ValidationError, match="ILEA_JWT_SECRET"):
+        Settings()
+
+
+def test_the_migrations_job_runs_before_the_workloads_under_argo() -> None:
+    jobs = {d["metadata"]["name"]: d for d in RENDERED["base"] if d["kind"] == "Job"}
+    migrate = jobs["ilea-migrate"]["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["args"] == ["migrate"]
+    for job in jobs.values():
+        assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
