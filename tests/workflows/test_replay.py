@@ -1,0 +1,67 @@
+"""Recorded histories replay against today's ProposalWorkflow (no nondeterminism on deploy).
+
+The histories are recorded by ``python -m tests.workflows.make_histories``; a failure here
+means a change to the workflow would break proposals that are already running.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.workflow import NondeterminismError
+
+from tests.workflows.make_histories import HISTORIES, SCENARIOS
+from worker import PASSTHROUGH
+from workflows.proposal import ProposalWorkflow
+
+FILES = sorted(HISTORIES.glob("*.json"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def replayer() -> Replayer:
+    """Configured exactly as ``worker.build_worker`` configures the real worker."""
+    return Replayer(
+        workflows=[ProposalWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+def test_every_scenario_has_a_recorded_history() -> None:
+    assert {p.stem for p in FILES} == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+async def test_history_replays(path: Path) -> None:
+    raw = load(path)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", raw)
+    assert len(history.events) > 10  # a real recording, not an empty file
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
+
+
+async def test_a_foreign_history_fails_to_replay() -> None:
+    """The check has teeth: a history whose commands the code would not issue is refused."""
+    raw = load(HISTORIES / "rejected.json")
+    events = raw["events"]
+    # Drop the first local-activity marker (the initial commit): replay now diverges.
+    marker = next(i for i, e in enumerate(events) if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED")
+    del events[marker]
+    for i, e in enumerate(events, start=1):
+        e["eventId"] = str(i)
+    history = WorkflowHistory.from_json("replay-tampered", raw)
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, NondeterminismError)
