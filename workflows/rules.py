@@ -37,7 +37,7 @@ COUNTRY_CODES: frozenset[str] = frozenset(c.alpha_2 for c in pycountry.countries
 
 
 #: Years the calendar covers; a date outside them is refused rather than guessed.
-CALENDAR_YEARS = range(2000, 2101)
+CALENDAR_YEARS = range(2000, 2201)
 
 # The maintained calendar of `holidays`, with observed days (a Saturday holiday is
 # observed the Friday before, a Sunday one the Monday after). Computed once at import:

@@ -132,7 +132,7 @@ def test_reminder_is_before_deadline_of_the_same_round() -> None:
 
 def test_calendar_refuses_years_it_does_not_cover() -> None:
     with pytest.raises(ValueError, match="outside the federal calendar"):
-        rules.is_business_day(date(2101, 1, 3))
+        rules.is_business_day(date(2201, 1, 3))
 
 
 # --- the ISG outcome ---------------------------------------------------------------------------
