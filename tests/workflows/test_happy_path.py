@@ -33,7 +33,8 @@ from workflows.proposal import ProposalWorkflow
 async def test_happy_path_to_delivered(ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str) -> None:
     ids = await seed_instructors(pool)
     async with running_worker(ts_env.client, pool, task_queue):
-        pid, handle = await start_proposal(ts_env.client, task_queue, fields())
+        today = (await ts_env.get_current_time()).date()  # the shared test clock, not the wall clock
+        pid, handle = await start_proposal(ts_env.client, task_queue, fields(today=today))
         after_votes = await vote_all(handle)
         assert after_votes.proposal.stage is Stage.board_review
         assert not after_votes.proposal.fast_tracked  # cost above the fast-track limit
