@@ -9,6 +9,8 @@ machine's PostgreSQL that way).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,18 +36,21 @@ def _with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """An admin URL of a PostgreSQL server the tests may create databases on."""
     external = os.environ.get("ILEA_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
-    pg = EmbeddedPostgres(data_dir, free_port()).start()
+    # Not under pytest's rotating basetemp: a concurrent pytest run prunes old basetemp
+    # folders, which would pull the data directory from under a running server.
+    root = Path(tempfile.mkdtemp(prefix="ilea-test-pg-"))
+    pg = EmbeddedPostgres(root / "data", free_port()).start()
     try:
         yield pg.admin_url()
     finally:
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
