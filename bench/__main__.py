@@ -1,0 +1,247 @@
+"""`python -m bench`: start the stack, run every section, write bench-results/latest.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench import floor, lifecycle, readpath, report
+from bench import stack as stackmod
+from bench.stack import CpuMeter, RssSampler
+from ilea.models import Agency
+
+READ_DB = "ilea_bench_read"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--n", type=int, default=200, help="lifecycles in the headline run (default 200)")
+    p.add_argument("--c", type=int, default=50, help="concurrent clients (default 50)")
+    p.add_argument(
+        "--growth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run N=100,200,400 (default on, off with --quick)",
+    )
+    p.add_argument("--growth-n", default="100,200,400", help="the N of the growth runs")
+    p.add_argument("--read-rows", type=int, default=None, help="read-model proposals (default 100000; quick 5000)")
+    p.add_argument("--read-requests", type=int, default=None, help="requests per read query (default 200; quick 50)")
+    p.add_argument(
+        "--memory-open", type=int, default=None, help="proposals left open for the memory figure (1000; quick 100)"
+    )
+    p.add_argument("--quick", action="store_true", help="smoke test: N=20, C=10, no growth, 5,000 rows, 100 open")
+    p.add_argument("--out", type=Path, default=Path("bench-results/latest.json"))
+    p.add_argument("--keep-state", action="store_true", help="keep the temporary state directory (logs)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.n, a.c = (20 if a.n == 200 else a.n), (10 if a.c == 50 else a.c)
+    a.growth = (not a.quick) if a.growth is None else a.growth
+    a.read_rows = a.read_rows or (5000 if a.quick else 100_000)
+    a.read_requests = a.read_requests or (50 if a.quick else 200)
+    a.memory_open = a.memory_open or (100 if a.quick else 1000)
+    return a
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"[bench {datetime.now(UTC):%H:%M:%S}] {msg}\n")
+    sys.stderr.flush()
+
+
+def environment() -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporalio": metadata.version("temporalio"),
+        "git_commit": commit.stdout.strip() or None,
+    }
+
+
+def start_floor_worker(address: str, task_queue: str, state: Path) -> subprocess.Popen[bytes]:
+    """The floor's worker, in its own process like the system's worker."""
+    with open(state / "floor-worker.log", "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.floor_worker", "--address", address, "--task-queue", task_queue],
+            env=stackmod.clean_env(),
+            cwd=Path(__file__).resolve().parents[1],  # where `bench` imports from
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+class Days:
+    """Hands out course days so that no two benchmark proposals ever share one."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, n: int) -> int:
+        first, self.next = self.next, self.next + n
+        return first
+
+
+async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"mode": "quick" if args.quick else "full", "environment": environment()}
+    results["parameters"] = {
+        "n": args.n,
+        "c": args.c,
+        "growth": args.growth,
+        "growth_n": args.growth_n,
+        "read_rows": args.read_rows,
+        "read_requests": args.read_requests,
+        "memory_open": args.memory_open,
+        "actions_per_lifecycle": lifecycle.ACTIONS_PER_LIFECYCLE,
+    }
+    log(f"starting `ilea dev` in {state}")
+    t = time.perf_counter()
+    stack = await asyncio.to_thread(stackmod.start, state)
+    results["stack"] = {"startup_seconds": round(time.perf_counter() - t, 2), "pids": stack.pids}
+    tokens = lifecycle.Tokens()
+    days = Days()
+    queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    floor_proc = start_floor_worker(stack.temporal, queue, state)
+    pids = {**stack.pids, "floor_worker": floor_proc.pid}
+    pg = stackmod.postgres_pid(state)
+    cpu = CpuMeter({**pids, **({"postgres": pg} if pg else {})})
+    try:
+        client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+        with RssSampler(pids) as rss:
+            results["rss_mb_after_startup"] = {k: round(v, 1) for k, v in rss.sample().items()}
+            log("warm-up")
+            await lifecycle.run_load(stack.api, 4, 4, days.take(4), tokens)
+            await floor.run_floor(client, queue, 4, 4)
+
+            log(f"lifecycle load: N={args.n} C={args.c} over HTTP")
+            rss.reset()
+            cpu.start()
+            system = await lifecycle.run_load(stack.api, args.n, args.c, days.take(args.n), tokens)
+            results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
+            log(f"floor: N={args.n} C={args.c} bare workflow via the SDK")
+            rss.reset()
+            cpu.start()
+            bare = await floor.run_floor(client, queue, args.n, args.c)
+            results["floor"] = {**bare.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
+            results["history_per_lifecycle"] = {
+                "system": await floor.history_stats(client, f"proposal-{system.ids[0]}") if system.ids else None,
+                "floor": await floor.history_stats(client, bare.ids[0]) if bare.ids else None,
+            }
+            f = results["floor"]["lifecycles_per_s"]
+            results["headline"] = {
+                "system_lifecycles_per_s": results["lifecycle"]["lifecycles_per_s"],
+                "floor_lifecycles_per_s": f,
+                "ratio_system_to_floor": round(results["lifecycle"]["lifecycles_per_s"] / f, 4) if f else 0.0,
+            }
+
+            if args.growth:
+                growth = []
+                for n in (int(x) for x in args.growth_n.split(",")):
+                    log(f"growth: N={n} C={args.c}")
+                    rss.reset()
+                    cpu.start()
+                    g = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens)
+                    growth.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()})
+                results["growth"] = growth
+
+            log(f"read path: {args.read_rows} proposals in {READ_DB}")
+            results["read_path"] = await readpath.run(
+                stack.pg_url("postgres"),
+                stack.pg_url(READ_DB),
+                READ_DB,
+                stack.temporal,
+                state,
+                args.read_rows,
+                args.read_requests,
+                tokens.po,
+                tokens.isg[Agency.DHS],
+            )
+
+            log(f"memory: {args.memory_open} proposals submitted and left in ISG review")
+            rss.reset()
+            open_before = days.next  # every benchmark proposal so far is still open (scheduled)
+            cpu.start()
+            before = rss.sample()
+            opened = await lifecycle.submit_many(
+                stack.api, args.memory_open, args.c, days.take(args.memory_open), tokens
+            )
+            await asyncio.sleep(3)
+            after = rss.sample()
+            results["memory"] = {
+                "open_proposals": opened.completed,
+                "open_proposals_before": open_before,
+                "stages_after": opened.stages,
+                "cpu": cpu.stop(),
+                "in_isg_review": opened.scheduled,
+                "failed": opened.failed,
+                "submit_seconds": round(opened.seconds, 2),
+                "submits_per_s": round(opened.completed / opened.seconds, 2) if opened.seconds else 0.0,
+                "submit_latency": opened.latencies.summary(),
+                "rss_before_mb": _r(before),
+                "rss_peak_mb": _r(rss.peak),
+                "rss_after_mb": _r(after),
+                "worker_kib_per_open_proposal": round(
+                    (after["worker"] - before["worker"]) * 1024 / max(opened.completed, 1), 1
+                ),
+                "first_failures": opened.failures[:5],
+            }
+            results["rss_peak_mb_whole_run"] = _r(rss.peak)
+    finally:
+        floor_proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            floor_proc.wait(20)
+        if floor_proc.poll() is None:
+            floor_proc.kill()
+        log("stopping the stack")
+        code = await asyncio.to_thread(stackmod.stop, stack)
+        results.setdefault("stack", {})["exit_code"] = code
+    results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _r(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 1) for k, v in d.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    state = Path(tempfile.mkdtemp(prefix="ilea-bench-"))
+    started = time.perf_counter()
+    ok = False
+    try:
+        results = asyncio.run(run(args, state))
+        results["total_seconds"] = round(time.perf_counter() - started, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        sys.stdout.write(report.table(results) + "\n")
+        sys.stdout.write(f"\nwritten to {args.out}\n")
+        ok = True
+    finally:
+        if args.keep_state or not ok:
+            log(f"state (logs) kept in {state}")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""The read path on a large read model: proposals and tasks inserted directly into a separate
+database, a second API process on it, list and inbox latencies, and each query's plan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from api.auth import Principal
+from api.routes.tasks import parties_of
+from bench.stack import clean_env
+from bench.stats import summarise
+from ilea.db import proposals as proposals_db
+from ilea.db.migrate import migrate
+from ilea.devstack import free_port
+from ilea.models import Agency, Role, Topic
+
+# A realistic mix after some years of operation: most proposals are closed.
+STAGE_WEIGHTS = {
+    "submitted": 0.2,
+    "isg_review": 3.0,
+    "changes_requested": 1.0,
+    "board_review": 2.0,
+    "staffing": 2.0,
+    "staffing_at_risk": 0.5,
+    "scheduled": 8.0,
+    "delivered": 60.0,
+    "rejected": 8.0,
+    "withdrawn": 6.0,
+    "expired": 3.0,
+    "cancelled": 6.3,
+}
+ACADEMY_WEIGHTS = {"BKK": 25, "BUD": 25, "GAB": 18, "SAL": 22, "ROS": 10}
+WORDS = ["Advanced", "Regional", "Basic", "Executive", "Practical", "Joint", "Applied", "Strategic"]
+RARE = ["ransomware", "darknet", "cryptocurrency", "cartel", "smuggling", "poaching", "extortion", "sanctions"]
+REGIONS = ["Southeast Asia", "Central Europe", "Southern Africa", "Central America", "the Andes", "the Balkans"]
+
+#: (name, query string) of each measured list request.
+LIST_QUERIES: list[tuple[str, dict[str, str]]] = [
+    ("no filter", {}),
+    ("stage=isg_review", {"stage": "isg_review"}),
+    ("academy=BKK", {"academy": "BKK"}),
+    ("topic=cybercrime", {"topic": "cybercrime"}),
+    ("pending_on=DHS", {"pending_on": "DHS"}),
+    ("q=ransomware", {"q": "ransomware"}),
+]
+
+
+def _pending(stage: str, rnd: random.Random) -> list[tuple[str, str, str | None]]:
+    """(party, kind, request_id) of what a proposal in ``stage`` waits for."""
+    if stage == "isg_review":
+        seats = [s for s in ("STATE", "TREASURY", "DHS", "DOJ") if rnd.random() < 0.6] or ["DHS"]
+        votes: list[tuple[str, str, str | None]] = [(f"isg:{s}", "isg_vote", None) for s in seats]
+        return votes
+    if stage == "changes_requested":
+        return [("program_officer", "revise", None)]
+    if stage == "board_review":
+        members = [a for a in ("TREASURY", "DHS", "DOJ") if rnd.random() < 0.5]
+        board: list[tuple[str, str, str | None]] = [(f"board:{a}", "board_position", None) for a in members]
+        return [*board, ("board:chair", "board_decision", None)]
+    if stage in ("staffing", "staffing_at_risk"):
+        agencies = [a for a in ("TREASURY", "DHS", "DOJ") if rnd.random() < 0.6] or ["DOJ"]
+        out: list[tuple[str, str, str | None]] = [
+            (f"agency:{a}", "instructor_request", str(uuid.uuid4())) for a in agencies
+        ]
+        if stage == "staffing_at_risk":
+            out.append(("program_officer", "retarget", str(uuid.uuid4())))
+        return out
+    return []
+
+
+def generate(n: int, seed: int = 6) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Rows of ``proposals`` and ``tasks`` for n proposals submitted over the last six years."""
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    topics = [t.value for t in Topic]
+    stages = list(STAGE_WEIGHTS)
+    stage_w = list(STAGE_WEIGHTS.values())
+    academies = list(ACADEMY_WEIGHTS)
+    academy_w = list(ACADEMY_WEIGHTS.values())
+    props: list[tuple[Any, ...]] = []
+    tasks: list[tuple[Any, ...]] = []
+    for i in range(n):
+        pid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+        stage = rnd.choices(stages, stage_w)[0]
+        academy = rnd.choices(academies, academy_w)[0]
+        topic = rnd.choice(topics)
+        course_type = "executive" if academy == "ROS" else ("leld" if rnd.random() < 0.2 else "specialized")
+        open_stage = stage not in ("delivered", "rejected", "withdrawn", "expired", "cancelled")
+        age = timedelta(days=rnd.uniform(0, 120) if open_stage else rnd.uniform(60, 6 * 365))
+        submitted = now - age
+        updated = submitted + (age * rnd.uniform(0, 1))
+        start = (submitted + timedelta(days=rnd.randint(61, 300))).date()
+        end = start + timedelta(days=rnd.randint(0, 20) if course_type != "leld" else 41)
+        word = rnd.choice(RARE) if rnd.random() < 0.15 else rnd.choice(WORDS)
+        title = f"{rnd.choice(WORDS)} {topic.replace('_', ' ')}: {word} in {rnd.choice(REGIONS)} #{i}"
+        pending = _pending(stage, rnd)
+        due = submitted + timedelta(days=14)
+        pending_on = [
+            {"party": p, "since": submitted.isoformat(), "due": due.isoformat(), "kind": k, "request_id": r}
+            for p, k, r in pending
+        ]
+        parties = sorted({p for p, _, _ in pending})
+        agencies = sorted({proposals_db.party_agency(p) for p in parties})
+        doc = {
+            "id": pid,
+            "title": title,
+            "academy": academy,
+            "topic": topic,
+            "course_type": course_type,
+            "stage": stage,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "pending_on": pending_on,
+            "version": 1,
+        }
+        submitter = f"po-{rnd.randint(1, 40)}"
+        props.append(
+            (
+                pid,
+                title,
+                academy,
+                course_type,
+                topic,
+                stage,
+                start,
+                end,
+                False,
+                submitter,
+                submitted,
+                updated,
+                1,
+                parties,
+                agencies,
+                doc,
+            )
+        )
+        for party, kind, request_id in pending:
+            tasks.append((pid, party, kind, request_id, title, submitted, due))
+    return props, tasks
+
+
+async def seed(admin_url: str, db_url: str, database: str, n: int) -> dict[str, Any]:
+    """Create ``database``, migrate it and fill it with n proposals; returns counts and timings."""
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+    started = time.perf_counter()
+    props, tasks = generate(n)
+    con = await asyncpg.connect(db_url)
+    try:
+        await migrate(con)
+        # COPY is binary: jsonb's binary form is a version byte and the text.
+        await con.set_type_codec(
+            "jsonb",
+            encoder=lambda v: b"\x01" + json.dumps(v).encode(),
+            decoder=lambda b: json.loads(b[1:]),
+            schema="pg_catalog",
+            format="binary",
+        )
+        await con.copy_records_to_table(
+            "proposals",
+            records=props,
+            columns=[
+                "id",
+                "title",
+                "academy",
+                "course_type",
+                "topic",
+                "stage",
+                "start_date",
+                "end_date",
+                "overdue",
+                "submitted_by",
+                "submitted_at",
+                "updated_at",
+                "version",
+                "pending_parties",
+                "pending_agencies",
+                "doc",
+            ],
+        )
+        await con.copy_records_to_table(
+            "tasks", records=tasks, columns=["proposal_id", "party", "kind", "request_id", "title", "since", "due"]
+        )
+        await con.execute("ANALYZE")
+        stages = {r["stage"]: r["n"] for r in await con.fetch("SELECT stage, count(*) n FROM proposals GROUP BY 1")}
+        size = await con.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    finally:
+        await con.close()
+    return {
+        "proposals": len(props),
+        "tasks": len(tasks),
+        "by_stage": stages,
+        "database_size": size,
+        "seed_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+class _Recorder:
+    """Stands in for the pool to capture the SQL the app's query functions send."""
+
+    def __init__(self) -> None:
+        self.sql = ""
+        self.args: Sequence[Any] = ()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.sql, self.args = sql, args
+        return []
+
+
+_INDEX = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)")
+_SEQ = re.compile(r"Seq Scan on (\w+)")
+_EXEC = re.compile(r"Execution Time: ([\d.]+) ms")
+
+
+async def explain(db_url: str, principal: Principal) -> dict[str, dict[str, Any]]:
+    """EXPLAIN ANALYZE of the SQL the app sends for each measured request."""
+    out: dict[str, dict[str, Any]] = {}
+    con = await asyncpg.connect(db_url)
+    try:
+        for name, params in LIST_QUERIES:
+            rec = _Recorder()
+            flt = proposals_db.ListFilter(**params)
+            await proposals_db.list_summaries(rec, flt, 50, None)
+            out[name] = await _explain_one(con, rec)
+        rec = _Recorder()
+        await proposals_db.tasks_for(rec, parties_of(principal), exclude_reviews_by=principal.sub)
+        out["tasks"] = await _explain_one(con, rec)
+    finally:
+        await con.close()
+    return out
+
+
+async def _explain_one(con: asyncpg.Connection, rec: _Recorder) -> dict[str, Any]:
+    rows = await con.fetch("EXPLAIN (ANALYZE, BUFFERS) " + rec.sql, *rec.args)
+    plan = "\n".join(r[0] for r in rows)
+    m = _EXEC.search(plan)
+    return {
+        "sql": rec.sql,
+        "indexes_used": sorted(set(_INDEX.findall(plan))),
+        "seq_scans": sorted(set(_SEQ.findall(plan))),
+        "execution_ms": float(m.group(1)) if m else None,
+        "plan": plan.splitlines(),
+    }
+
+
+def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """A second `ilea api` process on the read-path database."""
+    port = free_port()
+    env = {**clean_env(), "ILEA_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal, "ILEA_API_PORT": str(port)}
+    log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ilea.cli", "api"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the read-path API exited:\n{(state / 'api-read.log').read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return proc, base
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError("the read-path API did not become ready")
+        time.sleep(0.2)
+
+
+async def measure(
+    base: str, headers_any: dict[str, str], headers_tasks: dict[str, str], requests: int
+) -> dict[str, Any]:
+    """Single client, sequential requests: p50/p99 of each list filter and of the task inbox."""
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        targets = [(name, "/v1/proposals", params, headers_any) for name, params in LIST_QUERIES]
+        targets.append(("tasks", "/v1/tasks", {}, headers_tasks))
+        for name, path, params, headers in targets:
+            for _ in range(5):  # warm-up
+                await c.get(path, params=params, headers=headers)
+            samples: list[float] = []
+            items = 0
+            for _ in range(requests):
+                t = time.perf_counter()
+                r = await c.get(path, params=params, headers=headers)
+                samples.append(time.perf_counter() - t)
+                r.raise_for_status()
+                items = len(r.json()["items"])
+            out[name] = {**summarise(samples), "items_per_response": items, "bytes_per_response": len(r.content)}
+    return out
+
+
+def tasks_principal() -> Principal:
+    return Principal(sub="bench-isg-dhs", name="bench-isg-dhs", agency=Agency.DHS, roles=[Role.isg_member])
+
+
+async def run(
+    admin_url: str,
+    db_url: str,
+    database: str,
+    temporal: str,
+    state: Path,
+    n: int,
+    requests: int,
+    headers_any: dict[str, str],
+    headers_tasks: dict[str, str],
+) -> dict[str, Any]:
+    seeded = await seed(admin_url, db_url, database, n)
+    plans = await explain(db_url, tasks_principal())
+    proc, base = await asyncio.to_thread(start_api, db_url, temporal, state)
+    try:
+        latencies = await measure(base, headers_any, headers_tasks, requests)
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(20)
+        if proc.poll() is None:
+            proc.kill()
+    return {"seed": seeded, "requests_per_query": requests, "latency": latencies, "explain": plans}
