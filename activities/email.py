@@ -1,13 +1,29 @@
-"""The notification outbox: pending rows sent by SMTP, each marked sent once.
+"""The notification outbox: pending rows sent by SMTP, each marked sent once it is accepted.
 
-Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and moved to ``sending`` in
-the same statement, so concurrent senders (several workers) never take the
-same row. After the SMTP server accepts a message the row becomes ``sent``;
-a failure puts it back to ``pending`` with one more attempt, and after
-``smtp_max_attempts`` it is ``failed``. A process that dies between the
-server's acceptance and the ``sent`` mark leaves the row in ``sending``: it is
-not retried automatically (at most once), which an operator can see and
-requeue.
+Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and moved to ``sending`` (with
+``claimed_at``) in the same statement, so concurrent senders (several workers)
+never take the same row. After the SMTP server accepts a message the row
+becomes ``sent``; a failure puts it back to ``pending`` with one more attempt,
+and after ``smtp_max_attempts`` it is ``failed``.
+
+Crash recovery, and its trade-off: a process that dies between claiming a row
+and marking it leaves the row in ``sending``. Once that claim is older than
+``smtp_claim_timeout_minutes`` another pass claims it again and sends it. If the
+process died *after* the server accepted the message, the message goes out
+twice: delivery is at-least-once, never silently lost. Each email's
+``Message-ID`` is derived from the row (``ilea-notification-<id>@…``, or for a
+digest from its day, party and first row), so a resend carries the same
+Message-ID and mail systems and readers can recognise and drop the duplicate.
+The ``sent``/``failed`` marks match the claim's ``claimed_at``, so a slow sender
+whose claim was taken over cannot overwrite the newer claim's outcome. Keep the
+timeout well above ``smtp_timeout_seconds``.
+
+Daily digest (``ILEA_EMAIL_DIGEST=true``): notifications are not sent one by
+one. Once a day, at ``email_digest_hour`` US Eastern time, every party with
+pending notifications created before that moment gets one email listing them
+all; notifications created later wait for the next day's digest. Nothing needs
+remembering between passes: the cut-off is the latest digest hour, so a worker
+that was down at that hour sends the digest when it comes back.
 """
 
 from __future__ import annotations
@@ -15,25 +31,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import asyncpg
 
-from ilea.mailer import addresses_for, build_message
+from ilea.mailer import addresses_for, build_digest, build_message
 from ilea.settings import Settings
 
 log = logging.getLogger("ilea.email")
 
-_CLAIM = """
-UPDATE notifications SET email_status = 'sending'
+EASTERN = ZoneInfo("America/New_York")
+
+_COLUMNS = "id, proposal_id, party, kind, subject, body, created_at, email_attempts, claimed_at"
+
+#: pending rows, and rows whose claim is stale (``$3`` seconds old: the sender died)
+_CLAIMABLE = (
+    "(email_status = 'pending'"
+    " OR (email_status = 'sending' AND claimed_at < now() - make_interval(secs => $3::double precision)))"
+)
+
+_CLAIM = f"""
+UPDATE notifications SET email_status = 'sending', claimed_at = now()
 WHERE id IN (
-    SELECT id FROM notifications WHERE email_status = 'pending' AND id > $2
+    SELECT id FROM notifications WHERE {_CLAIMABLE} AND id > $2
     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 )
-RETURNING id, proposal_id, party, kind, subject, body, created_at, email_attempts
+RETURNING {_COLUMNS}
 """
+
+_CLAIM_DIGEST = f"""
+UPDATE notifications SET email_status = 'sending', claimed_at = now()
+WHERE id IN (
+    SELECT id FROM notifications WHERE {_CLAIMABLE} AND created_at < $2 AND id > $1
+    ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED
+)
+RETURNING {_COLUMNS}
+"""
+
+#: one digest claimer at a time, so a party's rows are never split over two emails
+_DIGEST_LOCK = 0x11EA_D16E
 
 
 @dataclass(frozen=True)
@@ -43,44 +86,91 @@ class DrainResult:
     failed: int = 0
 
 
-class EmailOutbox:
-    """Sends pending notifications; the pool and settings are injected."""
+def digest_cutoff(now: datetime, hour: int) -> datetime:
+    """The latest ``hour``:00 US Eastern at or before ``now``: the digest covers rows created before it."""
+    local = now.astimezone(EASTERN)
+    day = local.date()
+    cut = datetime.combine(day, time(hour), tzinfo=EASTERN)
+    if cut > local:
+        cut = datetime.combine(day - timedelta(days=1), time(hour), tzinfo=EASTERN)
+    return cut
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, batch: int = 50) -> None:
+
+class EmailOutbox:
+    """Sends pending notifications; the pool and settings are injected (and a clock, for tests)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        *,
+        batch: int = 50,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._batch = batch
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     @property
     def enabled(self) -> bool:
         return bool(self._settings.smtp_host)
 
+    @property
+    def _stale_seconds(self) -> float:
+        return self._settings.smtp_claim_timeout_minutes * 60
+
     async def drain(self) -> DrainResult:
-        """Send every pending notification once (one pass); returns what happened."""
+        """One pass: every pending notification (or, in digest mode, every due digest) sent once."""
+        if self._settings.email_digest:
+            return await self._drain_digests()
         sent = retried = failed = 0
         after = 0  # rows put back to pending in this pass wait for the next pass
         while True:
-            rows = [dict(r) for r in await self._pool.fetch(_CLAIM, self._batch, after)]
+            rows = [dict(r) for r in await self._pool.fetch(_CLAIM, self._batch, after, self._stale_seconds)]
             if not rows:
                 return DrainResult(sent, retried, failed)
             after = max(r["id"] for r in rows)
             for row in sorted(rows, key=lambda r: r["id"]):
-                outcome = await self._send_one(row)
+                make = partial(build_message, row, settings=self._settings)
+                outcome = await self._send([row], row["party"], make)
                 sent += outcome == "sent"
                 retried += outcome == "pending"
                 failed += outcome == "failed"
             if len(rows) < self._batch:
                 return DrainResult(sent, retried, failed)
 
-    async def _send_one(self, row: dict[str, Any]) -> str:
-        to = addresses_for(row["party"], self._settings)
+    async def _drain_digests(self) -> DrainResult:
+        """Each party's notifications from before the latest digest hour, as one email per party."""
+        cutoff = digest_cutoff(self._clock(), self._settings.email_digest_hour)
+        async with self._pool.acquire() as con, con.transaction():
+            if not await con.fetchval("SELECT pg_try_advisory_xact_lock($1)", _DIGEST_LOCK):
+                return DrainResult()  # another sender is claiming digests right now
+            rows = [dict(r) for r in await con.fetch(_CLAIM_DIGEST, 0, cutoff, self._stale_seconds)]
+        by_party: dict[str, list[dict[str, Any]]] = {}
+        for row in sorted(rows, key=lambda r: r["id"]):
+            by_party.setdefault(row["party"], []).append(row)
+        sent = retried = failed = 0
+        day = cutoff.date()
+        for party, group in by_party.items():
+            make = partial(build_digest, party, group, settings=self._settings, day=day)
+            outcome = await self._send(group, party, make)
+            sent += len(group) if outcome == "sent" else 0
+            retried += len(group) if outcome == "pending" else 0
+            failed += len(group) if outcome == "failed" else 0
+        return DrainResult(sent, retried, failed)
+
+    async def _send(self, rows: list[dict[str, Any]], party: str, make: Callable[[list[str]], EmailMessage]) -> str:
+        """Send one email for ``rows`` (all claimed, all to ``party``); mark them; return their status."""
+        first = rows[0]
+        to = addresses_for(party, self._settings)
         if not to:
-            log.warning("no address for party %s", row["party"], extra={"proposal_id": row["proposal_id"]})
-            return await self._failed(row, "no address", final=True)
+            log.warning("no address for party %s", party, extra={"proposal_id": first["proposal_id"]})
+            return await self._failed(rows, "no address", final=True)
         s = self._settings
         try:
             await aiosmtplib.send(
-                build_message(row, to, s),
+                make(to),
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 username=s.smtp_username,
@@ -89,39 +179,50 @@ class EmailOutbox:
                 timeout=s.smtp_timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-            return await self._failed(row, f"{type(err).__name__}: {err}", final=False)
-        await self._pool.execute(
+            return await self._failed(rows, f"{type(err).__name__}: {err}", final=False)
+        await self._pool.executemany(
             "UPDATE notifications SET email_status = 'sent', sent_at = now(), email_attempts = email_attempts + 1"
-            " WHERE id = $1 AND email_status = 'sending'",
-            row["id"],
+            " WHERE id = $1 AND email_status = 'sending' AND claimed_at = $2",
+            [(r["id"], r["claimed_at"]) for r in rows],
         )
-        log.info("emailed %s to %s", row["kind"], row["party"], extra={"proposal_id": row["proposal_id"]})
+        log.info(
+            "emailed %s to %s",
+            first["kind"] if len(rows) == 1 else f"a digest of {len(rows)}",
+            party,
+            extra={"proposal_id": first["proposal_id"]},
+        )
         return "sent"
 
-    async def _failed(self, row: dict[str, Any], why: str, *, final: bool) -> str:
-        status = await self._pool.fetchval(
-            "UPDATE notifications SET email_attempts = email_attempts + 1,"
-            " email_status = CASE WHEN $2 OR email_attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END"
-            " WHERE id = $1 AND email_status = 'sending' RETURNING email_status",
-            row["id"],
-            final,
-            self._settings.smtp_max_attempts,
-        )
-        log.warning(
-            "email of notification %s to %s not sent (%s); now %s",
-            row["id"],
-            row["party"],
-            why,
-            status,
-            extra={"proposal_id": row["proposal_id"]},
-        )
-        return str(status)
+    async def _failed(self, rows: list[dict[str, Any]], why: str, *, final: bool) -> str:
+        status = "superseded"  # every row's claim was taken over by a later pass: its outcome counts there
+        for row in rows:
+            now = await self._pool.fetchval(
+                "UPDATE notifications SET email_attempts = email_attempts + 1,"
+                " email_status = CASE WHEN $2 OR email_attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END"
+                " WHERE id = $1 AND email_status = 'sending' AND claimed_at = $4 RETURNING email_status",
+                row["id"],
+                final,
+                self._settings.smtp_max_attempts,
+                row["claimed_at"],
+            )
+            status = str(now) if now is not None else status
+            log.warning(
+                "email of notification %s to %s not sent (%s); now %s",
+                row["id"],
+                row["party"],
+                why,
+                now,
+                extra={"proposal_id": row["proposal_id"]},
+            )
+        return status
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain every ``smtp_poll_seconds`` until ``stop`` is set; does nothing without ILEA_SMTP_HOST."""
         if not self.enabled:
             log.info("ILEA_SMTP_HOST is not set: notifications are stored, not emailed")
             return
+        if self._settings.email_digest:
+            log.info("daily digest: notifications are emailed at %02d:00 US Eastern", self._settings.email_digest_hour)
         while not stop.is_set():
             try:
                 await self.drain()

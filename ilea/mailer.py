@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -52,4 +54,33 @@ def build_message(row: dict[str, Any], to: list[str], settings: Settings) -> Ema
         f"{row['subject']}\n\n{body}\n\nProposal: {row['proposal_id']}\n"
         f"This message is sent to {row['party']} by the ILEA course-approval system.\n"
     )
+    return msg
+
+
+def build_digest(party: str, rows: list[dict[str, Any]], to: list[str], settings: Settings, day: date) -> EmailMessage:
+    """A party's notifications of one day as one email, oldest first.
+
+    The Message-ID names the day, the party and the first row, so a resend of the
+    same digest (after a crash) can be recognised as the same message.
+    """
+    rows = sorted(rows, key=lambda r: r["id"])
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_from
+    msg["To"] = ", ".join(to)
+    noun = "notification" if len(rows) == 1 else "notifications"
+    msg["Subject"] = f"[ILEA] Daily digest for {party}, {day.isoformat()}: {len(rows)} {noun}"
+    msg["Date"] = format_datetime(max(r["created_at"] for r in rows))
+    domain = settings.smtp_from.rpartition("@")[2] or "ilea.local"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", party).strip("-") or "party"
+    msg["Message-ID"] = f"<ilea-digest-{day.isoformat()}-{slug}-{rows[0]['id']}@{domain}>"
+    msg["X-ILEA-Kind"] = "digest"
+    parts = [f"{len(rows)} {noun} for {party} since the last digest, oldest first.\n"]
+    for n, row in enumerate(rows, 1):
+        when = row["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = (row.get("body") or "").strip()
+        parts.append(
+            f"{n}. {row['subject']}  ({when})\n{body + chr(10) if body else ''}Proposal: {row['proposal_id']}\n"
+        )
+    parts.append(f"This daily digest is sent to {party} by the ILEA course-approval system.\n")
+    msg.set_content("\n".join(parts))
     return msg

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     smtp_poll_seconds: float = 10
     #: party → address(es), e.g. {"isg:DHS": "isg-dhs@dhs.gov"}; unlisted parties get ilea-<role>@<agency domain>
     notify_addresses: dict[str, str] = Field(default_factory=dict)
+    #: a row left in 'sending' this long (its sender died mid-send) is claimed and sent again
+    smtp_claim_timeout_minutes: float = 15
+    #: ILEA_EMAIL_DIGEST: instead of one email per notification, one email a day per party
+    email_digest: bool = False
+    #: the hour (0-23, US Eastern time) the daily digest goes out
+    email_digest_hour: int = Field(7, ge=0, le=23)
 
     log_json: bool = False
 

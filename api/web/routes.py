@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.auth import Principal, issue_token
 from api.deps import Db
 from api.routes.tasks import parties_of
-from api.web import forms, present, proposal_form
+from api.web import forms, people, present, proposal_form
 from api.web.render import fragment, message, render, safe_next, to_login
 from api.web.session import (
     SESSION_COOKIE,
@@ -30,6 +30,7 @@ from ilea.models import Academy, Agency, Role, Stage, Topic
 router = APIRouter(include_in_schema=False)
 router.include_router(forms.router)
 router.include_router(proposal_form.router)
+router.include_router(people.router)
 
 BOARD_LIMIT = 200
 STATIC_DIR = Path(__file__).parent / "static"

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from activities.email import DrainResult, EmailOutbox
+from activities.email import DrainResult, EmailOutbox, digest_cutoff
 from ilea.devstack import free_port
 from ilea.mailer import addresses_for
 from ilea.settings import Settings
@@ -176,3 +177,114 @@ async def test_run_loop_sends_then_stops(pool: asyncpg.Pool, smtp: tuple[Inbox, 
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert len(inbox.received) == 1
+
+
+async def test_a_claim_left_by_a_dead_sender_is_taken_again_once_stale(
+    pool: asyncpg.Pool, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    await add_notifications(pool, ["isg:DHS", "isg:DOJ", "isg:STATE"])
+    # Two senders died mid-send: one 20 minutes ago, one a minute ago (it may still be sending).
+    await pool.execute(
+        "UPDATE notifications SET email_status = 'sending', claimed_at = now() - interval '20 minutes'"
+        " WHERE party = 'isg:DHS'"
+    )
+    await pool.execute(
+        "UPDATE notifications SET email_status = 'sending', claimed_at = now() - interval '1 minute'"
+        " WHERE party = 'isg:DOJ'"
+    )
+    outbox = EmailOutbox(pool, mail_settings(port, smtp_claim_timeout_minutes=15))
+    assert (await outbox.drain()).sent == 2
+    assert await statuses(pool) == [
+        ("isg:DHS", "sent", 1, True),
+        ("isg:DOJ", "sending", 0, False),
+        ("isg:STATE", "sent", 1, True),
+    ]
+    first_id = await pool.fetchval("SELECT id FROM notifications WHERE party = 'isg:DHS'")
+    # The resend keeps the row's Message-ID, so a receiver that got the first copy can drop this one.
+    assert any(m["id"] == f"<ilea-notification-{first_id}@state.gov>" for m in inbox.received)
+    assert (await outbox.drain()).sent == 0  # a fresh claim is left alone
+    assert (await EmailOutbox(pool, mail_settings(port, smtp_claim_timeout_minutes=0.5)).drain()).sent == 1
+    assert {s for _, s, _, _ in await statuses(pool)} == {"sent"}
+
+
+async def test_a_stale_senders_late_mark_does_not_undo_the_new_claim(pool: asyncpg.Pool) -> None:
+    await add_notifications(pool, ["isg:DHS"])
+    old = await pool.fetchrow(
+        "UPDATE notifications SET email_status = 'sending', claimed_at = now() - interval '1 hour'"
+        " RETURNING id, claimed_at"
+    )
+    await pool.execute("UPDATE notifications SET claimed_at = now(), email_status = 'sent'")  # the new claim's send
+    outbox = EmailOutbox(pool, mail_settings(free_port()))
+    row = {"id": old["id"], "claimed_at": old["claimed_at"], "party": "isg:DHS", "proposal_id": "p-1"}
+    assert await outbox._failed([row], "late", final=False) == "superseded"
+    assert await statuses(pool) == [("isg:DHS", "sent", 0, False)]  # the newer claim's outcome stands
+
+
+EASTERN = ZoneInfo("America/New_York")
+
+
+async def add_at(pool: asyncpg.Pool, party: str, subject: str, at: datetime) -> None:
+    await pool.execute(
+        "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body, created_at)"
+        " VALUES ('p-9', $1, $2, 'pending_action', $3, 'Details here.', $4)",
+        subject,
+        party,
+        subject,
+        at,
+    )
+
+
+def test_digest_cutoff_is_the_latest_digest_hour_eastern() -> None:
+    hour7 = datetime(2027, 3, 10, 7, tzinfo=EASTERN)
+    assert digest_cutoff(datetime(2027, 3, 10, 8, 30, tzinfo=EASTERN), 7) == hour7
+    assert digest_cutoff(datetime(2027, 3, 10, 6, 59, tzinfo=EASTERN), 7) == datetime(2027, 3, 9, 7, tzinfo=EASTERN)
+    # Across the spring-forward change the digest stays at 07:00 local time.
+    assert digest_cutoff(datetime(2027, 3, 14, 12, tzinfo=UTC), 7) == datetime(2027, 3, 14, 7, tzinfo=EASTERN)
+    assert digest_cutoff(datetime(2027, 3, 14, 12, tzinfo=UTC), 7).astimezone(UTC).hour == 11
+
+
+async def test_daily_digest_sends_one_email_per_party_once_a_day(pool: asyncpg.Pool, smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    day = datetime(2027, 3, 10, tzinfo=EASTERN)
+    await add_at(pool, "isg:DHS", "Vote on course A", day - timedelta(hours=10))
+    await add_at(pool, "isg:DHS", "Reminder: course A", day + timedelta(hours=3))
+    await add_at(pool, "agency:DOJ", "Instructor request for course B", day + timedelta(hours=5))
+    await add_at(pool, "isg:DHS", "Vote on course C", day + timedelta(hours=8))  # after the 07:00 digest
+    clock = {"now": day + timedelta(hours=6)}
+    settings = mail_settings(port, email_digest=True, email_digest_hour=7)
+    assert settings.email_digest and not Settings(env="test").email_digest  # off unless asked for
+    outbox = EmailOutbox(pool, settings, clock=lambda: clock["now"])
+
+    # Before 07:00 Eastern nothing goes out one by one; yesterday's digest (07:00 on the 9th) had nothing.
+    assert (await outbox.drain()) == DrainResult()
+    assert inbox.received == []
+
+    clock["now"] = day + timedelta(hours=9)
+    assert (await outbox.drain()).sent == 3
+    assert sorted(m["to"][0] for m in inbox.received) == ["ilea-coordinator@usdoj.gov", "ilea-isg@dhs.gov"]
+    dhs = next(m for m in inbox.received if m["to"] == ["ilea-isg@dhs.gov"])
+    assert dhs["subject"] == "[ILEA] Daily digest for isg:DHS, 2027-03-10: 2 notifications"
+    assert "Vote on course A" in dhs["body"] and "Reminder: course A" in dhs["body"]
+    assert "Vote on course C" not in dhs["body"]  # created after 07:00: tomorrow's digest
+    assert dhs["id"].startswith("<ilea-digest-2027-03-10-isg-DHS-")
+    assert (await outbox.drain()).sent == 0  # once a day
+    assert len(inbox.received) == 2
+
+    clock["now"] = day + timedelta(days=1, hours=7, minutes=1)
+    assert (await outbox.drain()).sent == 1
+    assert inbox.received[-1]["subject"] == "[ILEA] Daily digest for isg:DHS, 2027-03-11: 1 notification"
+    assert {s for _, s, _, _ in await statuses(pool)} == {"sent"}
+
+
+async def test_a_refused_digest_is_retried_whole(pool: asyncpg.Pool, smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    inbox.fail = 1
+    day = datetime(2027, 3, 10, tzinfo=EASTERN)
+    for i in range(3):
+        await add_at(pool, "board:chair", f"Decision needed {i}", day - timedelta(hours=i + 1))
+    outbox = EmailOutbox(pool, mail_settings(port, email_digest=True), clock=lambda: day + timedelta(hours=8))
+    assert (await outbox.drain()).retried == 3
+    assert {(s, a) for _, s, a, _ in await statuses(pool)} == {("pending", 1)}
+    assert (await outbox.drain()).sent == 3
+    assert len(inbox.received) == 1 and "3 notifications" in inbox.received[0]["subject"]

@@ -1,0 +1,163 @@
+"""The instructor roster (kept by each agency's coordinators) and a person's stored notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.auth import Principal
+from api.deps import Db
+from api.routes.tasks import parties_of
+from api.schemas import InstructorBody
+from api.web.forms import Stop, begin
+from api.web.render import message, render, to_login
+from api.web.session import flash, viewer
+from ilea.db import roster
+from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
+
+router = APIRouter(include_in_schema=False)
+
+NOTIFICATIONS_LIMIT = 200
+
+
+# --- roster ------------------------------------------------------------------------------------
+
+
+def _editor(user: Principal) -> bool:
+    """Coordinators of an agency that provides instructors keep that agency's roster."""
+    return user.has(Role.agency_coordinator) and user.agency in INSTRUCTOR_AGENCIES
+
+
+async def _roster_page(
+    request: Request,
+    db: Db,
+    user: Principal,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    editor = _editor(user)
+    agency = user.agency.value if editor else None
+    rows = await roster.list_instructors(db, agency=agency, expertise=None)
+    return render(
+        request,
+        "roster.html",
+        {
+            "rows": rows,
+            "editor": editor,
+            "agency": agency,
+            "components": list(COMPONENTS[user.agency]) if editor else [],
+            "topics": [t.value for t in Topic],
+            "values": values or {"expertise": []},
+            "errors": errors or {},
+        },
+        user=user,
+        status=status,
+    )
+
+
+@router.get("/ui/roster", response_model=None)
+async def roster_page(request: Request, db: Db) -> Response:
+    user = viewer(request)
+    if user is None:
+        return to_login(request)
+    return await _roster_page(request, db, user)
+
+
+def _field_errors(err: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in err.errors():
+        key = str(e["loc"][0]) if e["loc"] else "form"
+        out.setdefault(key, e["msg"])
+    return out
+
+
+@router.post("/ui/roster", response_model=None)
+async def add_instructor(request: Request, db: Db) -> Response:
+    try:
+        user, form = await begin(request)
+    except Stop as stop:
+        return stop.response
+    if not _editor(user):
+        return message(request, "Roster", "Only an agency's coordinators add to its roster.", user=user, status=403)
+    # Checkboxes repeat their name, so read the raw multi-valued form for the expertise.
+    raw = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    expertise = raw.get("expertise", [])
+    languages = [x.strip() for x in (form.get("languages") or "").replace(";", ",").split(",") if x.strip()]
+    values = {
+        "name": form.get("name", ""),
+        "component": form.get("component", ""),
+        "expertise": expertise,
+        "languages": form.get("languages", ""),
+    }
+    try:
+        body = InstructorBody(
+            name=form.get("name", ""), component=form.get("component", ""), expertise=expertise, languages=languages
+        )
+    except ValidationError as err:
+        return await _roster_page(request, db, user, values=values, errors=_field_errors(err), status=422)
+    if body.component not in COMPONENTS[user.agency]:
+        errors = {"component": f"choose one of {', '.join(COMPONENTS[user.agency])}"}
+        return await _roster_page(request, db, user, values=values, errors=errors, status=422)
+    added = await roster.create_instructor(
+        db,
+        name=body.name,
+        agency=user.agency.value,
+        component=body.component,
+        expertise=sorted({t.value for t in body.expertise}),
+        languages=body.languages,
+    )
+    response = RedirectResponse("/ui/roster", status_code=303)
+    flash(response, request, "ok", f"{added['name']} is on the {user.agency} roster.")
+    return response
+
+
+@router.post("/ui/roster/{instructor_id}/active", response_model=None)
+async def set_active(request: Request, instructor_id: str, db: Db) -> Response:
+    try:
+        user, form = await begin(request)
+    except Stop as stop:
+        return stop.response
+    response = RedirectResponse("/ui/roster", status_code=303)
+    current = await roster.get_instructor(db, instructor_id)
+    if not _editor(user):
+        flash(response, request, "error", "Refused: only an agency's coordinators change its roster.")
+    elif current is None:
+        flash(response, request, "error", "Refused: no such instructor.")
+    elif current["agency"] != user.agency:
+        flash(response, request, "error", f"Refused: {current['name']} is on the {current['agency']} roster.")
+    else:
+        active = form.get("active") == "true"
+        await roster.set_active(db, instructor_id, active)
+        state = "active again" if active else "deactivated: no new requests will offer them"
+        flash(response, request, "ok", f"{current['name']} is {state}.")
+    return response
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+@router.get("/ui/notifications", response_model=None)
+async def notifications(request: Request, db: Db) -> Response:
+    user = viewer(request)
+    if user is None:
+        return to_login(request)
+    parties = parties_of(user)
+    rows = await db.fetch(
+        "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"
+        " p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
+        " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
+        parties,
+        NOTIFICATIONS_LIMIT,
+    )
+    return render(
+        request,
+        "notifications.html",
+        {"rows": [dict(r) for r in rows], "parties": parties, "limit": NOTIFICATIONS_LIMIT},
+        user=user,
+    )

@@ -1,0 +1,125 @@
+"""The roster page (coordinators add, deactivate and reactivate instructors) and the notifications page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+
+from ilea.db import roster
+from ilea.settings import Settings
+from tests.web.conftest import csrf_of, sign_in
+from tests.web.test_pages import text
+
+
+def add_form(csrf: str, **over: str | list[str]) -> dict[str, str | list[str]]:
+    form: dict[str, str | list[str]] = {
+        "csrf_token": csrf,
+        "name": "Maria Gomez",
+        "component": "HSI",
+        "expertise": ["wildlife_trafficking", "human_trafficking"],
+        "languages": "English, Spanish",
+    }
+    form.update(over)
+    return form
+
+
+async def test_coordinator_adds_deactivates_and_reactivates_an_instructor(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    doj = await roster.create_instructor(
+        pool, name="Dana Justice", agency="DOJ", component="FBI", expertise=["cybercrime"], languages=["en"]
+    )
+    sign_in(api, settings, "coord-dhs", "DHS", "agency_coordinator")
+    page = await api.get("/ui/roster")
+    assert page.status_code == 200
+    assert "Instructor roster: DHS" in page.text and 'href="/ui/roster" aria-current="page"' in page.text
+    assert "No instructors yet." in page.text and "Dana Justice" not in page.text  # only the own agency
+    assert re.findall(r'<option value="([^"]+)"', page.text) == ["HSI", "CBP", "USSS", "FLETC"]
+    csrf = csrf_of(page.text)
+
+    # Mistakes come back next to their field, with what was typed kept.
+    r = await api.post("/ui/roster", data=add_form(csrf, component="FBI"))
+    assert r.status_code == 422 and 'id="err-component"' in r.text and "choose one of HSI, CBP, USSS, FLETC" in r.text
+    assert 'value="Maria Gomez"' in r.text and 'value="wildlife_trafficking" checked' in r.text
+    r = await api.post("/ui/roster", data=add_form(csrf, expertise=[], name="X"))
+    assert r.status_code == 422 and 'id="err-expertise"' in r.text and 'id="err-name"' in r.text
+    assert await roster.list_instructors(pool, agency="DHS", expertise=None) == []
+
+    r = await api.post("/ui/roster", data=add_form(csrf))
+    assert r.status_code == 303 and r.headers["location"] == "/ui/roster"
+    [added] = await roster.list_instructors(pool, agency="DHS", expertise=None)
+    assert (added["name"], added["component"], added["active"]) == ("Maria Gomez", "HSI", True)
+    assert added["expertise"] == ["human_trafficking", "wildlife_trafficking"]
+    assert added["languages"] == ["English", "Spanish"]
+    shown = text((page := await api.get("/ui/roster")).text)
+    assert "Maria Gomez is on the DHS roster." in shown
+    assert "Maria Gomez HSI human trafficking, wildlife trafficking English, Spanish Active Deactivate" in shown
+
+    action = f"/ui/roster/{added['id']}/active"
+    assert f'action="{action}"' in page.text
+    r = await api.post(action, data={"csrf_token": csrf_of(page.text), "active": "false"})
+    assert r.status_code == 303
+    shown = text((await api.get("/ui/roster")).text)
+    assert "Maria Gomez is deactivated" in shown and "Deactivated Reactivate" in shown
+    assert (await roster.get_instructor(pool, added["id"]) or {})["active"] is False
+    r = await api.post(action, data={"csrf_token": csrf, "active": "true"})
+    assert "Maria Gomez is active again." in text((await api.get("/ui/roster")).text)
+    assert (await roster.get_instructor(pool, added["id"]) or {})["active"] is True
+
+    # Another agency's instructor is not this coordinator's to change; a forged form is refused.
+    r = await api.post(f"/ui/roster/{doj['id']}/active", data={"csrf_token": csrf, "active": "false"})
+    assert "Refused: Dana Justice is on the DOJ roster." in text((await api.get("/ui/roster")).text)
+    assert (await roster.get_instructor(pool, doj["id"]) or {})["active"] is True
+    r = await api.post(action, data={"csrf_token": "0" * 64, "active": "false"})
+    assert r.status_code == 403
+
+
+async def test_others_see_the_roster_read_only(api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool) -> None:
+    await roster.create_instructor(
+        pool, name="Dana Justice", agency="DOJ", component="FBI", expertise=["cybercrime"], languages=[]
+    )
+    sign_in(api, settings, "po-1", "STATE", "program_officer")
+    page = await api.get("/ui/roster")
+    assert page.status_code == 200 and "Dana Justice" in page.text and "DOJ" in page.text
+    assert 'action="/ui/roster"' not in page.text and "/active" not in page.text
+    assert 'href="/ui/roster"' not in page.text  # not in the navigation either
+    r = await api.post("/ui/roster", data=add_form(csrf_of(page.text), component="FBI"))
+    assert r.status_code == 403
+    # A coordinator of State (which provides no instructors) has nothing to edit.
+    sign_in(api, settings, "coord-state", "STATE", "agency_coordinator")
+    page = await api.get("/ui/roster")
+    assert page.status_code == 200 and 'action="/ui/roster"' not in page.text
+
+
+async def test_notifications_page_lists_the_viewers_own_newest_first(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    now = datetime.now(UTC)
+    await pool.executemany(
+        "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body, created_at, email_status,"
+        " sent_at) VALUES ('p-1', $1, $2, 'pending_action', $3, $4, $5, $6, $7)",
+        [
+            ("a", "isg:DHS", "Older: vote on course A", "Please vote.", now - timedelta(days=2), "sent", now),
+            ("b", "isg:DHS", "Newer: reminder for course A", "", now - timedelta(hours=1), "pending", None),
+            ("c", "agency:DOJ", "Someone else's request", "", now, "pending", None),
+            ("d", "board:DHS", "Not this person's seat", "", now, "failed", None),
+        ],
+    )
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    page = await api.get("/ui/notifications")
+    assert page.status_code == 200
+    shown = text(page.text)
+    assert shown.index("Newer: reminder for course A") < shown.index("Older: vote on course A")
+    assert "Someone else" not in shown and "Not this person's seat" not in shown
+    assert "to DHS ISG seat · not emailed yet" in shown and "to DHS ISG seat · emailed" in shown
+    assert "Please vote." in shown and 'href="/ui/proposals/p-1"' in page.text
+    assert 'href="/ui/notifications" aria-current="page"' in page.text
+
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    assert "No notifications yet." in (await api.get("/ui/notifications")).text
+    api.cookies.clear()
+    r = await api.get("/ui/notifications")
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
