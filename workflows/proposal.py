@@ -125,6 +125,8 @@ class ProposalWorkflow:
         self._lock = asyncio.Lock()
         self._ready = False
         self._last_sa: dict[str, Any] = {}
+        self._timer: asyncio.Future[None] | None = None
+        self._timer_at: datetime | None = None
 
     # --- the main loop -------------------------------------------------------------------
 
@@ -139,21 +141,36 @@ class ProposalWorkflow:
         while self._stage not in TERMINAL_STAGES:
             version = self._version
             wake_at = self._next_deadline()
-            timeout = None if wake_at is None else max(wake_at - workflow.now(), timedelta(0))
-            if timeout is None or timeout > timedelta(0):
-                try:
-                    await workflow.wait_condition(self._changed_since(version), timeout=timeout)
-                    continue
-                except TimeoutError:
-                    pass
-            async with self._lock:
-                if self._stage not in TERMINAL_STAGES:
-                    await self._on_deadlines()
+            if wake_at is not None and wake_at <= workflow.now():
+                due = True
+            else:
+                # One durable timer per distinct deadline: most actions leave the next
+                # deadline where it was, so they neither cancel nor start a timer.
+                self._arm_timer(wake_at)
+                await workflow.wait_condition(self._woken(version))
+                due = self._timer is not None and self._timer.done()
+            if due:
+                self._timer, self._timer_at = None, None
+                async with self._lock:
+                    if self._stage not in TERMINAL_STAGES:
+                        await self._on_deadlines()
+        self._arm_timer(None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ProposalOutcome(proposal_id=self._id, stage=self._stage)
 
-    def _changed_since(self, version: int) -> Callable[[], bool]:
-        return lambda: self._version != version
+    def _woken(self, version: int) -> Callable[[], bool]:
+        return lambda: self._version != version or (self._timer is not None and self._timer.done())
+
+    def _arm_timer(self, at: datetime | None) -> None:
+        if at == self._timer_at and (at is None or self._timer is not None):
+            return
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = None
+        if at is not None:
+            delay = (at - workflow.now()).total_seconds()
+            self._timer = asyncio.ensure_future(asyncio.sleep(delay))
 
     def _next_deadline(self) -> datetime | None:
         times: list[datetime | None] = []
