@@ -290,6 +290,8 @@ class ProposalView(ProposalFields):
     submitted_by_name: str = ""
     submitted_at: datetime
     updated_at: datetime
+    #: everyone who submitted or revised the proposal: the four-eyes rule bars them all
+    authors: list[str] = Field(default_factory=list)
     isg_votes: list[IsgVoteRecord] = Field(default_factory=list)
     board_positions: list[BoardPositionRecord] = Field(default_factory=list)
     board_decision: BoardDecisionRecord | None = None

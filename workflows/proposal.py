@@ -495,6 +495,7 @@ class ProposalWorkflow:
             submitted_by=self._submitter.sub,
             submitted_by_name=self._submitter.name,
             submitted_at=self._submitted_at,
+            authors=sorted(self._authors),
             updated_at=self._updated_at,
             isg_votes=[self._votes[s] for s in ISG_SEATS if s in self._votes],
             board_positions=[self._positions[a] for a in BOARD_MEMBERS if a in self._positions],

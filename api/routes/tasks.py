@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.auth import Principal
 from api.deps import CurrentUser, Db
@@ -32,6 +32,6 @@ def parties_of(user: Principal) -> list[str]:
 
 
 @router.get("", response_model=Tasks, summary="Actions pending on you or your agency's seat")
-async def tasks(user: CurrentUser, db: Db) -> dict[str, Any]:
-    rows = await proposals.tasks_for(db, parties_of(user), exclude_reviews_by=user.sub)
+async def tasks(user: CurrentUser, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
+    rows = await proposals.tasks_for(db, parties_of(user), exclude_reviews_by=user.sub, limit=limit)
     return {"items": rows}

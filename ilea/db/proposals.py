@@ -120,11 +120,12 @@ async def _write_requests(con: asyncpg.Connection, view: ProposalView, doc: dict
 
 async def _write_tasks(con: asyncpg.Connection, view: ProposalView) -> None:
     await con.execute("DELETE FROM tasks WHERE proposal_id = $1", view.id)
+    authors = view.authors or [view.submitted_by]
     if view.pending_on:
         await con.executemany(
-            "INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(view.id, p.party, p.kind, p.request_id, view.title, p.since, p.due) for p in view.pending_on],
+            "INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due, authors)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(view.id, p.party, p.kind, p.request_id, view.title, p.since, p.due, authors) for p in view.pending_on],
         )
 
 
@@ -237,17 +238,17 @@ async def counts_by_stage(db: asyncpg.Pool) -> dict[str, int]:
 
 
 async def tasks_for(
-    db: asyncpg.Pool, parties: Sequence[str], *, exclude_reviews_by: str | None = None
+    db: asyncpg.Pool, parties: Sequence[str], *, exclude_reviews_by: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
     """Pending tasks of these parties, oldest first; reviews of one's own proposals left out."""
     rows = await db.fetch(
-        "SELECT t.kind, t.proposal_id, t.title, t.since, t.due, t.request_id, t.party FROM tasks t"
-        " JOIN proposals p ON p.id = t.proposal_id"
-        " WHERE t.party = ANY($1) AND NOT (t.kind = ANY($3) AND p.submitted_by = $2)"
-        " ORDER BY t.since, t.proposal_id",
+        "SELECT kind, proposal_id, title, since, due, request_id, party FROM tasks"
+        " WHERE party = ANY($1) AND NOT (kind = ANY($3) AND $2 = ANY(authors))"
+        " ORDER BY since, proposal_id LIMIT $4",
         list(parties),
         exclude_reviews_by or "",
         ["isg_vote", "board_position", "board_decision", "overdue_board"],
+        limit,
     )
     return [dict(r) for r in rows]
 

@@ -99,6 +99,14 @@ async def test_revise_task_for_program_officer(api: httpx.AsyncClient, auth: Tok
     )
     assert r.status_code == 200, r.text
     assert r.json()["round"] == 2 and r.json()["isg_votes"] == [] and r.json()["stage"] == "isg_review"
+    # The reviser is now an author too: as an ISG member they are not asked to vote on it.
+    reviser = (await api.get("/v1/tasks", headers=auth("po-9", "STATE", "isg_member"))).json()["items"]
+    assert [t["proposal_id"] for t in reviser] == []
+    other = (await api.get("/v1/tasks", headers=auth("isg-x", "STATE", "isg_member"))).json()["items"]
+    assert [t["proposal_id"] for t in other] == [p["id"]]
+    assert (
+        await api.get("/v1/tasks", params={"limit": 0}, headers=auth("isg-x", "STATE", "isg_member"))
+    ).status_code == 422
 
 
 async def test_roster_and_request_visibility(api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool) -> None:
