@@ -76,7 +76,9 @@ async def run(settings: Settings) -> None:
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     try:
         client = await connect(settings)
-        worker = build_worker(client, pool, settings.task_queue)
+        worker = build_worker(
+            client, pool, settings.task_queue, max_cached_workflows=settings.worker_max_cached_workflows
+        )
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         # Email delivery of stored notifications (idle unless ILEA_SMTP_HOST is set).
         outbox = asyncio.create_task(EmailOutbox(pool, settings).run(stop))

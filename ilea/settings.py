@@ -52,6 +52,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "ILEA_TEMPORAL_TLS_KEY"),
     )
     task_queue: str = TASK_QUEUE
+    #: workflows kept in worker memory (~0.4 MiB each); others replay their history when next needed
+    worker_max_cached_workflows: int = 400
 
     # HTTP API.
     api_host: str = "127.0.0.1"
