@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
@@ -14,7 +17,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenVerifier
-from api.idempotency import IdempotencyMiddleware
+from api.idempotency import WAIT_FOR_FIRST_S, IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
@@ -72,6 +75,30 @@ class _TooLarge(Exception):
     pass
 
 
+log = logging.getLogger("ilea.api")
+
+#: An Idempotency-Key still "in progress" this long after its first request belongs to an API
+#: process that died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in
+#: progress" forever. Freeing it lets the retry run again, which is safe even when the first is
+#: only slow: the retry's Temporal update id (or new proposal's workflow id) comes from the key.
+ABANDONED_KEY_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
+
+
+async def reclaim_abandoned_keys(pool: asyncpg.Pool, every: float = 10.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            freed = await pool.execute(
+                "DELETE FROM idempotency_keys WHERE status_code IS NULL AND created_at < now() - $1::interval",
+                ABANDONED_KEY_AFTER,
+            )
+        except (asyncpg.PostgresError, OSError) as err:  # the database is down: next time
+            log.warning("could not reclaim abandoned idempotency keys: %s", err)
+            continue
+        if freed != "DELETE 0":
+            log.warning("reclaimed abandoned idempotency keys (%s)", freed)
+
+
 def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal: Client | None = None) -> FastAPI:
     """Build the app; a given pool or client is used as is (tests), otherwise opened here."""
 
@@ -88,7 +115,11 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             app.state.pool = pool
         try:
             app.state.temporal = temporal or await connect(settings)
-            yield
+            reclaimer = asyncio.create_task(reclaim_abandoned_keys(app.state.pool))
+            try:
+                yield
+            finally:
+                reclaimer.cancel()
         finally:
             if own_pool:
                 await app.state.pool.close()
@@ -106,10 +137,11 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     app.state.verifier = TokenVerifier(settings)
     errors.install(app)
     for module in (health, proposals, requests, instructors, tasks, reports):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     app.include_router(web_routes.router)
     app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
+    app.add_middleware(errors.DatabaseDownMiddleware)  # outermost: also covers the middlewares' queries
     return app

@@ -9,7 +9,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
@@ -43,6 +46,30 @@ TITLES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+}
+
+
+class ProblemDocument(BaseModel):
+    """The body of every error response (RFC 9457), as the OpenAPI document describes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+#: Added to every /v1 route's OpenAPI responses: errors are problem documents, never
+#: FastAPI's default `{"detail": [...]}` validation shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM: {"schema": ProblemDocument.model_json_schema()}}}
+    for status, description in (
+        ("4XX", "Refused: unauthenticated, forbidden, missing, conflicting or invalid (a problem document)"),
+        ("503", "PostgreSQL or Temporal is unavailable; retry after `Retry-After` seconds"),
+    )
 }
 
 
@@ -131,8 +158,61 @@ def install(app: FastAPI) -> None:
         log.warning("temporal unavailable: %s", exc)
         return problem_response(503, "the workflow service is unavailable; retry shortly", headers={"Retry-After": "2"})
 
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def _update_timeout(_: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError) -> JSONResponse:
+        # The action may still take effect: retrying with the same Idempotency-Key is safe.
+        log.warning("workflow update timed out: %s", exc)
+        return problem_response(
+            503,
+            "the workflow service is slow to answer; retry with the same Idempotency-Key",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.exceptions.UntranslatableCharacterError)
+    async def _unstorable_text(_: Request, exc: Exception) -> JSONResponse:
+        # A path or query value PostgreSQL cannot take (NUL, `%00`): the request's fault, not a 500.
+        return problem_response(400, "text must not contain NUL (\\u0000) characters")
+
     @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)  # "the database system is shutting down"
     @app.exception_handler(OSError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
+
+
+#: What an unreachable or stopping database raises (refused or dropped connections).
+DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, OSError)
+
+
+class DatabaseDownMiddleware:
+    """A database outage met outside the routes (the idempotency middleware's own queries)
+    is a 503 too, not a 500 and a dropped keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = {"started": False, "done": False}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                sent["done"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except DB_DOWN as exc:
+            log.warning("database unavailable: %s", exc)
+            if sent["done"]:
+                return  # the answer is out (e.g. storing it for its Idempotency-Key failed)
+            if sent["started"]:
+                raise
+            response = problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
+            await response(scope, receive, send)

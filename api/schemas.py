@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from ilea.models import (
     Agency,
@@ -74,7 +74,7 @@ class InstructorBody(Strict):
 
 
 class InstructorPatch(Strict):
-    active: bool
+    active: StrictBool  # `{"active": 0}` or `"off"` is refused, not read as false
 
 
 class Proposal(ProposalView):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 
 class Stage(StrEnum):
@@ -142,9 +142,21 @@ class ErrorType(StrEnum):
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields are refused, so a client cannot set `stage`."""
+    """Request bodies: unknown fields are refused, so a client cannot set `stage`.
+
+    So is NUL in any text: PostgreSQL cannot store it, and a proposal whose state holds one
+    could never be projected (its workflow would retry the projection forever).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return value
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
