@@ -49,3 +49,9 @@ bench: $(STAMP)
 .PHONY: deploy-check
 deploy-check: $(STAMP)
 	$(BIN)/pytest tests/deploy -q
+
+# Issue 7's faults against the whole stack as processes: the worker SIGKILLed, PostgreSQL
+# stopped for 30 s, the API restarted, all mid-load (`ILEA_CHAOS_N=40 make chaos` for a quick run).
+.PHONY: chaos
+chaos: $(STAMP)
+	ILEA_CHAOS=1 $(BIN)/pytest tests/chaos -s
