@@ -57,6 +57,9 @@ async def send(
     Business refusals (validator or handler) are recorded in the audit trail.
     """
     handle = client.get_workflow_handle(workflow_id(proposal_id))
+    # The caller reads the state from the read model (already written when the Update
+    # returns), so the Update's result, kept in history, need not carry it.
+    arg = arg.model_copy(update={"return_state": False})
     try:
         result: ActionResult = await handle.execute_update(update, arg, id=update_id)
         return result

@@ -332,67 +332,74 @@ class ProposalOutcome(BaseModel):
 class ReadInput(BaseModel):
     """Input of the read-only `current` update used with update-with-start."""
 
+    return_state: bool = True
 
-class IsgVoteInput(BaseModel):
+
+class ActionInput(BaseModel):
+    """What every human action carries: who acts, and whether the answer includes the state.
+
+    The API reads the state back from the read model (written before the Update returns),
+    so it asks for none: the Update's result is kept in history, and the whole proposal
+    in every result was most of each history's size.
+    """
+
     actor: Actor
+    return_state: bool = True
+
+
+class IsgVoteInput(ActionInput):
     vote: IsgVote
     comment: str | None = None
 
 
-class RevisionInput(BaseModel):
-    actor: Actor
+class RevisionInput(ActionInput):
     proposal: ProposalFields
     comment: str
 
 
-class BoardPositionInput(BaseModel):
-    actor: Actor
+class BoardPositionInput(ActionInput):
     position: BoardPosition
     comment: str | None = None
 
 
-class BoardDecisionInput(BaseModel):
-    actor: Actor
+class BoardDecisionInput(ActionInput):
     decision: BoardDecision
     comment: str | None = None
 
 
-class WithdrawInput(BaseModel):
-    actor: Actor
+class WithdrawInput(ActionInput):
     reason: str
 
 
-class CutoffInput(BaseModel):
-    actor: Actor
+class CutoffInput(ActionInput):
     cutoff: date
 
 
-class AcceptInput(BaseModel):
-    actor: Actor
+class AcceptInput(ActionInput):
     request_id: str
     instructor_id: str
 
 
-class DeclineInput(BaseModel):
-    actor: Actor
+class DeclineInput(ActionInput):
     request_id: str
     reason: str
 
 
-class ReleaseInput(BaseModel):
-    actor: Actor
+class ReleaseInput(ActionInput):
     request_id: str
     reason: str
 
 
-class RetargetInput(BaseModel):
-    actor: Actor
+class RetargetInput(ActionInput):
     request_id: str
     agency: Agency
 
 
 class ActionResult(BaseModel):
-    proposal: ProposalView
+    proposal_id: str
+    version: int
+    #: the whole state, unless the action asked for none (``return_state=False``)
+    proposal: ProposalView | None = None
     request: InstructorRequestView | None = None
 
 

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         ISG_SEATS,
         TERMINAL_STAGES,
         AcceptInput,
+        ActionInput,
         ActionResult,
         Actor,
         Agency,
@@ -556,8 +557,13 @@ class ProposalWorkflow:
             ]
         )
 
-    def _result(self, request: InstructorRequestView | None = None) -> ActionResult:
-        return ActionResult(proposal=self._view(), request=request.model_copy() if request else None)
+    def _result(self, inp: ActionInput | ReadInput, request: InstructorRequestView | None = None) -> ActionResult:
+        return ActionResult(
+            proposal_id=self._id,
+            version=self._version,
+            proposal=self._view() if inp.return_state else None,
+            request=request.model_copy() if request else None,
+        )
 
     # --- checks shared by validators and handlers -------------------------------------------------
 
@@ -706,10 +712,10 @@ class ProposalWorkflow:
     # --- updates -----------------------------------------------------------------------------------
 
     @workflow.update
-    async def current(self, _: ReadInput) -> ActionResult:
+    async def current(self, inp: ReadInput) -> ActionResult:
         """The state once the proposal is recorded (used with update-with-start)."""
         await workflow.wait_condition(lambda: self._ready)
-        return self._result()
+        return self._result(inp)
 
     @workflow.update
     async def isg_vote(self, inp: IsgVoteInput) -> ActionResult:
@@ -738,7 +744,7 @@ class ProposalWorkflow:
             if len(self._votes) == len(ISG_SEATS):
                 self._close_round()
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @isg_vote.validator
     def _validate_isg_vote(self, inp: IsgVoteInput) -> None:
@@ -756,7 +762,7 @@ class ProposalWorkflow:
             self._record("revised", inp.actor, {"revision": self._revisions, "comment": inp.comment})
             self._open_round()
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @revise.validator
     def _validate_revise(self, inp: RevisionInput) -> None:
@@ -777,7 +783,7 @@ class ProposalWorkflow:
             )
             self._record("board_position", inp.actor, {"position": inp.position.value, "comment": inp.comment})
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @board_position.validator
     def _validate_board_position(self, inp: BoardPositionInput) -> None:
@@ -798,7 +804,7 @@ class ProposalWorkflow:
             else:
                 self._request_changes("returned to the Steering Group by the Policy Board chair")
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @board_decision.validator
     def _validate_board_decision(self, inp: BoardDecisionInput) -> None:
@@ -811,7 +817,7 @@ class ProposalWorkflow:
             self._record("withdrawn", inp.actor, {"reason": inp.reason})
             await self._cancel_everything(Stage.withdrawn, inp.actor, f"withdrawn: {inp.reason}")
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @withdraw.validator
     def _validate_withdraw(self, inp: WithdrawInput) -> None:
@@ -825,7 +831,7 @@ class ProposalWorkflow:
             self._cutoff = inp.cutoff
             self._record("cutoff_changed", inp.actor, {"from": previous.isoformat(), "to": inp.cutoff.isoformat()})
             await self._commit()
-            return self._result()
+            return self._result(inp)
 
     @staffing_cutoff.validator
     def _validate_staffing_cutoff(self, inp: CutoffInput) -> None:
@@ -864,7 +870,7 @@ class ProposalWorkflow:
             )
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
-            return self._result(r)
+            return self._result(inp, r)
 
     @accept_request.validator
     def _validate_accept(self, inp: AcceptInput) -> None:
@@ -879,7 +885,7 @@ class ProposalWorkflow:
             self._advance(r, RequestStatus.declined, inp.reason)
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
-            return self._result(r)
+            return self._result(inp, r)
 
     @decline_request.validator
     def _validate_decline(self, inp: DeclineInput) -> None:
@@ -905,7 +911,7 @@ class ProposalWorkflow:
             self._request_sent(reopened)
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
-            return self._result(r)
+            return self._result(inp, r)
 
     @release_request.validator
     def _validate_release(self, inp: ReleaseInput) -> None:
@@ -924,7 +930,7 @@ class ProposalWorkflow:
             self._request_sent(new)
             self._refresh_staffing_stage(inp.actor)
             await self._commit()
-            return self._result(new)
+            return self._result(inp, new)
 
     @retarget_request.validator
     def _validate_retarget(self, inp: RetargetInput) -> None:

@@ -38,7 +38,6 @@ from api.schemas import (
 from ilea.db import audit, proposals
 from ilea.models import (
     Academy,
-    ActionResult,
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
@@ -65,8 +64,12 @@ def _out(request: Request, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _result(request: Request, result: ActionResult) -> dict[str, Any]:
-    return _out(request, result.proposal.model_dump(mode="json"))
+async def _current(request: Request, db: Db, proposal_id: str) -> dict[str, Any]:
+    """The proposal as the read model has it (an action's effect is there when it returns)."""
+    doc = await proposals.get(db, proposal_id)
+    if doc is None:  # pragma: no cover - the workflow writes it before answering
+        raise Problem(503, "the proposal is not recorded yet; retry shortly")
+    return _out(request, doc)
 
 
 def validation_problem(problems: list[rules.Problem]) -> Problem:
@@ -102,10 +105,10 @@ async def submit(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    result = await client.execute_update_with_start_workflow(
-        ProposalWorkflow.current, ReadInput(), start_workflow_operation=start
+    await client.execute_update_with_start_workflow(
+        ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
     )
-    return _result(request, result)
+    return await _current(request, db, pid)
 
 
 @router.get("", response_model=ProposalPage, summary="List proposals, newest first")
@@ -167,10 +170,8 @@ async def _act(
 ) -> dict[str, Any]:
     if not await proposals.exists(db, proposal_id):
         raise Problem(404, f"no proposal {proposal_id}")
-    result = await actions.send(
-        client, db, proposal_id, user, update, arg, action=action, update_id=update_id(user.sub, key)
-    )
-    return _result(request, result)
+    await actions.send(client, db, proposal_id, user, update, arg, action=action, update_id=update_id(user.sub, key))
+    return await _current(request, db, proposal_id)
 
 
 @router.post("/{proposal_id}/isg-votes", response_model=Proposal, summary="Cast or change an ISG seat's vote")
