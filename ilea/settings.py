@@ -128,16 +128,5 @@ class Settings(BaseSettings):
 
     def rules(self) -> RuleConfig:
         """The business-rule parameters the workflow is started with."""
-        return RuleConfig(
-            isg_round_business_days=self.isg_round_business_days,
-            isg_reminder_business_days=self.isg_reminder_business_days,
-            revision_window_business_days=self.revision_window_business_days,
-            max_revisions=self.max_revisions,
-            board_business_days=self.board_business_days,
-            board_reminder_business_days=self.board_reminder_business_days,
-            request_business_days=self.request_business_days,
-            request_reminder_business_days=self.request_reminder_business_days,
-            staffing_cutoff_days=self.staffing_cutoff_days,
-            staffing_cutoff_min_days=self.staffing_cutoff_min_days,
-            fast_track_max_cost_usd=self.fast_track_max_cost_usd,
-        )
+        # Every rule has a setting of the same name (ILEA_<NAME>), so none can be left out.
+        return RuleConfig(**{name: getattr(self, name) for name in RuleConfig.model_fields})
