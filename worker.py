@@ -19,6 +19,7 @@ from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
 from ilea.db import create_pool
 from ilea.logs import setup_logging
+from ilea.observability import worker_runtime
 from ilea.settings import Settings
 from ilea.temporal import connect
 from workflows.proposal import ProposalWorkflow
@@ -75,7 +76,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     try:
-        client = await connect(settings)
+        client = await connect(settings, runtime=worker_runtime(settings))
         worker = build_worker(
             client, pool, settings.task_queue, max_cached_workflows=settings.worker_max_cached_workflows
         )

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -22,6 +23,7 @@ from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from ilea.db import create_pool
+from ilea.observability import HttpMetrics, MetricsMiddleware
 from ilea.settings import Settings
 from ilea.temporal import connect
 
@@ -140,8 +142,20 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     app.include_router(web_routes.router)
     app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
+    if settings.api_metrics:
+        metrics = HttpMetrics()
+        app.state.metrics = metrics
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
-    app.add_middleware(errors.DatabaseDownMiddleware)  # outermost: also covers the middlewares' queries
+    app.add_middleware(errors.DatabaseDownMiddleware)
+    if settings.api_metrics:
+        app.add_middleware(
+            MetricsMiddleware, metrics=app.state.metrics
+        )  # outermost: also covers the middlewares' queries
     return app

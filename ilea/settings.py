@@ -115,6 +115,16 @@ class Settings(BaseSettings):
 
     log_json: bool = False
 
+    # Observability.
+    #: the worker's Prometheus endpoint for Temporal SDK metrics (off when unset)
+    worker_metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
+    #: the API serves /metrics (Prometheus) when true
+    api_metrics: bool = True
+    #: OpenTelemetry tracing through Temporal's interceptor, exported to OTEL_EXPORTER_OTLP_ENDPOINT
+    otel_enabled: bool = False
+    otel_service_name: str = "ilea"
+
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:
         if self.env == "production" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEV_JWT_SECRET:
