@@ -1,0 +1,72 @@
+"""Tampering with the audit trail is detected at the row that was touched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from ilea.db import audit
+
+PID = "p-tamper"
+
+
+async def seed(pool: asyncpg.Pool, n: int = 6) -> None:
+    t0 = datetime(2027, 1, 4, 15, tzinfo=UTC)
+    async with pool.acquire() as con, con.transaction():
+        await audit.lock_proposal(con, PID)
+        await audit.append(
+            con,
+            PID,
+            [
+                (f"k{i}", t0 + timedelta(minutes=i), f"user-{i}", "DHS", "isg_vote", {"vote": "concur", "n": i})
+                for i in range(1, n + 1)
+            ],
+        )
+
+
+async def tamper(pool: asyncpg.Pool, sql: str, *args: object) -> None:
+    # Only an owner disabling the append-only trigger can do this; the check must still see it.
+    async with pool.acquire() as con, con.transaction():
+        await con.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        await con.execute(sql, *args)
+        await con.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update")
+
+
+async def test_untouched_chain_verifies(pool: asyncpg.Pool) -> None:
+    await seed(pool)
+    assert audit.verify_chain(PID, await audit.fetch(pool, PID)) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "first_bad"),
+    [
+        ('UPDATE audit_events SET detail = \'{"vote": "nonconcur", "n": 3}\' WHERE proposal_id = $1 AND seq = 3', 3),
+        ("UPDATE audit_events SET actor = 'someone-else' WHERE proposal_id = $1 AND seq = 5", 5),
+        ("UPDATE audit_events SET at = at + interval '1 second' WHERE proposal_id = $1 AND seq = 2", 2),
+        ("DELETE FROM audit_events WHERE proposal_id = $1 AND seq = 4", 5),
+        ("DELETE FROM audit_events WHERE proposal_id = $1 AND seq = 6", None),  # see below
+    ],
+)
+async def test_edit_or_delete_is_found_at_that_row(pool: asyncpg.Pool, sql: str, first_bad: int | None) -> None:
+    await seed(pool)
+    await tamper(pool, sql, PID)
+    events = await audit.fetch(pool, PID)
+    if first_bad is None:
+        # The chain's known limit: cutting off the newest events leaves a valid, shorter chain.
+        # Only a copy of the last hash kept elsewhere (an auditor's record) reveals it.
+        assert len(events) == 5 and audit.verify_chain(PID, events) is None
+    else:
+        assert audit.verify_chain(PID, events) == first_bad
+
+
+async def test_the_trigger_refuses_update_and_delete_for_the_application(pool: asyncpg.Pool) -> None:
+    await seed(pool, 2)
+    for sql in (
+        "UPDATE audit_events SET actor = 'x' WHERE proposal_id = $1",
+        "DELETE FROM audit_events WHERE proposal_id = $1",
+    ):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await pool.execute(sql, PID)
+    assert audit.verify_chain(PID, await audit.fetch(pool, PID)) is None
