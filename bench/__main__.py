@@ -156,6 +156,11 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             if args.growth:
                 growth = []
                 for n in (int(x) for x in args.growth_n.split(",")):
+                    if n == args.n:
+                        # The headline run is this size already: reuse it (keeps a full run
+                        # under ten minutes on two cores).
+                        growth.append({**results["lifecycle"], "reused_headline": True})
+                        continue
                     log(f"growth: N={n} C={args.c}")
                     rss.reset()
                     cpu.start()
