@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,13 +267,3 @@ class TemporalDevServer:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-@contextlib.contextmanager
-def embedded_postgres(data_dir: Path, port: int) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(data_dir, port).start()
-    try:
-        yield pg
-    finally:
-        if pg.started_here:
-            pg.stop()

@@ -45,13 +45,13 @@ async def list_requests(
 
 
 async def _act(
-    request_id: str, user: Any, db: Db, client: Temporal, update: Any, make: Any, action: str, key: str | None
+    request_id: str, user: Any, db: Db, client: Temporal, update: Any, arg: Any, action: str, key: str | None
 ) -> dict[str, Any]:
     row = await roster.get_request(db, request_id)
     if row is None:
         raise Problem(404, f"no instructor request {request_id}")
     result = await actions.send(
-        client, db, row["proposal_id"], user, update, make(row), action=action, update_id=update_id(user.sub, key)
+        client, db, row["proposal_id"], user, update, arg, action=action, update_id=update_id(user.sub, key)
     )
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
@@ -68,7 +68,7 @@ async def accept(
         db,
         client,
         ProposalWorkflow.accept_request,
-        lambda r: AcceptInput(actor=user.actor(), request_id=request_id, instructor_id=body.instructor_id),
+        AcceptInput(actor=user.actor(), request_id=request_id, instructor_id=body.instructor_id),
         "accept_request",
         idempotency_key,
     )
@@ -84,7 +84,7 @@ async def decline(
         db,
         client,
         ProposalWorkflow.decline_request,
-        lambda r: DeclineInput(actor=user.actor(), request_id=request_id, reason=body.reason),
+        DeclineInput(actor=user.actor(), request_id=request_id, reason=body.reason),
         "decline_request",
         idempotency_key,
     )
@@ -104,7 +104,7 @@ async def release(
         db,
         client,
         ProposalWorkflow.release_request,
-        lambda r: ReleaseInput(actor=user.actor(), request_id=request_id, reason=body.reason),
+        ReleaseInput(actor=user.actor(), request_id=request_id, reason=body.reason),
         "release_request",
         idempotency_key,
     )
@@ -122,7 +122,7 @@ async def retarget(
         db,
         client,
         ProposalWorkflow.retarget_request,
-        lambda r: RetargetInput(actor=user.actor(), request_id=request_id, agency=body.agency),
+        RetargetInput(actor=user.actor(), request_id=request_id, agency=body.agency),
         "retarget_request",
         idempotency_key,
     )
