@@ -72,6 +72,10 @@ SEARCH_ATTRIBUTES = (SA_STAGE, SA_ACADEMY, SA_TOPIC, SA_PENDING, SA_START)
 
 SYSTEM = "system"
 
+#: ``workflow.patched`` ids of command changes; histories recorded before each change replay
+#: through the old branch (tests/workflows/histories/legacy).
+PATCH_LOCAL_BOOKING = "book-as-local-activity"
+
 
 def workflow_id(proposal_id: str) -> str:
     """The Temporal workflow id of a proposal."""
@@ -689,22 +693,28 @@ class ProposalWorkflow(ProposalChecks):
     async def accept_request(self, inp: AcceptInput) -> ActionResult:
         async with self._lock:
             r = self._check_answer(inp.request_id, inp.actor)
+            book = BookInput(
+                request_id=r.id,
+                proposal_id=self._id,
+                instructor_id=inp.instructor_id,
+                agency=r.agency,
+                expertise=r.expertise,
+                start_date=self._fields.start_date,
+                end_date=self._fields.end_date,
+                title=self._fields.title,
+            )
+            retry = RetryPolicy(maximum_interval=timedelta(seconds=10))
             try:
-                booked = await workflow.execute_activity_method(
-                    RosterActivities.book,
-                    BookInput(
-                        request_id=r.id,
-                        proposal_id=self._id,
-                        instructor_id=inp.instructor_id,
-                        agency=r.agency,
-                        expertise=r.expertise,
-                        start_date=self._fields.start_date,
-                        end_date=self._fields.end_date,
-                        title=self._fields.title,
-                    ),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                )
+                if workflow.patched(PATCH_LOCAL_BOOKING):
+                    # One short transaction: run it in this workflow task, like the projection
+                    # write after it, instead of a round trip through an activity task queue.
+                    booked = await workflow.execute_local_activity_method(
+                        RosterActivities.book, book, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+                    )
+                else:  # proposals that booked through an activity task before this change
+                    booked = await workflow.execute_activity_method(
+                        RosterActivities.book, book, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+                    )
             except ActivityError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError):

@@ -22,6 +22,9 @@ from worker import PASSTHROUGH
 from workflows.proposal import ProposalWorkflow
 
 FILES = sorted(HISTORIES.glob("*.json"))
+#: Recorded by older workflow code (named for the change since): proposals still running
+#: under that code must finish under today's, through its ``workflow.patched`` branches.
+LEGACY = sorted((HISTORIES / "legacy").glob("*.json"))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -44,13 +47,27 @@ def test_every_scenario_has_a_recorded_history() -> None:
     assert {p.stem for p in FILES} == set(SCENARIOS)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", FILES + LEGACY, ids=[p.stem for p in FILES + LEGACY])
 async def test_history_replays(path: Path) -> None:
     raw = load(path)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", raw)
     assert len(history.events) > 10  # a real recording, not an empty file
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure!r}"
+
+
+def test_legacy_histories_take_the_old_branch() -> None:
+    """The legacy booking history really is pre-change: activity tasks, no patch marker."""
+    events = load(HISTORIES / "legacy" / "delivered-booking-activity.json")["events"]
+    scheduled = [e for e in events if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    assert [e["activityTaskScheduledEventAttributes"]["activityType"]["name"] for e in scheduled] == [
+        "book_instructor"
+    ] * 3
+    markers = [e["markerRecordedEventAttributes"]["markerName"] for e in events if "markerRecordedEventAttributes" in e]
+    assert "core_patch" not in markers
+    current = load(HISTORIES / "delivered.json")["events"]
+    assert not [e for e in current if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    assert any(e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch" for e in current)
 
 
 async def test_a_foreign_history_fails_to_replay() -> None:

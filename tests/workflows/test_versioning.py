@@ -45,7 +45,7 @@ from ilea.models import (
 )
 from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
-from tests.workflows.test_replay import FILES, load
+from tests.workflows.test_replay import FILES, LEGACY, load
 from worker import PASSTHROUGH, activities_for
 from workflows import rules
 from workflows.proposal import ProposalWorkflow
@@ -250,7 +250,7 @@ async def test_the_same_change_without_a_patch_breaks_the_parked_proposals(
     assert await replay_failure(UnpatchedProposalWorkflow, saved(path)) is None
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", FILES + LEGACY, ids=[p.stem for p in FILES + LEGACY])
 @pytest.mark.parametrize("workflow_cls", [ProposalWorkflow, PatchedProposalWorkflow], ids=["current", "patched"])
 async def test_recorded_histories_replay_under_current_and_patched_code(path: Path, workflow_cls: type) -> None:
     history = WorkflowHistory.from_json(f"replay-{path.stem}", load(path))
