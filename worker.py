@@ -19,6 +19,7 @@ from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
 from ilea.db import create_pool
 from ilea.logs import setup_logging
+from ilea.loop import run_loop
 from ilea.observability import worker_runtime
 from ilea.settings import Settings
 from ilea.temporal import connect
@@ -35,7 +36,11 @@ def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
 
 
 # Deterministic, side-effect-free modules shared with the API: loaded once, not per workflow
-# run (the Eastern Time zone object must be the real one, not a sandbox proxy).
+# run (the Eastern Time zone object must be the real one, not a sandbox proxy). The workflow
+# modules themselves are not passed through: the sandbox's runtime restrictions work by
+# re-importing them against proxied modules, and tests/workflows/test_sandbox.py shows that
+# ``passthrough_all_modules`` (a fifth of the worker's CPU under load) lets ``datetime.now()``
+# and file reads through.
 PASSTHROUGH = (
     "ilea",
     "activities",
@@ -50,6 +55,11 @@ PASSTHROUGH = (
 )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer here runs ProposalWorkflow in."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
 def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:
     return Worker(
         client,
@@ -59,9 +69,7 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: 
         # On SIGTERM running activities get this long to finish before they are cancelled
         # (they are idempotent either way, so a cancelled one is simply retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=20),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
         **kwargs,
     )
 
@@ -94,7 +102,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     setup_logging(settings)
-    asyncio.run(run(settings))
+    run_loop(run(settings))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.stats import Latencies
+from worker import workflow_runner
 
 #: Updates after the update-with-start: 4 ISG votes, 3 Board positions, 1 decision, 3 accepts.
 STEPS = ["isg_vote"] * 4 + ["board_position"] * 3 + ["board_decision"] + ["accept"] * 3
@@ -84,9 +84,9 @@ def build_worker(client: Client, task_queue: str, **kwargs: Any) -> Worker:
         task_queue=task_queue,
         workflows=[FloorWorkflow],
         **kwargs,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "pydantic_core")
-        ),
+        # The system's worker's sandbox configuration, so the floor is not slowed by a
+        # setting the system does not pay.
+        workflow_runner=workflow_runner(),
     )
 
 

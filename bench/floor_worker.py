@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from bench.floor import serve
+from ilea.loop import run_loop
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
         kwargs["max_concurrent_workflow_task_polls"] = args.max_workflow_task_polls
     if args.nonsticky_ratio:
         kwargs["nonsticky_to_sticky_poll_ratio"] = args.nonsticky_ratio
-    asyncio.run(serve(args.address, args.task_queue, **kwargs))
+    run_loop(serve(args.address, args.task_queue, **kwargs))  # the loop the system's worker runs on
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import httpx
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from api.auth import issue_token
 from ilea.cli import demo_roster
@@ -40,7 +39,7 @@ from ilea.db import audit, create_pool
 from ilea.devstack import EmbeddedPostgres, TemporalDevServer, free_port
 from ilea.models import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
-from worker import PASSTHROUGH
+from worker import workflow_runner
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 log = logging.getLogger("ilea.chaos")
@@ -366,9 +365,7 @@ def replayer() -> Replayer:
     """Configured like `worker.build_worker`."""
     return Replayer(
         workflows=[ProposalWorkflow],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
         data_converter=pydantic_data_converter,
     )
 

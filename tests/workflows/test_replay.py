@@ -14,11 +14,10 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
 from tests.workflows.make_histories import HISTORIES, SCENARIOS
-from worker import PASSTHROUGH
+from worker import workflow_runner
 from workflows.proposal import ProposalWorkflow
 
 FILES = sorted(HISTORIES.glob("*.json"))
@@ -37,9 +36,7 @@ def replayer() -> Replayer:
     return Replayer(
         workflows=[ProposalWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
     )
 
 

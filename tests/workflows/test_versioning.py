@@ -28,7 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from ilea.db import audit
@@ -46,7 +46,7 @@ from ilea.models import (
 from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
 from tests.workflows.test_replay import FILES, LEGACY, load
-from worker import PASSTHROUGH, activities_for
+from worker import activities_for, workflow_runner
 from workflows import rules
 from workflows.proposal import ProposalWorkflow
 
@@ -108,10 +108,8 @@ class UnpatchedProposalWorkflow(ProposalWorkflow):
 
 
 def runner() -> SandboxedWorkflowRunner:
-    """As ``worker.build_worker`` configures it; this module passes through, as the workflow's home."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH, __name__)
-    )
+    """As ``worker.build_worker`` configures it."""
+    return workflow_runner()
 
 
 def replayer(workflow_cls: type) -> Replayer:
