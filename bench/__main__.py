@@ -46,6 +46,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--memory-open", type=int, default=None, help="proposals left open for the memory figure (1000; quick 100)"
     )
+    p.add_argument(
+        "--paced-n", type=int, default=None, help="lifecycles in the paced (open-loop) run (default 60; quick 10)"
+    )
+    p.add_argument(
+        "--paced-share",
+        type=float,
+        default=0.5,
+        help="the paced run's arrival rate, as a share of the headline lifecycles/s (default 0.5)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: N=20, C=10, no growth, 5,000 rows, 100 open")
     p.add_argument("--out", type=Path, default=Path("bench-results/latest.json"))
     p.add_argument("--keep-state", action="store_true", help="keep the temporary state directory (logs)")
@@ -56,6 +65,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.read_rows = a.read_rows or (5000 if a.quick else 100_000)
     a.read_requests = a.read_requests or (50 if a.quick else 200)
     a.memory_open = a.memory_open or (100 if a.quick else 1000)
+    a.paced_n = a.paced_n or (10 if a.quick else 60)
     return a
 
 
@@ -111,6 +121,8 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         "read_rows": args.read_rows,
         "read_requests": args.read_requests,
         "memory_open": args.memory_open,
+        "paced_n": args.paced_n,
+        "paced_share": args.paced_share,
         "actions_per_lifecycle": lifecycle.ACTIONS_PER_LIFECYCLE,
     }
     log(f"starting `ilea dev` in {state}")
@@ -146,12 +158,23 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 "system": await floor.history_stats(client, f"proposal-{system.ids[0]}") if system.ids else None,
                 "floor": await floor.history_stats(client, bare.ids[0]) if bare.ids else None,
             }
+            results["cpu_ms_per_lifecycle"] = cpu_per_lifecycle(results["lifecycle"], results["floor"])
             f = results["floor"]["lifecycles_per_s"]
             results["headline"] = {
                 "system_lifecycles_per_s": results["lifecycle"]["lifecycles_per_s"],
                 "floor_lifecycles_per_s": f,
                 "ratio_system_to_floor": round(results["lifecycle"]["lifecycles_per_s"] / f, 4) if f else 0.0,
             }
+
+            rate = round(results["lifecycle"]["lifecycles_per_s"] * args.paced_share, 3)
+            if rate > 0:
+                log(f"paced: N={args.paced_n} lifecycles arriving at {rate}/s (open loop)")
+                paced = await lifecycle.run_paced(stack.api, args.paced_n, rate, days.take(args.paced_n), tokens)
+                results["paced"] = {
+                    **paced.as_dict(),
+                    "arrival_lifecycles_per_s": rate,
+                    "max_in_flight": paced.concurrency,
+                }
 
             if args.growth:
                 growth = []
@@ -221,6 +244,24 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         results.setdefault("stack", {})["exit_code"] = code
     results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+def cpu_per_lifecycle(system: dict[str, Any], floor_: dict[str, Any]) -> dict[str, Any]:
+    """CPU milliseconds per completed lifecycle, by process, for the system and the floor.
+
+    Throughput on a shared two-core machine moves with whatever else runs; CPU spent per
+    lifecycle by our own processes moves much less, so it is the steadier comparison.
+    """
+    out: dict[str, Any] = {}
+    for name, run in (("system", system), ("floor", floor_)):
+        used = {k: v for k, v in run["cpu"]["cpu_seconds"].items() if k != "machine_total"}
+        n = max(run["completed"], 1)
+        per = {k: round(v * 1000 / n, 1) for k, v in used.items() if v * 1000 / n >= 0.5}
+        out[name] = {**per, "total": round(sum(used.values()) * 1000 / n, 1)}
+    out["ratio_floor_to_system"] = (
+        round(out["floor"]["total"] / out["system"]["total"], 3) if out["system"]["total"] else 0.0
+    )
+    return out
 
 
 def _r(d: dict[str, float]) -> dict[str, float]:

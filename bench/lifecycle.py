@@ -206,6 +206,54 @@ async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: 
     return result
 
 
+async def run_paced(base: str, n: int, rate: float, first_day: int, tokens: Tokens) -> LoadResult:
+    """N lifecycles started at a steady ``rate`` per second (open loop), each by its own client.
+
+    The closed-loop run keeps C clients busy back to back, so it measures the machine at
+    saturation, where latency is queueing (Little's law). Here arrivals do not wait for
+    completions: at a rate the machine sustains, latency is what one action costs.
+    """
+    today = datetime.now(UTC).date()
+    roster = instructors_by_topic()
+    result = LoadResult(n=n, concurrency=0)
+    done: list[str] = []
+    in_flight = 0
+
+    async def one(i: int) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        result.concurrency = max(result.concurrency, in_flight)
+        ids = {a: roster[(a, list(Topic)[i % len(Topic)].value)] for a in ("TREASURY", "DHS", "DOJ")}
+
+        def pick(agency: str, _expertise: str) -> str:
+            return ids[agency][i % len(ids[agency])]
+
+        try:
+            async with _client(base) as c:
+                done.append(
+                    await one_lifecycle(c, result.latencies, tokens, proposal_body(i, first_day + i, today), pick)
+                )
+        except (_Failed, httpx.HTTPError) as err:
+            result.failed += 1
+            result.failures.append(f"{type(err).__name__}: {err}")
+        finally:
+            in_flight -= 1
+
+    started = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        # Fixed spacing: the offered load is exactly `rate` (no bursts from a random process).
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    result.seconds = time.perf_counter() - started
+    result.completed = len(done)
+    result.ids = done
+    result.stages = await stages_of(base, done, tokens, 50)
+    result.scheduled = result.stages.get("scheduled", 0)
+    return result
+
+
 async def stages_of(base: str, ids: list[str], tokens: Tokens, concurrency: int) -> dict[str, int]:
     """How many of these proposals the read model shows in each stage (outside the timed window);
     ``http_<status>`` counts reads that failed."""

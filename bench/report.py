@@ -34,6 +34,20 @@ def table(r: dict[str, Any]) -> str:
         if "cpu" in x:
             busy = x["cpu"]["cores_busy"]
             lines.append(f"  CPU cores busy ({name}): " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
+    cpu = r.get("cpu_ms_per_lifecycle")
+    if cpu:
+        for name in ("system", "floor"):
+            lines.append(
+                f"  CPU ms per lifecycle ({name}): total {cpu[name]['total']:.0f} = "
+                + ", ".join(f"{k} {v:.0f}" for k, v in cpu[name].items() if k != "total")
+            )
+        lines.append(f"  CPU ratio floor/system = {cpu['ratio_floor_to_system']:.3f}")
+    paced = r.get("paced")
+    if paced:
+        lines.append(
+            f"  paced: {paced['n']} lifecycles arriving at {paced['arrival_lifecycles_per_s']:.2f}/s, "
+            f"at most {paced['max_in_flight']} in flight, {paced['failed']} failed"
+        )
     hist = r.get("history_per_lifecycle") or {}
     for name in ("system", "floor"):
         if hist.get(name):
@@ -44,6 +58,10 @@ def table(r: dict[str, Any]) -> str:
     lines += ["", "Latency per endpoint (headline run)"]
     for name, lat in r["lifecycle"]["latency"].items():
         lines.append(f"  {name:<34}{_lat(lat)}  (n={lat['count']})")
+    if paced:
+        lines += ["", "Latency per endpoint (paced run, open loop)"]
+        for name, lat in paced["latency"].items():
+            lines.append(f"  {name:<34}{_lat(lat)}  (n={lat['count']})")
     lines += ["", "Floor latency per update"]
     for name, lat in fl["latency"].items():
         lines.append(f"  {name:<34}{_lat(lat)}")

@@ -54,6 +54,17 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
     assert floor["updates_per_lifecycle"] == 12
     assert r["headline"]["ratio_system_to_floor"] > 0
 
+    cpu = r["cpu_ms_per_lifecycle"]
+    for name in ("system", "floor"):
+        assert cpu[name]["total"] > 0 and cpu[name]["temporal"] > 0, name
+    assert cpu["system"]["worker"] > 0 and cpu["system"]["api"] > 0 and cpu["floor"]["floor_worker"] > 0
+    assert cpu["ratio_floor_to_system"] == round(cpu["floor"]["total"] / cpu["system"]["total"], 3)
+
+    paced = r["paced"]
+    assert paced["n"] == paced["completed"] == paced["verified_scheduled"] == 10 and paced["failed"] == 0
+    assert paced["arrival_lifecycles_per_s"] == round(life["lifecycles_per_s"] * 0.5, 3)
+    assert paced["latency"]["POST isg-votes"]["count"] == 4 * 10 and paced["max_in_flight"] >= 1
+
     read = r["read_path"]
     assert read["seed"]["proposals"] == 5000 and read["seed"]["tasks"] > 0
     for name in ("no filter", "stage=isg_review", "academy=BKK", "topic=cybercrime", "pending_on=DHS", "q=ransomware"):
