@@ -86,19 +86,47 @@ log = logging.getLogger("ilea.api")
 ABANDONED_KEY_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
 
 
-async def reclaim_abandoned_keys(pool: asyncpg.Pool, every: float = 10.0) -> None:
+#: Expired keys are deleted this many at a time, so one delete never holds locks for long.
+EXPIRE_BATCH = 5000
+
+
+async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, every: float = 10.0) -> None:
+    """Free abandoned in-progress keys and delete keys past their retention, every ``every`` s.
+
+    Every API process runs this; the deletes are idempotent, so replicas need no coordination.
+    """
     while True:
         await asyncio.sleep(every)
         try:
-            freed = await pool.execute(
-                "DELETE FROM idempotency_keys WHERE status_code IS NULL AND created_at < now() - $1::interval",
-                ABANDONED_KEY_AFTER,
-            )
+            await sweep_idempotency_keys(pool, retention)
         except (asyncpg.PostgresError, OSError) as err:  # the database is down: next time
-            log.warning("could not reclaim abandoned idempotency keys: %s", err)
-            continue
-        if freed != "DELETE 0":
-            log.warning("reclaimed abandoned idempotency keys (%s)", freed)
+            log.warning("could not sweep idempotency keys: %s", err)
+
+
+async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> tuple[int, int]:
+    """One sweep; returns (abandoned keys freed, expired keys deleted)."""
+    freed = await pool.execute(
+        "DELETE FROM idempotency_keys WHERE status_code IS NULL AND created_at < now() - $1::interval",
+        ABANDONED_KEY_AFTER,
+    )
+    abandoned = int(freed.split()[-1])
+    if abandoned:
+        log.warning("reclaimed %d abandoned idempotency keys", abandoned)
+    expired = 0
+    while True:
+        done = await pool.execute(
+            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+            " SELECT ctid FROM idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2))",
+            retention,
+            EXPIRE_BATCH,
+        )
+        n = int(done.split()[-1])
+        expired += n
+        if n < EXPIRE_BATCH:
+            break
+    if expired:
+        log.info("deleted %d idempotency keys older than %s", expired, retention)
+    return abandoned, expired
 
 
 def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal: Client | None = None) -> FastAPI:
@@ -117,7 +145,9 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             app.state.pool = pool
         try:
             app.state.temporal = temporal or await connect(settings)
-            reclaimer = asyncio.create_task(reclaim_abandoned_keys(app.state.pool))
+            reclaimer = asyncio.create_task(
+                maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
+            )
             try:
                 yield
             finally:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     #: per caller and API process; 0 turns the limit off
     rate_limit_per_minute: int = 6000
     rate_limit_burst: int = 600
+    #: how long a POST's Idempotency-Key answers retries with its first response; older keys
+    #: are deleted (a retry after that runs again, and Temporal's update id still deduplicates)
+    idempotency_retention_hours: float = Field(24.0, gt=0)
 
     # Identity: HS256 with a shared key by default, or RS256 keys from a JWKS URL.
     jwt_secret: str = DEV_JWT_SECRET

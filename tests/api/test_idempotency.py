@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import httpx
+import pytest
+from pydantic import ValidationError
 
+from api import app as app_module
+from api.app import sweep_idempotency_keys
+from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields
 
@@ -51,3 +57,49 @@ async def test_keys_are_per_caller(api: httpx.AsyncClient, auth: TokenFor, pool:
     assert a.status_code == b.status_code == 201
     assert a.json()["id"] != b.json()["id"]
     assert await pool.fetchval("SELECT count(*) FROM proposals") == 2
+
+
+async def test_sweep_deletes_expired_and_abandoned_keys_only(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys past the retention window go (in batches); fresh and in-progress ones stay."""
+    monkeypatch.setattr(app_module, "EXPIRE_BATCH", 3)
+    rows = [
+        *((f"old-{i}", 200, timedelta(hours=30)) for i in range(7)),  # expired: deleted in three batches
+        ("recent", 200, timedelta(hours=1)),  # inside the window: kept
+        ("abandoned", None, timedelta(minutes=5)),  # in progress for too long: freed
+        ("running", None, timedelta(seconds=1)),  # in progress now: kept
+    ]
+    for key, status, age in rows:
+        await pool.execute(
+            "INSERT INTO idempotency_keys (caller, key, method_path, body_hash, status_code, created_at)"
+            " VALUES ('po-1', $1, 'POST /v1/proposals', 'h', $2, now() - $3::interval)",
+            key,
+            status,
+            age,
+        )
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (1, 7)
+    left = {r["key"] for r in await pool.fetch("SELECT key FROM idempotency_keys")}
+    assert left == {"recent", "running"}
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (0, 0)
+
+
+async def test_an_expired_key_still_has_one_effect(api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool) -> None:
+    """Past the retention window the stored response is gone, but a retried submission still
+    creates nothing new: the proposal's id (and workflow id) come from the caller and key."""
+    po = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "create-old"}
+    body = fields().model_dump(mode="json")
+    first = await api.post("/v1/proposals", json=body, headers=po)
+    assert first.status_code == 201
+    await pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (0, 1)
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+    again = await api.post("/v1/proposals", json=body, headers=po)
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert await pool.fetchval("SELECT count(*) FROM proposals") == 1
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 1  # stored afresh
+
+
+def test_retention_must_be_positive() -> None:
+    with pytest.raises(ValidationError):
+        Settings(idempotency_retention_hours=0)
