@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import jwt
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +28,10 @@ class Principal(BaseModel):
         return Actor(sub=self.sub, name=self.name, agency=self.agency, roles=self.roles)
 
 
+#: Request-state key of ``(token, Principal)`` once a middleware has verified the bearer token.
+VERIFIED = "ilea.verified_principal"
+
+
 class AuthError(Exception):
     """Missing or unusable credentials (401)."""
 
@@ -45,6 +50,13 @@ class TokenVerifier:
             except jwt.PyJWKClientError as err:
                 raise AuthError(f"unknown signing key: {err}") from None
         return self._settings.jwt_secret
+
+    async def verify_async(self, token: str) -> Principal:
+        """:meth:`verify` for async callers: inline with a shared key, on a thread with a JWKS
+        (a key not yet cached is fetched over HTTP, which must not stall the event loop)."""
+        if self._jwks is None:
+            return self.verify(token)
+        return await anyio.to_thread.run_sync(self.verify, token)
 
     def verify(self, token: str) -> Principal:
         s = self._settings

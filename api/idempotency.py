@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import AuthError
+from api.auth import VERIFIED, AuthError
 
 log = logging.getLogger("ilea.api")
 
@@ -40,11 +40,14 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
+        token = auth[7:].strip()
         try:
-            caller = state.verifier.verify(auth[7:].strip()).sub
+            principal = await state.verifier.verify_async(token)
         except AuthError:
             await self.app(scope, receive, send)  # the route answers 401
             return
+        caller = principal.sub
+        scope.setdefault("state", {})[VERIFIED] = (token, principal)  # the route need not verify again
         body = b""
         more = True
         while more:

@@ -86,7 +86,7 @@ async def _proposal_action(
         return stop.response
     page = f"/ui/proposals/{proposal_id}"
     try:
-        Policy(role)(user)
+        Policy(role).check(user)
         if not await proposals.exists(db, proposal_id):
             raise Problem(404, f"no proposal {proposal_id}")
         arg = make(user, form)
@@ -217,7 +217,7 @@ async def _request_action(
     row = await roster.get_request(db, request_id)
     page = f"/ui/proposals/{row['proposal_id']}" if row else "/ui/inbox"
     try:
-        Policy(role)(user)
+        Policy(role).check(user)
         if row is None:
             raise Problem(404, f"no instructor request {request_id}")
         arg = make(user, form)

@@ -113,7 +113,7 @@ async def create(request: Request, db: Db, client: Temporal, settings: SettingsD
     except Stop as stop:
         return stop.response
     try:
-        Policy(Role.program_officer)(user)
+        Policy(Role.program_officer).check(user)
     except Problem as problem:
         return message(request, "New proposal", problem.detail, user=user, status=403)
     errors: dict[str, list[str]] = {}
@@ -190,7 +190,7 @@ async def revise(request: Request, proposal_id: str, db: Db, client: Temporal, s
     if doc is None:
         return message(request, "Not found", "No such proposal.", user=user, status=404)
     try:
-        Policy(Role.program_officer)(user)
+        Policy(Role.program_officer).check(user)
     except Problem as problem:
         return message(request, "Revise", problem.detail, user=user, status=403)
     errors: dict[str, list[str]] = {}

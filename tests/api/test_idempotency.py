@@ -103,3 +103,25 @@ async def test_an_expired_key_still_has_one_effect(api: httpx.AsyncClient, auth:
 def test_retention_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         Settings(idempotency_retention_hours=0)
+
+
+async def test_a_keyed_post_verifies_its_token_once(
+    api: httpx.AsyncClient, auth: TokenFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware's verified caller is handed to the route, not verified a second time;
+    another token on the same connection is still verified on its own."""
+    app = api._transport.app  # type: ignore[attr-defined]
+    calls: list[str] = []
+    real = app.state.verifier.verify
+
+    def counting(token: str) -> object:
+        calls.append(token)
+        return real(token)
+
+    monkeypatch.setattr(app.state.verifier, "verify", counting)
+    po = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "once"}
+    r = await api.post("/v1/proposals", json=fields().model_dump(mode="json"), headers=po)
+    assert r.status_code == 201 and len(calls) == 1
+    isg = auth("isg-dhs", "DHS", "isg_member")
+    denied = await api.post("/v1/proposals", json=fields().model_dump(mode="json"), headers=isg)
+    assert denied.status_code == 403 and len(calls) == 2  # no key: the route verifies, and refuses
