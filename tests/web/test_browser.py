@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Cdp]:
         "about:blank",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        # Debian's chromium-headless-shell is a shell script that runs the real binary as its
+        # child: kill the whole group, or every test leaves a browser behind.
+        start_new_session=True,
     )
     try:
         page_ws = None
@@ -136,7 +140,7 @@ async def chromium(tmp_path: Path) -> AsyncIterator[Cdp]:
             await cdp.close()
     finally:
         with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
 
 
