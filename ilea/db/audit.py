@@ -79,19 +79,16 @@ async def append(
     if not events:
         return []
     keys = [e[0] for e in events]
-    existing = {
-        r["event_key"]
-        for r in await con.fetch(
-            "SELECT event_key FROM audit_events WHERE proposal_id = $1 AND event_key = ANY($2)",
-            proposal_id,
-            keys,
-        )
-    }
-    last = await con.fetchrow(
-        "SELECT seq, hash FROM audit_events WHERE proposal_id = $1 ORDER BY seq DESC LIMIT 1",
+    # The keys already recorded and the chain's last link, in one round trip.
+    head = await con.fetchrow(
+        "SELECT ARRAY(SELECT event_key FROM audit_events WHERE proposal_id = $1 AND event_key = ANY($2))"
+        " AS existing, last.seq, last.hash FROM (SELECT 1) AS one LEFT JOIN LATERAL"
+        " (SELECT seq, hash FROM audit_events WHERE proposal_id = $1 ORDER BY seq DESC LIMIT 1) AS last ON true",
         proposal_id,
+        keys,
     )
-    seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
+    existing = set(head["existing"])
+    seq, prev = (head["seq"], head["hash"]) if head["seq"] is not None else (0, GENESIS)
     rows = []
     inserted = []
     for key, at, actor, agency, action, raw in events:
@@ -114,6 +111,8 @@ async def append(
         rows.append((proposal_id, seq, key, at, actor, agency, action, detail, prev, digest))
         inserted.append((key, at, action, detail))
         prev = digest
+    if not rows:
+        return inserted
     await con.executemany(
         "INSERT INTO audit_events (proposal_id, seq, event_key, at, actor, agency, action, detail,"
         " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

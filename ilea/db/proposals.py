@@ -119,14 +119,25 @@ async def _write_requests(con: asyncpg.Connection, view: ProposalView, doc: dict
 
 
 async def _write_tasks(con: asyncpg.Connection, view: ProposalView) -> None:
-    await con.execute("DELETE FROM tasks WHERE proposal_id = $1", view.id)
+    """Replace the proposal's tasks: one statement (the DELETE sees only the rows from before
+    it, so the rows inserted beside it survive)."""
     authors = view.authors or [view.submitted_by]
-    if view.pending_on:
-        await con.executemany(
-            "INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due, authors)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            [(view.id, p.party, p.kind, p.request_id, view.title, p.since, p.due, authors) for p in view.pending_on],
-        )
+    p = view.pending_on
+    await con.execute(
+        "WITH gone AS (DELETE FROM tasks WHERE proposal_id = $1)"
+        " INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due, authors)"
+        " SELECT $1, t.party, t.kind, t.request_id, $2, t.since, t.due, $3"
+        " FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])"
+        " AS t (party, kind, request_id, since, due)",
+        view.id,
+        view.title,
+        authors,
+        [x.party for x in p],
+        [x.kind for x in p],
+        [x.request_id for x in p],
+        [x.since for x in p],
+        [x.due for x in p],
+    )
 
 
 async def _write_stage_periods(
@@ -140,17 +151,15 @@ async def _write_stage_periods(
             stage = detail["to"]
         else:
             continue
+        # Close the open period and open the next in one statement; max(seq) is read from the
+        # statement's snapshot, which the UPDATE beside it does not change.
         await con.execute(
-            "UPDATE stage_periods SET left_at = $2 WHERE proposal_id = $1 AND left_at IS NULL",
+            "WITH closed AS (UPDATE stage_periods SET left_at = $2 WHERE proposal_id = $1 AND left_at IS NULL)"
+            " INSERT INTO stage_periods (proposal_id, seq, stage, entered_at) VALUES ($1,"
+            " (SELECT coalesce(max(seq), 0) + 1 FROM stage_periods WHERE proposal_id = $1), $3, $2)",
             proposal_id,
             at,
-        )
-        await con.execute(
-            "INSERT INTO stage_periods (proposal_id, seq, stage, entered_at) VALUES ($1,"
-            " (SELECT coalesce(max(seq), 0) + 1 FROM stage_periods WHERE proposal_id = $1), $2, $3)",
-            proposal_id,
             stage,
-            at,
         )
 
 

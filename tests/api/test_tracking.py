@@ -3,6 +3,7 @@ per-agency visibility of instructor requests, and the cycle-time report."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import asyncpg
@@ -168,3 +169,31 @@ async def test_cycle_time_report(api: httpx.AsyncClient, auth: TokenFor) -> None
     assert ("isg_review", None, None) in stages and ("isg_review", "BUD", None) in stages
     assert all(i["median_days"] >= 0 and i["p90_days"] >= i["median_days"] for i in report["items"])
     assert (await api.get("/v1/reports/cycle-times", headers=auth("c", "DHS", "isg_member"))).status_code == 403
+
+
+async def test_stage_periods_and_tasks_follow_each_action(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """The read model's stage periods form one chain with exactly one open period, and the
+    task rows are replaced (not added to) on every action."""
+    p = await submit(api, auth, "Periods")
+
+    async def parties() -> list[str]:
+        rows = await pool.fetch("SELECT party FROM tasks WHERE proposal_id = $1 ORDER BY party", p["id"])
+        return [r["party"] for r in rows]
+
+    assert await parties() == sorted(f"isg:{s}" for s in SEATS)
+    for i, seat in enumerate(SEATS[:-1], start=1):
+        await vote(api, auth, p["id"], seat)
+        assert await parties() == sorted(f"isg:{s}" for s in SEATS[i:])
+    await vote(api, auth, p["id"], SEATS[-1])
+    assert all(x.startswith("board") for x in await parties()) and await parties()
+
+    periods = await pool.fetch(
+        "SELECT seq, stage, entered_at, left_at FROM stage_periods WHERE proposal_id = $1 ORDER BY seq", p["id"]
+    )
+    assert [r["seq"] for r in periods] == list(range(1, len(periods) + 1))
+    assert [r["stage"] for r in periods][-2:] == ["isg_review", "board_review"]
+    assert [r["left_at"] is None for r in periods] == [False] * (len(periods) - 1) + [True]
+    for before, after in itertools.pairwise(periods):
+        assert before["left_at"] == after["entered_at"]
