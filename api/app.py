@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenVerifier
-from api.idempotency import WAIT_FOR_FIRST_S, IdempotencyMiddleware
+from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
@@ -79,21 +79,16 @@ class _TooLarge(Exception):
 
 log = logging.getLogger("ilea.api")
 
-#: An Idempotency-Key still "in progress" this long after its first request belongs to an API
-#: process that died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in
-#: progress" forever. Freeing it lets the retry run again, which is safe even when the first is
-#: only slow: the retry's Temporal update id (or new proposal's workflow id) comes from the key.
-ABANDONED_KEY_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
-
-
 #: Expired keys are deleted this many at a time, so one delete never holds locks for long.
 EXPIRE_BATCH = 5000
 
 
 async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, every: float = 10.0) -> None:
-    """Free abandoned in-progress keys and delete keys past their retention, every ``every`` s.
+    """Delete keys past their retention, every ``every`` seconds.
 
-    Every API process runs this; the deletes are idempotent, so replicas need no coordination.
+    Every API process runs this; the delete is idempotent, so replicas need no coordination.
+    (Keys left in progress by a dead process are taken over by the next retry instead: see
+    ``api.idempotency.ABANDONED_AFTER``.)
     """
     while True:
         await asyncio.sleep(every)
@@ -103,15 +98,8 @@ async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, ev
             log.warning("could not sweep idempotency keys: %s", err)
 
 
-async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> tuple[int, int]:
-    """One sweep; returns (abandoned keys freed, expired keys deleted)."""
-    freed = await pool.execute(
-        "DELETE FROM idempotency_keys WHERE status_code IS NULL AND created_at < now() - $1::interval",
-        ABANDONED_KEY_AFTER,
-    )
-    abandoned = int(freed.split()[-1])
-    if abandoned:
-        log.warning("reclaimed %d abandoned idempotency keys", abandoned)
+async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> int:
+    """One sweep; returns how many expired keys it deleted."""
     expired = 0
     while True:
         done = await pool.execute(
@@ -126,7 +114,7 @@ async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> tu
             break
     if expired:
         log.info("deleted %d idempotency keys older than %s", expired, retention)
-    return abandoned, expired
+    return expired
 
 
 def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal: Client | None = None) -> FastAPI:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,12 @@ from api.auth import VERIFIED, AuthError
 log = logging.getLogger("ilea.api")
 
 WAIT_FOR_FIRST_S = 30.0
+
+#: A key still "in progress" this long after its first request belongs to an API process that
+#: died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in progress"
+#: for ever. A retry with the same body takes it over and runs again, which is safe even when
+#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key.
+ABANDONED_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
 
 
 def update_id(caller: str, key: str | None) -> str | None:
@@ -66,6 +73,19 @@ class IdempotencyMiddleware:
             method_path,
             digest,
         )
+        if not inserted:
+            inserted = await pool.fetchval(
+                "UPDATE idempotency_keys SET created_at = now() WHERE caller = $1 AND key = $2"
+                " AND method_path = $3 AND body_hash = $4 AND status_code IS NULL"
+                " AND created_at < now() - $5::interval RETURNING true",
+                caller,
+                key,
+                method_path,
+                digest,
+                ABANDONED_AFTER,
+            )
+            if inserted:
+                log.warning("took over an abandoned Idempotency-Key of %s on %s", caller, method_path)
         if not inserted:
             await self._replay(pool, caller, key, method_path, digest, send)
             return

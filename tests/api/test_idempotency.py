@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import timedelta
 
 import asyncpg
@@ -59,15 +61,15 @@ async def test_keys_are_per_caller(api: httpx.AsyncClient, auth: TokenFor, pool:
     assert await pool.fetchval("SELECT count(*) FROM proposals") == 2
 
 
-async def test_sweep_deletes_expired_and_abandoned_keys_only(
+async def test_sweep_deletes_expired_keys_only(
     api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Keys past the retention window go (in batches); fresh and in-progress ones stay."""
+    """Keys past the retention window go (in batches); recent ones stay, done or not."""
     monkeypatch.setattr(app_module, "EXPIRE_BATCH", 3)
     rows = [
         *((f"old-{i}", 200, timedelta(hours=30)) for i in range(7)),  # expired: deleted in three batches
         ("recent", 200, timedelta(hours=1)),  # inside the window: kept
-        ("abandoned", None, timedelta(minutes=5)),  # in progress for too long: freed
+        ("abandoned", None, timedelta(minutes=5)),  # left to the next retry to take over
         ("running", None, timedelta(seconds=1)),  # in progress now: kept
     ]
     for key, status, age in rows:
@@ -78,10 +80,37 @@ async def test_sweep_deletes_expired_and_abandoned_keys_only(
             status,
             age,
         )
-    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (1, 7)
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == 7
     left = {r["key"] for r in await pool.fetch("SELECT key FROM idempotency_keys")}
-    assert left == {"recent", "running"}
-    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (0, 0)
+    assert left == {"recent", "abandoned", "running"}
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == 0
+
+
+async def test_a_retry_takes_over_an_abandoned_key(api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool) -> None:
+    """A key left in progress by a dead API process: a retry with the same body runs the
+    request; one with another body is still a 422."""
+    body = json.dumps(fields().model_dump(mode="json")).encode()
+    digest = hashlib.sha256(b"POST /v1/proposals\x00" + body).hexdigest()
+    for key, age in (("dead", timedelta(minutes=5)), ("other-body", timedelta(minutes=5))):
+        await pool.execute(
+            "INSERT INTO idempotency_keys (caller, key, method_path, body_hash, created_at)"
+            " VALUES ('po-1', $1, 'POST /v1/proposals', $2, now() - $3::interval)",
+            key,
+            digest if key == "dead" else "another body",
+            age,
+        )
+    headers = {**auth("po-1", "STATE", "program_officer"), "Content-Type": "application/json"}
+    r = await api.post("/v1/proposals", content=body, headers={**headers, "Idempotency-Key": "dead"})
+    assert r.status_code == 201, r.text
+    row = await pool.fetchrow(
+        "SELECT status_code, created_at > now() - interval '1 minute' AS fresh FROM idempotency_keys WHERE key = 'dead'"
+    )
+    assert row["status_code"] == 201 and row["fresh"]
+    again = await api.post("/v1/proposals", content=body, headers={**headers, "Idempotency-Key": "dead"})
+    assert again.status_code == 201 and again.content == r.content  # the stored response now
+    other = await api.post("/v1/proposals", content=body, headers={**headers, "Idempotency-Key": "other-body"})
+    assert other.status_code == 422
+    assert await pool.fetchval("SELECT count(*) FROM proposals") == 1
 
 
 async def test_an_expired_key_still_has_one_effect(api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool) -> None:
@@ -92,7 +121,7 @@ async def test_an_expired_key_still_has_one_effect(api: httpx.AsyncClient, auth:
     first = await api.post("/v1/proposals", json=body, headers=po)
     assert first.status_code == 201
     await pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
-    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == (0, 1)
+    assert await sweep_idempotency_keys(pool, timedelta(hours=24)) == 1
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
     again = await api.post("/v1/proposals", json=body, headers=po)
     assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
