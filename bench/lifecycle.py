@@ -57,6 +57,16 @@ def instructors_by_topic() -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def picker(roster: dict[tuple[str, str], list[str]], i: int) -> Callable[[str, str], str]:
+    """Proposal i's instructor for each agency: the roster's experts in its topic, in turn."""
+    ids = {a: roster[(a, list(Topic)[i % len(Topic)].value)] for a in ("TREASURY", "DHS", "DOJ")}
+
+    def pick(agency: str, _expertise: str) -> str:
+        return ids[agency][i % len(ids[agency])]
+
+    return pick
+
+
 def proposal_body(i: int, day: int, today: date) -> dict[str, Any]:
     """Proposal ``i``: a one-day specialized course on its own day ``day`` days after the lead time,
     so no two bookings ever overlap."""
@@ -185,13 +195,12 @@ async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: 
                 except asyncio.QueueEmpty:
                     return
                 day = first_day + i
-                ids = {a: roster[(a, list(Topic)[i % len(Topic)].value)] for a in ("TREASURY", "DHS", "DOJ")}
-
-                def pick(agency: str, _expertise: str, ids: dict[str, list[str]] = ids, i: int = i) -> str:
-                    return ids[agency][i % len(ids[agency])]
-
                 try:
-                    done.append(await one_lifecycle(c, result.latencies, tokens, proposal_body(i, day, today), pick))
+                    done.append(
+                        await one_lifecycle(
+                            c, result.latencies, tokens, proposal_body(i, day, today), picker(roster, i)
+                        )
+                    )
                 except (_Failed, httpx.HTTPError) as err:
                     result.failed += 1
                     result.failures.append(f"{type(err).__name__}: {err}")
@@ -223,16 +232,10 @@ async def run_paced(base: str, n: int, rate: float, first_day: int, tokens: Toke
         nonlocal in_flight
         in_flight += 1
         result.concurrency = max(result.concurrency, in_flight)
-        ids = {a: roster[(a, list(Topic)[i % len(Topic)].value)] for a in ("TREASURY", "DHS", "DOJ")}
-
-        def pick(agency: str, _expertise: str) -> str:
-            return ids[agency][i % len(ids[agency])]
-
         try:
             async with _client(base) as c:
-                done.append(
-                    await one_lifecycle(c, result.latencies, tokens, proposal_body(i, first_day + i, today), pick)
-                )
+                body = proposal_body(i, first_day + i, today)
+                done.append(await one_lifecycle(c, result.latencies, tokens, body, picker(roster, i)))
         except (_Failed, httpx.HTTPError) as err:
             result.failed += 1
             result.failures.append(f"{type(err).__name__}: {err}")
