@@ -15,116 +15,24 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-
-class Stage(StrEnum):
-    submitted = "submitted"
-    isg_review = "isg_review"
-    changes_requested = "changes_requested"
-    board_review = "board_review"
-    staffing = "staffing"
-    staffing_at_risk = "staffing_at_risk"
-    scheduled = "scheduled"
-    delivered = "delivered"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
-    expired = "expired"
-    cancelled = "cancelled"
-
-
-TERMINAL_STAGES = frozenset({Stage.delivered, Stage.rejected, Stage.withdrawn, Stage.expired, Stage.cancelled})
-
-
-class Agency(StrEnum):
-    STATE = "STATE"
-    TREASURY = "TREASURY"
-    DHS = "DHS"
-    DOJ = "DOJ"
-
-
-ISG_SEATS: tuple[Agency, ...] = (Agency.STATE, Agency.TREASURY, Agency.DHS, Agency.DOJ)
-BOARD_MEMBERS: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
-INSTRUCTOR_AGENCIES: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
-
-COMPONENTS: dict[Agency, tuple[str, ...]] = {
-    Agency.TREASURY: ("IRS-CI", "FinCEN", "OCC"),
-    Agency.DHS: ("HSI", "CBP", "USSS", "FLETC"),
-    Agency.DOJ: ("FBI", "DEA", "ATF", "USMS", "ICITAP", "OPDAT"),
-}
-
-
-class Role(StrEnum):
-    program_officer = "program_officer"
-    isg_member = "isg_member"
-    board_member = "board_member"
-    board_chair = "board_chair"
-    agency_coordinator = "agency_coordinator"
-    auditor = "auditor"
-
-
-class Academy(StrEnum):
-    BUD = "BUD"
-    BKK = "BKK"
-    GAB = "GAB"
-    SAL = "SAL"
-    ROS = "ROS"
-
-
-ACADEMY_NAMES: dict[Academy, str] = {
-    Academy.BUD: "Budapest (Europe)",
-    Academy.BKK: "Bangkok (Asia)",
-    Academy.GAB: "Gaborone (Africa)",
-    Academy.SAL: "San Salvador (Latin America; regional training center in Lima)",
-    Academy.ROS: "Roswell (executive-level policy)",
-}
-
-
-class CourseType(StrEnum):
-    leld = "leld"
-    specialized = "specialized"
-    executive = "executive"
-
-
-class Topic(StrEnum):
-    leadership_management = "leadership_management"
-    criminal_investigations = "criminal_investigations"
-    counterterrorism = "counterterrorism"
-    counternarcotics = "counternarcotics"
-    hate_crimes = "hate_crimes"
-    corruption_financial_crimes = "corruption_financial_crimes"
-    womens_issues = "womens_issues"
-    human_trafficking = "human_trafficking"
-    wildlife_trafficking = "wildlife_trafficking"
-    cybercrime = "cybercrime"
-    emerging_trends = "emerging_trends"
-
-
-class IsgVote(StrEnum):
-    concur = "concur"
-    nonconcur = "nonconcur"
-    request_changes = "request_changes"
-    abstain = "abstain"
-    deemed_concur = "deemed_concur"
-
-
-class BoardPosition(StrEnum):
-    concur = "concur"
-    nonconcur = "nonconcur"
-
-
-class BoardDecision(StrEnum):
-    approve = "approve"
-    disapprove = "disapprove"
-    return_to_isg = "return_to_isg"
-
-
-class RequestStatus(StrEnum):
-    open = "open"
-    accepted = "accepted"
-    declined = "declined"
-    expired = "expired"
-    unfilled = "unfilled"
-    released = "released"
-    cancelled = "cancelled"
+from ilea.domain import (  # noqa: F401  (re-exported until every module imports ilea.domain)
+    ACADEMY_NAMES,
+    BOARD_MEMBERS,
+    COMPONENTS,
+    INSTRUCTOR_AGENCIES,
+    ISG_SEATS,
+    TERMINAL_STAGES,
+    Academy,
+    Agency,
+    BoardDecision,
+    BoardPosition,
+    CourseType,
+    IsgVote,
+    RequestStatus,
+    Role,
+    Stage,
+    Topic,
+)
 
 
 class ErrorType(StrEnum):
