@@ -26,11 +26,6 @@ class DeadlineTimer:
         self._at: datetime | None = None
 
     @property
-    def at(self) -> datetime | None:
-        """When the armed timer fires (None: no timer)."""
-        return self._at
-
-    @property
     def fired(self) -> bool:
         return self._sleep is not None and self._sleep.done()
 
