@@ -9,7 +9,8 @@ import anyio
 import jwt
 from pydantic import BaseModel, ValidationError
 
-from ilea.models import Actor, Agency, Role
+from ilea.domain import Agency, Role
+from ilea.messages import Actor
 from ilea.settings import Settings
 
 

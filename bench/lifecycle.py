@@ -17,7 +17,7 @@ import httpx
 from api.auth import issue_token
 from bench.stats import Latencies
 from ilea.cli import demo_roster
-from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
+from ilea.domain import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
 
 #: Actions (HTTP POSTs, each one Temporal Update) in one lifecycle: 1 + 4 + 3 + 1 + 3.

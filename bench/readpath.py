@@ -27,7 +27,7 @@ from bench.stats import summarise
 from ilea.db import proposals as proposals_db
 from ilea.db.migrate import migrate
 from ilea.devstack import free_port
-from ilea.models import Agency, Role, Topic
+from ilea.domain import Agency, Role, Topic
 
 # A realistic mix after some years of operation: most proposals are closed.
 STAGE_WEIGHTS = {

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
 from ilea.settings import Settings
 
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)

@@ -16,21 +16,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ilea.db import roster
-from ilea.models import (
+from ilea.domain import Agency, CourseType, IsgVote, Role, Topic
+from ilea.messages import (
     ActionResult,
     Actor,
-    Agency,
-    CourseType,
     InstructorNeed,
-    IsgVote,
     IsgVoteInput,
     ProposalFields,
     ProposalInput,
     ProposalOutcome,
     ReadInput,
-    Role,
     RuleConfig,
-    Topic,
 )
 from worker import build_worker
 from workflows.proposal import ProposalWorkflow, workflow_id
@@ -172,7 +168,7 @@ async def vote_all(handle: WorkflowHandle[Any, Any], vote: IsgVote = IsgVote.con
 
 async def seed_instructors(pool: asyncpg.Pool, per_agency: int = 3) -> dict[Agency, list[str]]:
     """Active instructors covering every topic, ``per_agency`` of each agency."""
-    from ilea.models import COMPONENTS
+    from ilea.domain import COMPONENTS
 
     ids: dict[Agency, list[str]] = {}
     for agency in (Agency.TREASURY, Agency.DHS, Agency.DOJ):

@@ -14,11 +14,9 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.models import (
-        BOARD_MEMBERS,
-        ISG_SEATS,
+    from ilea.domain import BOARD_MEMBERS, ISG_SEATS, Agency, RequestStatus, Stage
+    from ilea.messages import (
         Actor,
-        Agency,
         BoardDecisionRecord,
         BoardPositionRecord,
         Deadlines,
@@ -26,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
         PendingItem,
         ProposalFields,
         ProposalView,
-        RequestStatus,
-        Stage,
     )
     from workflows import rules
     from workflows.staffing import Staffing

@@ -10,7 +10,7 @@ from api.auth import Principal
 from api.deps import CurrentUser, Db
 from api.schemas import Tasks
 from ilea.db import proposals
-from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, Agency, Role
+from ilea.domain import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, Agency, Role
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 

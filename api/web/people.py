@@ -17,7 +17,7 @@ from api.web.forms import Stop, begin
 from api.web.render import message, render, to_login
 from api.web.session import flash, viewer
 from ilea.db import roster
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
 
 router = APIRouter(include_in_schema=False)
 

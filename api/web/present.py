@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ilea.models import ACADEMY_NAMES, Academy
+from ilea.domain import ACADEMY_NAMES, Academy
 
 STAGE_LABELS = {
     "submitted": "Submitted",

@@ -25,7 +25,7 @@ from api.web.session import (
     viewer,
 )
 from ilea.db import audit, proposals, roster
-from ilea.models import Academy, Agency, Role, Stage, Topic
+from ilea.domain import Academy, Agency, Role, Stage, Topic
 
 router = APIRouter(include_in_schema=False)
 router.include_router(forms.router)

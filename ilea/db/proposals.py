@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from ilea.db import audit
-from ilea.models import ProjectInput, ProposalView
+from ilea.messages import ProjectInput, ProposalView
 
 
 def party_agency(party: str) -> str:

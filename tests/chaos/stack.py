@@ -37,7 +37,7 @@ from api.auth import issue_token
 from ilea.cli import demo_roster
 from ilea.db import audit, create_pool
 from ilea.devstack import EmbeddedPostgres, TemporalDevServer, free_port
-from ilea.models import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
+from ilea.domain import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
 from worker import workflow_runner
 from workflows.proposal import ProposalWorkflow, workflow_id

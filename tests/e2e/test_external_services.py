@@ -19,7 +19,7 @@ import pytest
 
 from api.auth import issue_token
 from ilea.devstack import TemporalDevServer, free_port, wait_for_port
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from tests.e2e.test_stack import proposal_body
 

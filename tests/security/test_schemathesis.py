@@ -36,7 +36,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import issue_token
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors

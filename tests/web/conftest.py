@@ -7,7 +7,7 @@ import re
 import httpx
 
 from api.auth import issue_token
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from tests.api.conftest import api, auth, settings  # noqa: F401  (fixtures reused as they are)
 

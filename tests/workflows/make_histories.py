@@ -31,18 +31,8 @@ from temporalio.testing import WorkflowEnvironment
 from ilea.db import create_pool
 from ilea.db.migrate import migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
-from ilea.models import (
-    AcceptInput,
-    Agency,
-    BoardDecision,
-    BoardDecisionInput,
-    IsgVote,
-    IsgVoteInput,
-    ReadInput,
-    RevisionInput,
-    Stage,
-    WithdrawInput,
-)
+from ilea.domain import Agency, BoardDecision, IsgVote, Stage
+from ilea.messages import AcceptInput, BoardDecisionInput, IsgVoteInput, ReadInput, RevisionInput, WithdrawInput
 from tests.support import (
     CHAIR,
     PO,
