@@ -152,7 +152,7 @@ async def notifications(request: Request, db: Db) -> Response:
         "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"
         " p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
         " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
-        parties,
+        [str(p) for p in parties],
         NOTIFICATIONS_LIMIT,
     )
     return render(
