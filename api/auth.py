@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -81,27 +80,3 @@ class TokenVerifier:
             )
         except ValidationError as err:
             raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None
-
-
-def issue_token(
-    settings: Settings,
-    *,
-    sub: str,
-    agency: Agency,
-    roles: list[Role],
-    name: str = "",
-    ttl: timedelta | None = None,
-) -> str:
-    """A signed development token (HS256 with the configured key)."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": sub,
-        "name": name or sub,
-        "agency": agency.value,
-        "roles": [r.value for r in roles],
-        "iat": now,
-        "exp": now + (ttl or timedelta(hours=settings.token_ttl_hours)),
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -270,7 +270,7 @@ def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> t
     env = {**clean_env(), "ILEA_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal, "ILEA_API_PORT": str(port)}
     log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ilea.cli", "api"],
+        [sys.executable, "-m", "cli", "api"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

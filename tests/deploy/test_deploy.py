@@ -20,7 +20,7 @@ import pytest
 import typer
 import yaml
 
-from ilea import cli
+from cli import main as cli
 from ilea.devstack import SEARCH_ATTRIBUTES
 from ilea.settings import Settings
 from tests.deploy.manifests import (
