@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db import audit
+from ilea.db import audit, notifications
 from ilea.domain import Agency, Party
 from ilea.messages import ProjectInput, ProposalView
 
@@ -77,13 +77,7 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events],
         )
         await _write_stage_periods(con, view.id, inserted)
-        if inp.notifications:
-            await con.executemany(
-                "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-                [(view.id, n.key, n.party, n.kind, n.subject, n.body, n.at) for n in inp.notifications],
-            )
+        await notifications.add(con, view.id, inp.notifications)
     return bool(applied)
 
 
