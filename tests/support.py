@@ -31,14 +31,6 @@ from ilea.messages import (
 from worker import build_worker
 from workflows.proposal import ProposalWorkflow, workflow_id
 
-SA_TYPES = {
-    "IleaStage": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaAcademy": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaTopic": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaPendingOn": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
-    "IleaStartDate": "INDEXED_VALUE_TYPE_DATETIME",
-}
-
 PO = Actor(sub="po-1", name="Pat Officer", agency=Agency.STATE, roles=[Role.program_officer])
 PO2 = Actor(sub="po-2", name="Sam Officer", agency=Agency.STATE, roles=[Role.program_officer])
 CHAIR = Actor(sub="chair-1", name="Chris Chair", agency=Agency.STATE, roles=[Role.board_chair])
