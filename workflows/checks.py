@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Role,
         Stage,
     )
-    from ilea.models import (
+    from ilea.messages import (
         AcceptInput,
         Actor,
         BoardDecisionInput,

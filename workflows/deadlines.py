@@ -18,7 +18,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ilea.domain import ISG_SEATS, IsgVote, Party, RequestStatus, Stage
-    from ilea.models import InstructorRequestView, IsgVoteRecord
+    from ilea.messages import InstructorRequestView, IsgVoteRecord
     from workflows import rules
     from workflows.staffing import NewId
 

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from activities.roster import RosterActivities
     from ilea.domain import TERMINAL_STAGES, Stage
-    from ilea.models import (
+    from ilea.messages import (
         AcceptInput,
         ActionResult,
         Actor,

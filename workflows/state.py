@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ilea.domain import Agency, Stage
-    from ilea.models import (
+    from ilea.messages import (
         Actor,
         AuditEventIn,
         BoardDecisionRecord,

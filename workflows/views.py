@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from ilea import search_attributes as sa
     from ilea.domain import BOARD_MEMBERS, ISG_SEATS, Party, RequestStatus, Stage
-    from ilea.models import (
+    from ilea.messages import (
         ActionInput,
         ActionResult,
         Deadlines,
@@ -26,13 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
 
 from workflows.state import STAFFING_STAGES, ProposalState
-
-SA_STAGE = SearchAttributeKey.for_keyword("IleaStage")
-SA_ACADEMY = SearchAttributeKey.for_keyword("IleaAcademy")
-SA_TOPIC = SearchAttributeKey.for_keyword("IleaTopic")
-SA_PENDING = SearchAttributeKey.for_keyword_list("IleaPendingOn")
-SA_START = SearchAttributeKey.for_datetime("IleaStartDate")
-SEARCH_ATTRIBUTES = (SA_STAGE, SA_ACADEMY, SA_TOPIC, SA_PENDING, SA_START)
 
 
 def pending(state: ProposalState) -> list[PendingItem]:
@@ -149,11 +143,11 @@ def search_attributes(v: ProposalView) -> dict[str, Any]:
 
 
 def search_attribute_updates(v: ProposalView) -> list[SearchAttributeUpdate[Any]]:
-    """The upsert that sets every search attribute from this view."""
+    """The upsert that sets every search attribute (:mod:`ilea.search_attributes`) from this view."""
     return [
-        SA_STAGE.value_set(v.stage.value),
-        SA_ACADEMY.value_set(v.academy.value),
-        SA_TOPIC.value_set(v.topic.value),
-        SA_PENDING.value_set(sorted({p.party for p in v.pending_on})),
-        SA_START.value_set(rules.start_of_day(v.start_date)),
+        sa.STAGE.value_set(v.stage.value),
+        sa.ACADEMY.value_set(v.academy.value),
+        sa.TOPIC.value_set(v.topic.value),
+        sa.PENDING_ON.value_set(sorted({p.party for p in v.pending_on})),
+        sa.START_DATE.value_set(rules.start_of_day(v.start_date)),
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from ilea.domain import ISG_SEATS, Agency, BoardDecision, IsgVote, Topic
-from ilea.models import BoardDecisionInput, InstructorNeed, IsgVoteInput, ProposalInput, RuleConfig
+from ilea.messages import BoardDecisionInput, InstructorNeed, IsgVoteInput, ProposalInput, RuleConfig
 from tests.support import CHAIR, PO, fields, isg
 from workflows import transitions
 from workflows.state import ProposalState

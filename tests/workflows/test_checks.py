@@ -14,7 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, RequestStatus, Role, Stage
-from ilea.models import (
+from ilea.messages import (
     AcceptInput,
     Actor,
     BoardDecisionInput,

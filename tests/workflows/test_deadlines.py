@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ilea.domain import Agency, IsgVote, Stage
-from ilea.models import InstructorRef
+from ilea.messages import InstructorRef
 from tests.workflows.states import ISG_DUE, ISG_REMINDER, Ids, at_board, need, staffing, submitted, vote
 from workflows import deadlines, transitions
 from workflows.deadlines import Cancellation

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ilea.domain import Agency, RequestStatus
-from ilea.models import InstructorRef, RuleConfig
+from ilea.messages import InstructorRef, RuleConfig
 from tests.workflows.states import ISG_DUE, SUBMITTED, Ids, later, need
 from workflows.staffing import Staffing
 

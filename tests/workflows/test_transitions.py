@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from ilea.domain import Agency, BoardDecision, IsgVote, RequestStatus, Stage
-from ilea.models import (
+from ilea.messages import (
     AcceptInput,
     BoardDecisionInput,
     InstructorRef,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from ilea.domain import Agency, BoardPosition, IsgVote, Stage
-from ilea.models import BoardPositionInput, DeclineInput, PendingItem, ReadInput
+from ilea.messages import BoardPositionInput, DeclineInput, PendingItem, ReadInput
 from tests.support import PO, board, coordinator
 from tests.workflows.states import (
     ISG_DUE,
