@@ -55,6 +55,15 @@ def vote(state: ProposalState, agency: Agency, v: IsgVote = IsgVote.concur, *, a
     transitions.cast_vote(state, IsgVoteInput(actor=isg(agency), vote=v, comment=comment), now=at, new_id=Ids())
 
 
+def changes_requested() -> ProposalState:
+    """DHS requested changes, the other seats concurred: back to the program officer."""
+    state = submitted()
+    vote(state, Agency.DHS, IsgVote.request_changes)
+    for seat in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
+        vote(state, seat)
+    return state
+
+
 def at_board(*, at: datetime = SUBMITTED) -> ProposalState:
     """Four concurs on a course over the fast-track cost: at the Policy Board."""
     state = submitted()

@@ -30,7 +30,17 @@ from ilea.messages import (
     WithdrawInput,
 )
 from tests.support import CHAIR, PO, board, coordinator, fields, isg
-from tests.workflows.states import START, SUBMITTED, Ids, at_board, later, need, staffing, submitted, vote
+from tests.workflows.states import (
+    START,
+    SUBMITTED,
+    Ids,
+    at_board,
+    changes_requested,
+    later,
+    need,
+    staffing,
+    submitted,
+)
 from workflows import checks, transitions
 from workflows.state import ProposalState
 
@@ -77,30 +87,27 @@ def test_isg_vote_refusals(inp: IsgVoteInput, expected: tuple[ErrorType, str]) -
     assert refusal(checks.check_isg_vote, submitted(), inp, SUBMITTED) == (expected[0].value, expected[1])
 
 
-def test_a_vote_after_the_round_closed_is_refused_as_closed() -> None:
-    state = at_board()
-    inp = IsgVoteInput(actor=isg(Agency.DHS), vote=IsgVote.concur)
-    assert refusal(checks.check_isg_vote, state, inp, SUBMITTED) == (
-        ErrorType.closed.value,
-        "ISG round 1 is closed; the proposal is board_review",
-    )
-
-
-def test_a_vote_on_a_closed_proposal_names_the_stage() -> None:
+def withdrawn() -> ProposalState:
     state = submitted()
     transitions.set_stage(state, Stage.withdrawn, PO, "withdrawn", now=SUBMITTED)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (at_board, "ISG round 1 is closed; the proposal is board_review"),
+        (withdrawn, "an ISG vote is possible only in isg_review; the proposal is withdrawn"),
+    ],
+    ids=["round-closed", "proposal-closed"],
+)
+def test_a_vote_once_the_round_is_over_is_refused_as_closed(build: Callable[[], ProposalState], message: str) -> None:
     inp = IsgVoteInput(actor=isg(Agency.DHS), vote=IsgVote.concur)
-    assert refusal(checks.check_isg_vote, state, inp, SUBMITTED) == (
-        ErrorType.closed.value,
-        "an ISG vote is possible only in isg_review; the proposal is withdrawn",
-    )
+    assert refusal(checks.check_isg_vote, build(), inp, SUBMITTED) == (ErrorType.closed.value, message)
 
 
 def test_a_revision_must_keep_the_proposal_valid() -> None:
-    state = submitted()
-    vote(state, Agency.DHS, IsgVote.request_changes)
-    for seat in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
-        vote(state, seat)
+    state = changes_requested()
     assert state.stage is Stage.changes_requested
     too_soon = fields(today=SUBMITTED.date(), lead_days=10)
     with pytest.raises(ApplicationError) as refused:

@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 
 from ilea.domain import Agency, IsgVote, Stage
 from ilea.messages import InstructorRef
-from tests.workflows.states import ISG_DUE, ISG_REMINDER, Ids, at_board, need, staffing, submitted, vote
+from tests.workflows.states import (
+    ISG_DUE,
+    ISG_REMINDER,
+    Ids,
+    at_board,
+    changes_requested,
+    need,
+    staffing,
+    submitted,
+    vote,
+)
 from workflows import deadlines, transitions
 from workflows.deadlines import Cancellation
 from workflows.state import ProposalState
@@ -73,10 +83,7 @@ def test_silence_at_the_round_deadline_is_deemed_concurrence() -> None:
 
 
 def test_an_unanswered_revision_request_expires_the_proposal() -> None:
-    state = submitted()
-    vote(state, Agency.DHS, IsgVote.request_changes)
-    for seat in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
-        vote(state, seat)
+    state = changes_requested()
     (deadline,) = deadlines.deadlines(state)
     assert (deadline.what, deadline.due_at) == ("revision_due", datetime(2027, 7, 1, 4, 0, tzinfo=UTC))
     state.notes = []

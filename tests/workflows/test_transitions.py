@@ -19,7 +19,7 @@ from ilea.messages import (
     RuleConfig,
 )
 from tests.support import CHAIR, PO, PO2, coordinator, fields, isg
-from tests.workflows.states import SUBMITTED, Ids, at_board, later, need, staffing, submitted, vote
+from tests.workflows.states import SUBMITTED, Ids, at_board, changes_requested, later, need, staffing, submitted, vote
 from workflows import transitions
 from workflows.state import ProposalState
 
@@ -85,10 +85,7 @@ def test_one_nonconcur_goes_to_the_board_with_a_dissent_and_two_reject() -> None
 
 
 def test_a_revision_adds_an_author_moves_the_cutoff_and_opens_a_new_round() -> None:
-    state = submitted()
-    vote(state, Agency.DHS, IsgVote.request_changes)
-    for seat in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
-        vote(state, seat)
+    state = changes_requested()
     new_fields = fields(today=SUBMITTED.date(), lead_days=150)
     transitions.revise(state, RevisionInput(actor=PO2, proposal=new_fields, comment="later"), now=later(3))
     assert (state.stage, state.round, state.revisions) == (Stage.isg_review, 2, 1)

@@ -18,6 +18,7 @@ from tests.workflows.states import (
     SUBMITTED,
     Ids,
     at_board,
+    changes_requested,
     need,
     staffing,
     submitted,
@@ -49,10 +50,7 @@ def test_in_isg_review_the_seats_yet_to_vote_are_pending() -> None:
 
 
 def test_changes_requested_waits_on_the_program_officer() -> None:
-    state = submitted()
-    vote(state, Agency.DHS, IsgVote.request_changes)
-    for seat in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
-        vote(state, seat)
+    state = changes_requested()
     (item,) = views.pending(state)
     assert (item.party, item.kind, item.since) == ("program_officer", "revise", SUBMITTED)
     assert item.due == datetime(2027, 7, 1, 4, 0, tzinfo=UTC)  # 20 business days, Juneteenth skipped
