@@ -17,7 +17,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.domain import ISG_SEATS, IsgVote, Party, RequestStatus, Stage
+    from ilea.domain import ISG_SEATS, TERMINAL_STAGES, IsgVote, Party, RequestStatus, Stage
     from ilea.messages import InstructorRequestView, IsgVoteRecord
     from workflows import rules
     from workflows.staffing import NewId
@@ -78,6 +78,53 @@ def deadlines(state: ProposalState) -> list[Deadline]:
 def next_due(state: ProposalState) -> datetime | None:
     """When the workflow must next wake up, or None while nothing but people can move it."""
     return min((d.due_at for d in deadlines(state)), default=None)
+
+
+def happen(state: ProposalState, now: datetime, new_id: NewId) -> tuple[bool, Cancellation | None]:
+    """Let every deadline of the stage that has come by ``now`` happen, in the order listed.
+
+    One stage at a time: a deadline that ends the stage ends the batch (the rest were the
+    stage's own), and the next stage's deadlines are the next batch's. A cancellation is
+    applied to the state (:func:`~workflows.transitions.cancel_everything`) and returned,
+    because releasing the bookings it leaves takes an activity.
+
+    Returns:
+        whether any deadline happened, and the cancellation, if one did.
+    """
+    stage = state.stage
+    due = [d for d in deadlines(state) if d.due_at <= now]
+    cancellation = None
+    for deadline in due:
+        if state.stage is not stage:
+            break
+        cancellation = deadline.happens(state, now, new_id)
+        if cancellation is not None:
+            t.cancel_everything(state, Stage.cancelled, None, cancellation.reason, now=now)
+    if state.stage in STAFFING_STAGES:
+        t.refresh_staffing_stage(state, None, now=now)
+    return bool(due), cancellation
+
+
+def catch_up(state: ProposalState, now: datetime, new_id: NewId) -> None:
+    """Every deadline that has come by ``now``, stage after stage (what a validator judges after).
+
+    Pure: a cancellation's bookings are left to the caller (a validator has none to release).
+    """
+    for _ in range(MAX_BATCHES):
+        if state.stage in TERMINAL_STAGES or not is_due(state, now):
+            return
+        happen(state, now, new_id)
+
+
+def is_due(state: ProposalState, now: datetime) -> bool:
+    """True when a deadline has come and not yet happened."""
+    due = next_due(state)
+    return due is not None and due <= now
+
+
+#: Deadlines happen stage after stage; each batch ends a stage or spends its deadlines, so a
+#: handful of batches always suffices. The bound only makes a mistake finite.
+MAX_BATCHES = 20
 
 
 # --- the ISG round -----------------------------------------------------------------------------

@@ -197,12 +197,19 @@ def request_changes(state: ProposalState, why: str, *, now: datetime) -> None:
     notify(state, Party.program_officer(), "action", f"Revision requested: {state.fields.title}", now=now)
 
 
-def revise(state: ProposalState, inp: RevisionInput, *, now: datetime) -> None:
-    """The program officer's revision: new fields, a new author, a new ISG round."""
+def revise(state: ProposalState, inp: RevisionInput, *, now: datetime, keep_extension: bool = True) -> None:
+    """The program officer's revision: new fields, a new author, a new ISG round.
+
+    The staffing cutoff follows the new dates (:func:`rules.revised_cutoff`), keeping an
+    extension that still fits (``keep_extension``; proposals revised before the cutoff only
+    moved later went back to the default).
+    """
     state.revisions += 1
     state.authors.add(inp.actor.sub)
-    state.fields = inp.proposal
-    if not state.cutoff_passed:
+    old_start, state.fields = state.fields.start_date, inp.proposal
+    if not state.cutoff_passed and keep_extension:
+        state.cutoff = rules.revised_cutoff(state.cutoff, old_start, inp.proposal.start_date, state.rules)
+    elif not state.cutoff_passed:
         state.cutoff = rules.default_cutoff(inp.proposal.start_date, state.rules.staffing_cutoff_days)
     record(state, "revised", inp.actor, {"revision": state.revisions, "comment": inp.comment}, now=now)
     open_round(state, now=now)
@@ -352,6 +359,19 @@ def retarget(
     request_sent(state, new, now=now)
     refresh_staffing_stage(state, inp.actor, now=now)
     return new
+
+
+def cancel_everything(state: ProposalState, stage: Stage, actor: Actor | None, reason: str, *, now: datetime) -> bool:
+    """Compensation: every live request cancelled, every booking's release recorded, then ``stage``.
+
+    Returns:
+        whether bookings may be held (requests were sent): the workflow then releases them all,
+        which takes an activity.
+    """
+    booked = state.staffing.cancel_all(reason)
+    bookings_released(state, booked, actor, reason, now=now)
+    set_stage(state, stage, actor, reason, now=now)
+    return state.staffing.started
 
 
 def bookings_released(
