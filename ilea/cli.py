@@ -17,9 +17,10 @@ from typing import Annotated, Any
 import typer
 
 from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
-from ilea.settings import Settings
+from ilea.settings import Settings, redact_url
 
-app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)
+# No local variables in tracebacks: they would print connection strings and keys.
+app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 DEMO_USERS: list[tuple[str, str, Agency, list[Role]]] = [
     ("demo-po", "Pat Okafor (INL program officer)", Agency.STATE, [Role.program_officer]),
@@ -77,11 +78,12 @@ def demo_roster() -> list[dict[str, Any]]:
     return roster
 
 
-async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
+async def _migrate_and_seed(settings: Settings, seed: bool, wait: float = 0) -> list[str]:
     from ilea.db import create_pool, roster
-    from ilea.db.migrate import migrate
+    from ilea.db.migrate import migrate, wait_for_database
 
     assert settings.database_url
+    await wait_for_database(settings.database_url, wait)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as con:
@@ -95,12 +97,15 @@ async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
 
 
 @app.command()
-def migrate(seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False) -> None:
-    """Apply database migrations (and seed reference data)."""
+def migrate(
+    seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False,
+    wait: Annotated[float, typer.Option(help="seconds to keep trying while PostgreSQL does not answer")] = 0,
+) -> None:
+    """Apply database migrations (and seed reference data), under an advisory lock."""
     settings = Settings()
     if not settings.database_url:
         raise typer.BadParameter("ILEA_DATABASE_URL is not set")
-    applied = asyncio.run(_migrate_and_seed(settings, seed_demo))
+    applied = asyncio.run(_migrate_and_seed(settings, seed_demo, wait))
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
 
 
@@ -282,7 +287,7 @@ def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path,
         f"  API          http://127.0.0.1:{api_port}",
         f"  API docs     http://127.0.0.1:{api_port}/docs",
         f"  Temporal UI  http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI  (headless)",
-        f"  Temporal     {settings.temporal_address}   PostgreSQL {settings.database_url}",
+        f"  Temporal     {settings.temporal_address}   PostgreSQL {redact_url(settings.database_url or '')}",
         f"  State        {state}  (logs: worker.log, api.log, temporal.log)",
         "",
         "Demo tokens (valid 30 days; also in " + str(state / "tokens.env") + "):",
