@@ -109,6 +109,32 @@ def migrate(
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
 
 
+roster_app = typer.Typer(help="The instructor roster.", no_args_is_help=True)
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: see ilea/roster_file.py")],
+    agency: Annotated[Agency | None, typer.Option(help="refuse rows of any other agency")] = None,
+) -> None:
+    """Create or update instructors from a CSV file: idempotent, all or nothing."""
+    from ilea.db.roster import import_roster_file
+    from ilea.roster_file import RosterInvalid
+
+    settings = Settings()
+    if not settings.database_url:
+        raise typer.BadParameter("ILEA_DATABASE_URL is not set")
+    try:
+        done = asyncio.run(import_roster_file(settings.database_url, file.read_text(encoding="utf-8"), agency))
+    except RosterInvalid as invalid:
+        for e in invalid.errors:
+            typer.echo(f"{file}:{e.row}: {e.column}: {e.message}", err=True)
+        typer.echo(f"{file}: nothing imported ({len(invalid.errors)} problem(s))", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: created {len(done.created)}, updated {len(done.updated)}, unchanged {len(done.unchanged)}")
+
+
 @app.command()
 def api() -> None:
     """Serve the HTTP API (uvicorn) on ILEA_API_HOST:ILEA_API_PORT."""

@@ -9,9 +9,10 @@ from fastapi import APIRouter
 
 from api.deps import Coordinator, CurrentUser, Db
 from api.errors import Problem
-from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
+from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors, RosterImport, RosterImportBody
 from ilea.db import roster
 from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.roster_file import RosterInvalid, check_rows
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 
@@ -54,6 +55,34 @@ async def add_instructor(body: InstructorBody, user: Coordinator, db: Db) -> dic
         expertise=sorted({t.value for t in body.expertise}),
         languages=body.languages,
     )
+
+
+@router.post(
+    "/import",
+    response_model=RosterImport,
+    summary="Create or update many of your agency's instructors at once (all or nothing)",
+)
+async def import_instructors(body: RosterImportBody, user: Coordinator, db: Db) -> dict[str, Any]:
+    """The rows of `ilea roster import`, as JSON: idempotent, every bad row reported at once."""
+    if user.agency not in INSTRUCTOR_AGENCIES:
+        raise Problem(403, f"{user.agency} provides no instructors", kind="WrongAgency")
+    entries = ((i, entry.model_dump(exclude_none=True)) for i, entry in enumerate(body.instructors))
+    try:
+        rows = check_rows(entries, agency=user.agency)
+        result = await roster.import_roster(db, rows)
+    except RosterInvalid as invalid:
+        raise Problem(
+            422,
+            f"{len(invalid.errors)} problem(s) in the roster; nothing was changed",
+            errors=[{"loc": ["body", "instructors", e.row, e.column], "msg": e.message} for e in invalid.errors],
+        ) from None
+    items = await roster.instructors_by_id(db, [row.instructor_id for row in rows])
+    return {
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "unchanged": len(result.unchanged),
+        "items": items,
+    }
 
 
 @router.patch("/{instructor_id}", response_model=Instructor, summary="Activate or deactivate an instructor")
