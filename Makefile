@@ -56,3 +56,13 @@ deploy-check: $(STAMP)
 .PHONY: chaos
 chaos: $(STAMP)
 	ILEA_CHAOS=1 $(BIN)/pytest tests/chaos -s
+
+# deploy/requirements.lock: the image's dependencies ([project].dependencies and the build
+# backend) pinned with hashes for its Linux x86-64 Python 3.11; deploy/Dockerfile installs
+# exactly these. Keeps existing pins; `make lock LOCK_FLAGS=--upgrade` moves to the newest.
+.PHONY: lock
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml deploy/requirements-build.in --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command "make lock" --index-url https://pypi.org/simple \
+		$(LOCK_FLAGS) --output-file deploy/requirements.lock
