@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ilea.models import RuleConfig
+from ilea.messages import RuleConfig
 from ilea.settings import Settings, redact_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_a_refused_signing_key_is_named_not_echoed(monkeypatch: pytest.MonkeyPat
     assert "db.internal" in shown and _leaks(shown, SHORT_KEY) == [] and _leaks(shown, DB_PASSWORD) == []
 
 
-@pytest.mark.parametrize("command", [["-m", "ilea.cli", "api"], ["-m", "ilea.cli", "migrate"], ["worker.py"]])
+@pytest.mark.parametrize("command", [["-m", "cli", "api"], ["-m", "cli", "migrate"], ["worker.py"]])
 def test_the_entry_points_refuse_a_short_key_without_printing_it(command: list[str]) -> None:
     """What an operator sees when `ilea api`, `ilea migrate` or the worker refuses to start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ILEA_", "TEMPORAL_"))}

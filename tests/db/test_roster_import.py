@@ -77,7 +77,7 @@ def run_cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ILEA_", "TEMPORAL_"))}
     env |= {"ILEA_DATABASE_URL": db_url}
     return subprocess.run(
-        [sys.executable, "-m", "ilea.cli", "roster", "import", *args],
+        [sys.executable, "-m", "cli", "roster", "import", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -18,7 +18,7 @@ import click
 import pytest
 import typer
 
-from ilea import cli
+from cli import main as cli
 from ilea.settings import Settings
 from tests.deploy.manifests import (
     ROOT,

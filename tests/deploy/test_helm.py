@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ilea.devstack import SEARCH_ATTRIBUTES
+from ilea import search_attributes
 from tests.deploy.manifests import DEPLOY, ROOT, Doc, by_kind_name
 from tests.deploy.targets import BOOTSTRAP_SCRIPT, COMPOSE, HELM_VALUES, K8S_VERSIONS, RENDERED
 
@@ -147,7 +147,7 @@ def test_the_ilea_namespace_and_its_search_attributes_are_created() -> None:
     args = dict(a.removeprefix("--").split("=", 1) for a in register["args"] if a.startswith("--namespace"))
     pairs = [a.split("=", 1)[1] for a in register["args"] if a.startswith(("--name=", "--type="))]
     assert args == {"namespace": namespace}
-    assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == SEARCH_ATTRIBUTES
+    assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == search_attributes.cli_types()
     assert register["command"] == ["temporal", "operator", "search-attribute", "create"]
     env = {e["name"]: e["value"] for e in register["env"]}
     frontend = OBJECTS["Service", f"{RELEASE}-frontend"]
@@ -157,7 +157,7 @@ def test_the_ilea_namespace_and_its_search_attributes_are_created() -> None:
     assert hooks[0]["helm.sh/hook"] == hooks[1]["helm.sh/hook"] == "post-install,post-upgrade"
     assert int(hooks[0]["helm.sh/hook-weight"]) < int(hooks[1]["helm.sh/hook-weight"])
     # Compose registers the same list with the same command.
-    assert dict(re.findall(r"--name (\w+) --type (\w+)", BOOTSTRAP_SCRIPT.read_text())) == SEARCH_ATTRIBUTES
+    assert dict(re.findall(r"--name (\w+) --type (\w+)", BOOTSTRAP_SCRIPT.read_text())) == search_attributes.cli_types()
 
 
 def test_every_server_service_has_a_disruption_budget_it_can_keep() -> None:
