@@ -68,3 +68,14 @@ lock: $(STAMP)
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		--custom-compile-command "make lock" --index-url https://pypi.org/simple \
 		$(LOCK_FLAGS) --output-file deploy/requirements.lock
+
+# Issue 16: build deploy/Dockerfile with podman for real (on a debootstrap base when the pinned
+# python image cannot be pulled), then run migrate, the roster import, the API and a worker
+# from the built filesystem as uid 10001 on a read-only root and take one proposal to
+# `scheduled` (tests/deploy/test_image_build.py). Needs root, podman and debootstrap.
+IMAGE  ?= localhost/ilea:local
+PIP_CA ?= $(wildcard $(PIP_CERT))
+.PHONY: image
+image: $(STAMP)
+	PIP_CA=$(PIP_CA) sh deploy/image/build.sh $(IMAGE)
+	ILEA_IMAGE=$(IMAGE) $(BIN)/pytest tests/deploy/test_image_build.py -q

@@ -25,21 +25,9 @@ NAMESPACE = "ilea"
 #: Production settings every process of the walk-through gets (besides its ports and names).
 JWT_SECRET = "walkthrough-" + "k" * 40
 JWT_ISSUER = "https://login.example.gov"
-
-
-def production_env(database_url: str, temporal_address: str) -> dict[str, str]:
-    """The environment of every ILEA process: this one's, less any ILEA_*/TEMPORAL_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ILEA_", "TEMPORAL_"))}
-    env.update(
-        ILEA_ENV="production",
-        ILEA_DATABASE_URL=database_url,
-        ILEA_JWT_SECRET=JWT_SECRET,
-        ILEA_JWT_ISSUER=JWT_ISSUER,
-        ILEA_LOG_JSON="true",
-        TEMPORAL_ADDRESS=temporal_address,
-        TEMPORAL_NAMESPACE=NAMESPACE,
-    )
-    return env
+#: The roster the walk-through imports: DHS has the two cybercrime instructors the proposal
+#: below asks for.
+ROSTER_FILE = DEPLOY / "examples" / "roster.csv"
 
 
 def token(sub: str, agency: str, *roles: str) -> dict[str, str]:

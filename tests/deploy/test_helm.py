@@ -32,13 +32,15 @@ SERVICES = ("frontend", "history", "matching", "worker")
 
 try:
     import helm_python as helm
-except ImportError:  # pragma: no cover - the dev extra installs it
-    helm = None
+
+    HELM_MISSING = ""
+except ImportError:  # the dev extra installs it where a wheel exists
+    HELM_MISSING = "helm-python-sdk is not installed"
 
 
 def _unavailable() -> str | None:
-    if helm is None:
-        return "helm-python-sdk is not installed"
+    if HELM_MISSING:
+        return HELM_MISSING
     if not (CHART / "Chart.yaml").is_file():
         return f"the Temporal chart is not at {CHART}"
     return None

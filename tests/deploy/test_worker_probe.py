@@ -77,11 +77,11 @@ def test_two_named_workers_on_one_host_are_told_apart() -> None:
 def test_the_probe_looks_for_the_identity_the_worker_polls_as() -> None:
     from ilea.temporal import worker_identity
 
-    named = Settings(worker_name="worker-2")  # type: ignore[call-arg]
+    named = Settings(worker_name="worker-2")
     assert (
         probe.this_worker(named, socket.gethostname()) == worker_identity(named) == f"worker-2@{socket.gethostname()}"
     )
-    assert probe.this_worker(Settings(), "pod-7") == "@pod-7"  # type: ignore[call-arg]
+    assert probe.this_worker(Settings(), "pod-7") == "@pod-7"
 
 
 def test_a_temporal_outage_is_not_ready_but_alive() -> None:
