@@ -16,18 +16,6 @@ from ilea.devstack import free_port
 from tests.conftest import _with_database
 
 
-@pytest.fixture
-async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"ilea_empty_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield _with_database(pg_server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def test_pods_migrating_at_once_apply_each_migration_once(empty_db: str) -> None:
     """Six pods start together on an empty database: the advisory lock lets one apply
     everything; the others find nothing left to do."""

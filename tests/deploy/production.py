@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from ilea.tokens import issue_token
 from tests.deploy.manifests import DEPLOY
+from tests.e2e.test_stack import proposal_body
 
 NAMESPACE = "ilea"
 #: Production settings every process of the walk-through gets (besides its ports and names).
@@ -93,23 +93,6 @@ def wait_until_ready(base: str, processes: Sequence[subprocess.Popen[bytes]], lo
             pass
         assert time.monotonic() < deadline, "\n".join(log.read_text()[-2000:] for log in logs)
         time.sleep(0.3)
-
-
-def proposal_body(title: str) -> dict[str, object]:
-    start = datetime.now(UTC).date() + timedelta(days=100)
-    return {
-        "title": title,
-        "academy": "BKK",
-        "course_type": "specialized",
-        "topic": "cybercrime",
-        "start_date": start.isoformat(),
-        "end_date": (start + timedelta(days=9)).isoformat(),
-        "seats": 24,
-        "participating_countries": ["TH", "VN", "KH"],
-        "estimated_cost_usd": "310000.00",
-        "justification": "Rising ransomware cases in the region.",
-        "instructor_needs": [{"agency": "DHS", "expertise": "cybercrime", "count": 2, "alternate_agencies": ["DOJ"]}],
-    }
 
 
 def drive_to_scheduled(apis: Sequence[str], title: str) -> str:

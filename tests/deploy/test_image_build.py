@@ -19,12 +19,10 @@ import signal
 import socket
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from ilea.devstack import free_port
@@ -126,19 +124,6 @@ class Image:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-@pytest.fixture
-async def database(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"ilea_image_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(pg_server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 def test_the_image_is_configured_as_the_dockerfile_says() -> None:
     runtime = parse_dockerfile((DEPLOY / "Dockerfile").read_text())
     runtime = runtime[max(i for i, ins in enumerate(runtime) if ins.keyword == "FROM") :]
@@ -160,14 +145,14 @@ def test_the_image_holds_exactly_the_locked_packages(rootfs: Path) -> None:
 
 
 def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
-    rootfs: Path, database: str, tmp_path: Path
+    rootfs: Path, empty_db: str, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "roster.csv").write_text(ROSTER_FILE.read_text())
     temporal = TemporalServer(tmp_path / "temporal.log").start()
     settings = {
-        "ILEA_DATABASE_URL": database,
+        "ILEA_DATABASE_URL": empty_db,
         "ILEA_JWT_SECRET": JWT_SECRET,
         "ILEA_JWT_ISSUER": JWT_ISSUER,
         "TEMPORAL_ADDRESS": temporal.address,

@@ -28,6 +28,7 @@ import pytest
 from ilea.devstack import bin_path, free_port
 from tests.deploy.manifests import DEPLOY
 from tests.deploy.production import JWT_ISSUER, JWT_SECRET, drive_to_scheduled
+from tests.support import wait_until_listed
 
 pytestmark = pytest.mark.e2e
 
@@ -134,19 +135,7 @@ def test_the_production_walkthrough_takes_a_proposal_to_scheduled(walkthrough: W
     # As the README says: `temporal workflow list` needs nothing but the exported variables.
     env = {**walkthrough.env, "TEMPORAL_ADDRESS": f"127.0.0.1:{walkthrough.ports['TEMPORAL_PORT']}"}
     env["TEMPORAL_NAMESPACE"] = "ilea"
-    deadline = time.monotonic() + 20
-    while True:
-        listed = subprocess.run(
-            [bin_path("temporal"), "workflow", "list", "--query", "IleaStage='scheduled'", "-o", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if f"proposal-{pid}" in listed.stdout:
-            break
-        assert time.monotonic() < deadline, listed.stdout + listed.stderr
-        time.sleep(0.5)
+    wait_until_listed(f"proposal-{pid}", "IleaStage='scheduled'", env)
 
     # Production defaults on the running APIs: no docs, no schema, no metrics on the API port.
     for n in (1, 2):
