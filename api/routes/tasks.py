@@ -10,25 +10,17 @@ from api.auth import Principal
 from api.deps import CurrentUser, Db
 from api.schemas import Tasks
 from ilea.db import proposals
-from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, Agency, Role
+from ilea.domain import Party, Role, parties_for
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
 def parties_of(user: Principal) -> list[str]:
     """The pending-on parties the caller acts for."""
-    parties = []
-    if user.has(Role.isg_member):
-        parties.append(f"isg:{user.agency}")
-    if user.has(Role.board_member) and user.agency in BOARD_MEMBERS:
-        parties.append(f"board:{user.agency}")
-    if user.has(Role.board_chair) and user.agency is Agency.STATE:
-        parties.append("board:chair")
-    if user.has(Role.agency_coordinator) and user.agency in INSTRUCTOR_AGENCIES:
-        parties.append(f"agency:{user.agency}")
-    if user.has(Role.program_officer):
-        parties.append("program_officer")
-    return parties
+    parties = parties_for(user.agency, user.roles)
+    if user.has(Role.program_officer) and Party.program_officer() not in parties:
+        parties.append(Party.program_officer())  # any agency's program officer, as the inbox always had it
+    return [str(p) for p in parties]
 
 
 @router.get("", response_model=Tasks, summary="Actions pending on you or your agency's seat")
