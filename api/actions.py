@@ -24,7 +24,7 @@ from api.auth import Principal
 from api.deps import ProposalRef
 from api.errors import Problem
 from ilea.db import audit
-from ilea.models import ActionInput, ActionResult, ErrorType
+from ilea.messages import ActionInput, ActionResult, ErrorType
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 log = logging.getLogger("ilea.api")

@@ -16,7 +16,8 @@ from temporalio.client import Client
 from api.auth import VERIFIED, AuthError, Principal
 from api.errors import NotFound, Problem
 from ilea.db import proposals, roster
-from ilea.models import ErrorType, Role
+from ilea.domain import Role
+from ilea.messages import ErrorType
 from ilea.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)

@@ -12,7 +12,8 @@ from api.deps import Coordinator, CurrentUser, Db
 from api.errors import NotFound, Problem
 from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
 from ilea.db import roster
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, ErrorType, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.messages import ErrorType
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 

@@ -10,17 +10,14 @@ from api.auth import Principal
 from api.deps import CurrentUser, Db
 from api.schemas import Tasks
 from ilea.db import proposals
-from ilea.domain import Party, Role, parties_for
+from ilea.domain import Party, parties_for
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
-def parties_of(user: Principal) -> list[str]:
+def parties_of(user: Principal) -> list[Party]:
     """The pending-on parties the caller acts for."""
-    parties = parties_for(user.agency, user.roles)
-    if user.has(Role.program_officer) and Party.program_officer() not in parties:
-        parties.append(Party.program_officer())  # any agency's program officer, as the inbox always had it
-    return [str(p) for p in parties]
+    return parties_for(user.agency, user.roles)
 
 
 @router.get("", response_model=Tasks, summary="Actions pending on you or your agency's seat")

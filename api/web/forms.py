@@ -20,7 +20,8 @@ from api.deps import Db, Policy, Temporal, find_proposal, find_request
 from api.errors import NotFound, Problem
 from api.web.render import message, safe_next, to_login
 from api.web.session import CsrfError, check_csrf, flash, read_form, viewer
-from ilea.models import (
+from ilea.domain import Role
+from ilea.messages import (
     AcceptInput,
     BoardDecisionInput,
     BoardPositionInput,
@@ -29,7 +30,6 @@ from ilea.models import (
     IsgVoteInput,
     ReleaseInput,
     RetargetInput,
-    Role,
     WithdrawInput,
 )
 from workflows.proposal import ProposalWorkflow

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api import actions
 from api.app import create_app
-from ilea.models import Agency, ErrorType, Role
+from ilea.domain import Agency, Role
+from ilea.messages import ErrorType
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.api.test_limits_and_policies import api_routes
