@@ -148,6 +148,25 @@ def token(
     )
 
 
+@app.command()
+def grant(
+    sub: Annotated[str, typer.Option(help="the person's subject, exactly as the identity provider issues it")],
+    email: Annotated[str, typer.Option()],
+    agency: Annotated[Agency, typer.Option()],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles; the grant becomes exactly these")],
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Grant a person their agency and roles (the first access_admin); written to the access log."""
+    from ilea.grants import GrantRefused
+    from ilea.grants import grant as set_grant
+
+    try:
+        person = asyncio.run(set_grant(Settings(), sub=sub, name=name, email=email, agency=agency, roles=role))
+    except GrantRefused as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(f"granted {person['sub']}: {person['agency']} {', '.join(person['roles'])}")
+
+
 def demo_tokens(settings: Settings) -> list[tuple[str, str, str]]:
     from api.auth import issue_token
 
