@@ -35,6 +35,7 @@ from api.app import create_app
 from api.oidc import OidcClient
 from ilea.devstack import free_port
 from ilea.settings import Settings
+from tests.api.conftest import api, auth, settings  # noqa: F401  (the in-process API with claimed roles)
 from tests.support import running_worker
 
 HERE = Path(__file__).parent
@@ -66,7 +67,7 @@ class OpenIdProvider:
 
     def settings(self, task_queue: str, *, client: str = "key", **overrides: Any) -> Settings:
         """ILEA's settings for this provider: grants decide roles unless overridden."""
-        auth: dict[str, Any] = (
+        client_auth: dict[str, Any] = (
             {
                 "oidc_client_id": self.key_client_id,
                 "oidc_client_auth": "private_key_jwt",
@@ -85,7 +86,7 @@ class OpenIdProvider:
             "task_queue": task_queue,
             "oidc_issuer": self.issuer,
             "trust_token_roles": False,
-            **auth,
+            **client_auth,
             **overrides,
         }
         return Settings(**values)
@@ -217,10 +218,10 @@ def sso_app(oidc_provider: OpenIdProvider, dev_env: WorkflowEnvironment, pool: a
         base_url: str = APP,
         **overrides: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
-        settings = oidc_provider.settings(task_queue, **overrides)
-        app = create_app(settings, pool=pool, temporal=dev_env.client)
+        cfg = oidc_provider.settings(task_queue, **overrides)
+        app = create_app(cfg, pool=pool, temporal=dev_env.client)
         if transport is not None:
-            app.state.oidc = OidcClient(settings, transport=transport)
+            app.state.oidc = OidcClient(cfg, transport=transport)
         async with contextlib.AsyncExitStack() as stack:
             if worker:
                 await stack.enter_async_context(running_worker(dev_env.client, pool, task_queue))
