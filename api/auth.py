@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -11,8 +10,8 @@ import jwt
 from pydantic import BaseModel, ValidationError
 
 from ilea.db.people import Grant
-from ilea.domain import subject_problem
-from ilea.models import Actor, Agency, Role
+from ilea.domain import Agency, Role, subject_problem
+from ilea.messages import Actor
 from ilea.settings import Settings
 
 
@@ -137,27 +136,3 @@ async def resolve(
 
 
 # --- end of issue 18's resolver ------------------------------------------------------------
-
-
-def issue_token(
-    settings: Settings,
-    *,
-    sub: str,
-    agency: Agency,
-    roles: list[Role],
-    name: str = "",
-    ttl: timedelta | None = None,
-) -> str:
-    """A signed development token (HS256 with the configured key)."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": sub,
-        "name": name or sub,
-        "agency": agency.value,
-        "roles": [r.value for r in roles],
-        "iat": now,
-        "exp": now + (ttl or timedelta(hours=settings.token_ttl_hours)),
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from api.auth import VERIFIED, AuthError, Principal
 from api.errors import Problem
 from api.web.signin import session_principal
-from ilea.models import Role
+from ilea.domain import Role
 from ilea.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)

@@ -20,7 +20,7 @@ from api.errors import Problem
 from api.schemas import ChainCheck
 from ilea.db import people
 from ilea.domain import SUB_MAX_LENGTH, Agency, Role, subject_problem
-from ilea.models import Strict
+from ilea.messages import Strict
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
