@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
@@ -83,7 +84,7 @@ def _not_yourself(user: Principal, sub: str) -> None:
         raise Problem(403, "another access administrator must change your own grant", kind="SeparationOfDuties")
 
 
-def _ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -116,16 +117,12 @@ async def verify_access_log(user: AccessReader, db: Db) -> dict[str, Any]:
     return {"valid": broken is None, "events": len(items), "first_broken_seq": broken}
 
 
-@router.put("/{sub}", response_model=Person, summary="Grant: set a person's agency and roles (logged)")
-async def put_person(sub: Sub, body: PersonBody, user: AccessAdmin, db: Db, request: Request) -> dict[str, Any]:
+async def grant_person(db: asyncpg.Pool, user: Principal, sub: str, body: PersonBody, ip: str | None) -> dict[str, Any]:
+    """A grant by an access administrator, checked against the product's rules (the API and the page)."""
     _check_sub(sub)
     problems = people.grant_problems(body.agency, body.roles)
     if problems:
-        raise Problem(
-            422,
-            "; ".join(problems),
-            errors=[{"loc": ["body", "roles"], "msg": p} for p in problems],
-        )
+        raise Problem(422, "; ".join(problems), errors=[{"loc": ["body", "roles"], "msg": p} for p in problems])
     _not_yourself(user, sub)
     return await people.put(
         db,
@@ -136,15 +133,25 @@ async def put_person(sub: Sub, body: PersonBody, user: AccessAdmin, db: Db, requ
         roles=body.roles,
         active=body.active,
         actor=user.sub,
-        ip=_ip(request),
+        ip=ip,
     )
+
+
+async def revoke_person_role(db: asyncpg.Pool, user: Principal, sub: str, role: Role, ip: str | None) -> dict[str, Any]:
+    """A revocation by an access administrator (the API and the page)."""
+    _check_sub(sub)
+    _not_yourself(user, sub)
+    person = await people.revoke(db, sub=sub, role=role, actor=user.sub, ip=ip)
+    if person is None:
+        raise Problem(404, f"ILEA has no grant for {sub}")
+    return person
+
+
+@router.put("/{sub}", response_model=Person, summary="Grant: set a person's agency and roles (logged)")
+async def put_person(sub: Sub, body: PersonBody, user: AccessAdmin, db: Db, request: Request) -> dict[str, Any]:
+    return await grant_person(db, user, sub, body, client_ip(request))
 
 
 @router.delete("/{sub}/roles/{role}", response_model=Person, summary="Revoke one role (logged; counts at once)")
 async def revoke_role(sub: Sub, role: Role, user: AccessAdmin, db: Db, request: Request) -> dict[str, Any]:
-    _check_sub(sub)
-    _not_yourself(user, sub)
-    person = await people.revoke(db, sub=sub, role=role, actor=user.sub, ip=_ip(request))
-    if person is None:
-        raise Problem(404, f"ILEA has no grant for {sub}")
-    return person
+    return await revoke_person_role(db, user, sub, role, client_ip(request))

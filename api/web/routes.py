@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.auth import Principal
 from api.deps import Db
 from api.routes.tasks import parties_of
-from api.web import forms, people, present, proposal_form, signin
+from api.web import access, forms, people, present, proposal_form, signin
 from api.web.render import fragment, message, render, safe_next, to_login
 from api.web.session import (
     CsrfError,
@@ -30,6 +30,7 @@ router.include_router(forms.router)
 router.include_router(proposal_form.router)
 router.include_router(people.router)
 router.include_router(signin.router)
+router.include_router(access.router)
 
 BOARD_LIMIT = 200
 STATIC_DIR = Path(__file__).parent / "static"
