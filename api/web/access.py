@@ -106,12 +106,8 @@ async def grant(request: Request, db: Db) -> Response:
     sub = (form.get("sub") or "").strip()
     values = {**form, "sub": sub, "roles": roles, "active": form.get("active") == "true"}
     try:
-        body = PersonBody(
-            name=form.get("name", ""),
-            email=form.get("email", ""),
-            agency=form.get("agency", ""),  # type: ignore[arg-type]
-            roles=roles,  # type: ignore[arg-type]
-            active=values["active"],
+        body = PersonBody.model_validate(
+            {k: values[k] for k in ("name", "email", "agency", "roles", "active") if k in values}
         )
     except ValidationError as err:
         errors = {str(e["loc"][0]): e["msg"] for e in reversed(err.errors()) if e["loc"]}
