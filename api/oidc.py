@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.integrations.base_client import OAuthError
@@ -93,6 +94,9 @@ class OidcClient:
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         assert settings.oidc_issuer and settings.oidc_client_id
         self.issuer = settings.oidc_issuer.rstrip("/")
+        parts = urlsplit(self.issuer)
+        #: scheme://host[:port] of the provider (the sign-out form's redirect goes there)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.client_id = settings.oidc_client_id
         self._auth_params = dict(settings.oidc_auth_params)
         client_kwargs: dict[str, Any] = {
