@@ -16,6 +16,7 @@ minutes. So this module calls the client's lower-level steps (``create_authoriza
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,6 +100,7 @@ class OidcClient:
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.client_id = settings.oidc_client_id
         self._auth_params = dict(settings.oidc_auth_params)
+        self._id_token_hint = settings.oidc_logout_id_token_hint
         client_kwargs: dict[str, Any] = {
             "scope": settings.oidc_scopes,
             "code_challenge_method": "S256",
@@ -205,7 +207,11 @@ class OidcClient:
         if not meta.get("end_session_endpoint"):
             return None
         rv = await self.app.create_logout_url(
-            post_logout_redirect_uri=post_logout_redirect_uri, id_token_hint=id_token, client_id=self.client_id
+            post_logout_redirect_uri=post_logout_redirect_uri,
+            id_token_hint=id_token if self._id_token_hint else None,
+            client_id=self.client_id,
+            # Login.gov wants a state of at least 22 characters; Authlib's own has 20.
+            state=secrets.token_urlsafe(24),
         )
         url: str = rv["url"]
         return url

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     oidc_redirect_uri: str | None = None
     #: where the provider sends the browser after signing out there (…/ui/signed-out); unset: from the request
     oidc_post_logout_redirect_uri: str | None = None
+    #: send the ID token as id_token_hint when signing out at the provider (Login.gov takes client_id only)
+    oidc_logout_id_token_hint: bool = True
     #: ILEA_TRUST_TOKEN_ROLES: agency and roles from token claims instead of grants (development,
     #: service accounts); unset means true outside production and false in production
     trust_token_roles: bool | None = None

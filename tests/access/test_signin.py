@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import pytest
 
+from ilea.devstack import free_port
 from tests.access.conftest import (
     SIGNED_OUT,
     OpenIdProvider,
@@ -87,3 +89,53 @@ async def test_sign_out_ends_the_session_here_and_at_the_provider(
         confirm = await browser.get(end)
         assert confirm.status_code == 200 and "Yes, sign me out" in confirm.text
     assert [e["action"] for e in await access_log(pool)][-2:] == ["sign_in", "sign_out"]
+
+
+async def test_login_gov_style_sign_out_sends_client_id_and_a_long_state(
+    sso_app: SsoApp, oidc_provider: OpenIdProvider, pool: asyncpg.Pool
+) -> None:
+    await grant(pool, "isg-doj-1", "DOJ", "isg_member")
+    async with sso_app(oidc_logout_id_token_hint=False) as client:
+        await sign_in(client, oidc_provider.issuer, "isg-doj-1")
+        page = await client.get("/ui/inbox")
+        r = await client.post("/ui/logout", data={"csrf_token": csrf_of(page.text)})
+        params = query_of(r.headers["location"])
+        assert "id_token_hint" not in params and params["client_id"] == "ilea-web"
+        assert len(params["state"]) >= 22  # Login.gov refuses shorter ones
+
+
+async def test_the_development_sign_in_gives_way_to_single_sign_on(
+    sso_app: SsoApp, oidc_provider: OpenIdProvider
+) -> None:
+    async with sso_app() as client:
+        r = await client.get("/ui/login", params={"next": "/ui/board"})
+        assert r.status_code == 303 and r.headers["location"] == "/ui/auth/login?next=/ui/board"
+        r = await client.post("/ui/login", data={"sub": "demo-po"})
+        assert r.status_code == 404 and "ilea_session" not in r.headers.get("set-cookie", "")
+        # A stranger at any page ends up at the provider.
+        r = await client.get("/ui/board")
+        assert r.headers["location"].startswith("/ui/login")
+        assert (await client.get("/ui/auth/login")).headers["location"].startswith(oidc_provider.issuer)
+
+
+async def test_without_single_sign_on_its_routes_say_so(api: httpx.AsyncClient) -> None:
+    for path in ("/ui/auth/login", "/ui/auth/callback?state=x&code=y"):
+        r = await api.get(path)
+        assert r.status_code == 404 and "Single sign-on is not configured" in r.text
+
+
+@pytest.mark.parametrize("issuer", ["unreachable", "other-name"])
+async def test_a_provider_that_cannot_be_used_is_a_page_not_a_500(
+    sso_app: SsoApp, oidc_provider: OpenIdProvider, pool: asyncpg.Pool, issuer: str
+) -> None:
+    # Unreachable: nothing listens there. Other name: the provider's discovery document names
+    # itself 127.0.0.1, not localhost, so it is not the provider configured (Discovery 4.3).
+    url = (
+        f"http://127.0.0.1:{free_port()}"
+        if issuer == "unreachable"
+        else oidc_provider.issuer.replace("127.0.0.1", "localhost")
+    )
+    async with sso_app(oidc_issuer=url) as client:
+        r = await client.get("/ui/auth/login")
+        assert r.status_code == 503 and "Sign-in is not available right now" in r.text
+        assert await pool.fetchval("SELECT count(*) FROM oidc_logins") == 0
