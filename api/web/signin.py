@@ -407,7 +407,8 @@ async def _signed_in(request: Request, identity: Any, next_path: str) -> Respons
         name=identity.name,
         via="oidc",
         claims={"agency": claims.get("agency"), "roles": claims.get("roles")} if trusted else None,
-        id_token=identity.id_token,
+        # kept only to be sent back as id_token_hint at sign-out
+        id_token=identity.id_token if settings.oidc_logout_id_token_hint else None,
         detail={"issuer": settings.oidc_issuer, "roles_from": "claims" if trusted else "grant"},
     )
     response.delete_cookie(LOGIN_COOKIE, path="/ui/auth")

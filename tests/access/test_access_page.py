@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 import httpx
 
+from ilea.db import people
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from tests.web.conftest import csrf_of, sign_in
 
@@ -36,7 +39,8 @@ async def test_an_access_admin_grants_and_revokes_on_the_page(api: httpx.AsyncCl
     page = await api.get("/ui/access")
     assert flash_of(page.text) == "ok: Jamie Cruz (00u1dhs-coord) now holds: DHS agency coordinator, isg member."
     assert "<code>00u1dhs-coord</code>" in page.text
-    assert "The access log's hash chain verifies." in page.text
+    assert 'href="/ui/access?verify=1#log-h"' in page.text
+    assert "The access log's hash chain verifies." in (await api.get("/ui/access?verify=1")).text
     assert re.search(r"<td>admin-1</td>\s*<td>00u1dhs-coord</td>\s*<td>grant</td>", page.text)
 
     # A role the agency cannot hold: refused next to the roles, with what was typed kept.
@@ -87,3 +91,25 @@ async def test_auditors_read_and_others_are_turned_away(api: httpx.AsyncClient, 
     page = await api.get("/ui/access")
     assert page.status_code == 403 and "for access administrators and auditors" in page.text
     assert 'href="/ui/access"' not in (await api.get("/ui/board")).text
+
+
+async def test_the_page_shows_where_a_forged_log_breaks(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    for n in range(3):
+        await people.put(
+            pool,
+            sub=f"p-{n}",
+            name=f"P {n}",
+            email=f"p{n}@doj.gov",
+            agency=Agency.DOJ,
+            roles=[Role.isg_member],
+            actor="cli:test",
+        )
+    async with pool.acquire() as con:
+        await con.execute("ALTER TABLE access_events DISABLE TRIGGER USER")
+        await con.execute("UPDATE access_events SET actor = 'someone-else' WHERE seq = 2")
+        await con.execute("ALTER TABLE access_events ENABLE TRIGGER USER")
+    sign_in(api, settings, "aud-1", "STATE", "auditor")
+    page = await api.get("/ui/access", params={"verify": "1"})
+    assert "The access log's hash chain breaks at entry 2: an entry was changed or removed." in page.text

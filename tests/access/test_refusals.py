@@ -223,3 +223,12 @@ async def test_the_api_refuses_an_expired_session_with_401(
         r = await client.get("/v1/tasks")
         assert r.status_code == 401 and "session ended" in r.json()["detail"]
     assert (await access_log(pool))[-1]["action"] == "session_expired"
+
+
+async def test_refusals_cannot_flood_the_access_log(
+    sso_app: SsoApp, oidc_provider: OpenIdProvider, pool: asyncpg.Pool
+) -> None:
+    async with sso_app(rate_limit_per_minute=60, rate_limit_burst=3) as client:
+        answers = [(await client.get("/ui/auth/callback", params={"state": f"s{n}"})).status_code for n in range(5)]
+    assert answers == [400, 400, 400, 429, 429]
+    assert [e["detail"]["reason"] for e in await access_log(pool)] == ["unknown_state"] * 3
