@@ -95,16 +95,21 @@ def _back(request: Request, kind: str, text: str, **query: str) -> RedirectRespo
     return response
 
 
+async def _admin_form(request: Request, verb: str) -> tuple[Principal, dict[str, str]]:
+    """The signed-in access administrator and their form (CSRF-checked); :class:`Stop` otherwise."""
+    user, form = await begin(request)
+    if not user.has(Role.access_admin):
+        text = f"Only an access administrator {verb} roles."
+        raise Stop(message(request, "People and access", text, user=user, status=403))
+    return user, form
+
+
 @router.post("/ui/access/grant", response_model=None)
 async def grant(request: Request, db: Db) -> Response:
     try:
-        user, form = await begin(request)
+        user, form = await _admin_form(request, "grants")
     except Stop as stop:
         return stop.response
-    if not user.has(Role.access_admin):
-        return message(
-            request, "People and access", "Only an access administrator grants roles.", user=user, status=403
-        )
     roles = parse_qs((await request.body()).decode("utf-8", errors="replace")).get("roles", [])
     sub = (form.get("sub") or "").strip()
     values = {**form, "sub": sub, "roles": roles, "active": form.get("active") == "true"}
@@ -129,13 +134,9 @@ async def grant(request: Request, db: Db) -> Response:
 @router.post("/ui/access/revoke", response_model=None)
 async def revoke(request: Request, db: Db) -> Response:
     try:
-        user, form = await begin(request)
+        user, form = await _admin_form(request, "revokes")
     except Stop as stop:
         return stop.response
-    if not user.has(Role.access_admin):
-        return message(
-            request, "People and access", "Only an access administrator revokes roles.", user=user, status=403
-        )
     role = _enum(Role, form.get("role"))
     sub = form.get("sub", "")
     if role is None:

@@ -9,8 +9,6 @@ written in the same transaction as the change it records.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db.audit import GENESIS, canonical_detail, utc_text
+from ilea.db.audit import GENESIS, canonical_detail, first_broken, link_hash, utc_text
 from ilea.domain import ROLE_AGENCIES, Agency, Role
 
 PERSON_COLUMNS = "sub, name, email, agency, roles, active, created_at, updated_at, updated_by"
@@ -189,13 +187,8 @@ def event_hash(
     *, seq: int, at: datetime, actor: str, sub: str | None, action: str, detail: dict[str, Any], prev: str
 ) -> str:
     """SHA-256 of the previous hash and the event's canonical JSON."""
-    body = json.dumps(
-        {"seq": seq, "at": utc_text(at), "actor": actor, "sub": sub, "action": action, "detail": detail},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+    body = {"seq": seq, "at": utc_text(at), "actor": actor, "sub": sub, "action": action, "detail": detail}
+    return link_hash(prev, body)
 
 
 async def lock_log(con: asyncpg.Connection) -> None:
@@ -253,13 +246,11 @@ async def latest_events(db: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
 
 
 def verify_chain(items: Sequence[dict[str, Any]]) -> int | None:
-    """The seq of the first event whose hash or link is wrong (or that is missing), or None."""
-    prev = GENESIS
-    for i, e in enumerate(items, start=1):
-        expected = event_hash(
+    """The seq of the first event whose hash or link is wrong (or that is out of place), or None."""
+
+    def expected(e: dict[str, Any], prev: str) -> str:
+        return event_hash(
             seq=e["seq"], at=e["at"], actor=e["actor"], sub=e["sub"], action=e["action"], detail=e["detail"], prev=prev
         )
-        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected:
-            return i
-        prev = e["hash"]
-    return None
+
+    return first_broken(items, expected)

@@ -94,17 +94,8 @@ async def find(pool: asyncpg.Pool, secret: str, idle: timedelta) -> SessionRow |
         grant = grant_from_row(
             {"sub": row["p_sub"], "name": row["p_name"], **{k: row[k] for k in ("agency", "roles", "active")}}
         )
-    return SessionRow(
-        sub=row["sub"],
-        name=row["name"],
-        via=row["via"],
-        claims=row["claims"],
-        id_token=row["id_token"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-        ended=row["ended"],
-        grant=grant,
-    )
+    own = ("sub", "name", "via", "claims", "id_token", "created_at", "last_seen_at", "ended")
+    return SessionRow(**{k: row[k] for k in own}, grant=grant)
 
 
 async def delete(pool: asyncpg.Pool, secret: str) -> dict[str, Any] | None:
