@@ -25,8 +25,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth import AuthError, NoGrant, Principal, resolve
-from api.oidc import OidcClient, ProviderUnavailable, SignInRefused
+from api.auth import AuthError, GrantLookup, NoGrant, Principal, resolve
+from api.oidc import Identity, OidcClient, ProviderUnavailable, SignInRefused
 from api.web.render import render, safe_next
 from api.web.session import SESSION_COOKIE, VISITOR, CsrfError, check_csrf, csrf_token, is_https, read_form
 from ilea.db import people, sessions
@@ -88,9 +88,9 @@ async def _identify(request: Request, secret: str) -> Visitor:
     if row is None:
         return Visitor()
     if row.ended is not None:
-        await sessions.delete(app.state.pool, secret)
-        detail = {"via": row.via, "timeout": row.ended, "ip": client_ip(request)}
-        await people.log(app.state.pool, row.sub, row.sub, AccessAction.session_expired, detail)
+        if await sessions.delete(app.state.pool, secret) is not None:  # one entry, however many requests race
+            detail = {"via": row.via, "timeout": row.ended, "ip": client_ip(request)}
+            await people.log(app.state.pool, row.sub, row.sub, AccessAction.session_expired, detail)
         if row.ended == "idle":
             why = f"after {settings.session_idle_minutes:g} minutes without activity"
         else:
@@ -106,7 +106,7 @@ async def _identify(request: Request, secret: str) -> Visitor:
     return Visitor(principal=principal, session=row)
 
 
-def _known(grant: people.Grant | None) -> Any:
+def _known(grant: people.Grant | None) -> GrantLookup:
     """The grant the session query already read, as a lookup (no second round trip)."""
 
     async def lookup(_: str) -> people.Grant | None:
@@ -318,7 +318,7 @@ async def oidc_login(request: Request, next: str | None = None) -> Response:
         nonce=begun.nonce,
         code_verifier=begun.code_verifier,
         redirect_uri=_redirect_uri(request),
-        next_path=safe_next(next, DEFAULT_NEXT),
+        next_path=safe_next(next.replace("\x00", "") if next else None, DEFAULT_NEXT),
     )
     response = RedirectResponse(begun.url, status_code=303)
     response.headers["Cache-Control"] = "no-store"
@@ -355,6 +355,7 @@ async def oidc_callback(
     if client is None:
         return notice(request, "Sign in", ["Single sign-on is not configured on this server."], status=404)
     pool = request.app.state.pool
+    state = state.replace("\x00", "") if state else None  # no state has one; PostgreSQL stores none
     login = await sessions.take_login(pool, state) if state else None
     try:
         if error:
@@ -384,9 +385,9 @@ async def oidc_callback(
     return response
 
 
-async def _signed_in(request: Request, identity: Any, next_path: str) -> Response:
+async def _signed_in(request: Request, identity: Identity, next_path: str) -> Response:
     settings: Settings = request.app.state.settings
-    claims = {k: identity.claims[k] for k in ("sub", "name", "agency", "roles") if k in identity.claims}
+    claims: dict[str, Any] = {k: identity.claims[k] for k in ("sub", "name", "agency", "roles") if k in identity.claims}
     claims.setdefault("name", identity.name)
     try:
         await resolve(settings, claims, request.app.state.grants, name=identity.name)
@@ -397,7 +398,7 @@ async def _signed_in(request: Request, identity: Any, next_path: str) -> Respons
         response.delete_cookie(LOGIN_COOKIE, path="/ui/auth")
         return response
     except AuthError as err:
-        raise SignInRefused("identity_refused", str(err), sub=None, detail={"sub": identity.sub[:200]}) from None
+        raise SignInRefused("identity_refused", str(err), sub=None, detail={"sub": repr(identity.sub[:200])}) from None
     trusted = settings.roles_from_claims and bool(identity.claims.get("roles"))
     response = RedirectResponse(next_path, status_code=303)
     await open_session(

@@ -203,7 +203,9 @@ async def append(con: asyncpg.Connection, events: Sequence[tuple[str, str | None
     at = datetime.now(UTC)  # microseconds, as PostgreSQL keeps them: the hash covers what is read back
     rows = []
     for actor, sub, action, raw in events:
-        detail = canonical_detail(raw)
+        # What a refused sign-in records comes partly from the request: PostgreSQL stores no NUL.
+        detail = _no_nul(canonical_detail(raw))
+        actor, sub = _no_nul(actor), _no_nul(sub)
         seq += 1
         digest = event_hash(seq=seq, at=at, actor=actor, sub=sub, action=action, detail=detail, prev=prev)
         rows.append((seq, at, actor, sub, action, detail, prev, digest))
@@ -213,6 +215,16 @@ async def append(con: asyncpg.Connection, events: Sequence[tuple[str, str | None
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         rows,
     )
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    return value
 
 
 async def log(pool: asyncpg.Pool, actor: str, sub: str | None, action: str, detail: dict[str, Any]) -> None:

@@ -232,3 +232,18 @@ async def test_refusals_cannot_flood_the_access_log(
         answers = [(await client.get("/ui/auth/callback", params={"state": f"s{n}"})).status_code for n in range(5)]
     assert answers == [400, 400, 400, 429, 429]
     assert [e["detail"]["reason"] for e in await access_log(pool)] == ["unknown_state"] * 3
+
+
+async def test_nul_characters_anywhere_in_a_callback_are_a_page_not_a_500(
+    sso_app: SsoApp, oidc_provider: OpenIdProvider, pool: asyncpg.Pool
+) -> None:
+    async with sso_app() as client:
+        state = query_of(await begin(client))["state"]
+        r = await client.get(
+            "/ui/auth/callback", params={"state": state, "error": "x\x00y", "error_description": "\x00"}
+        )
+        refused_page(r)
+        assert (await refusal(pool))["error"] == "x\ufffdy"
+        refused_page(await client.get("/ui/auth/callback", params={"state": "a\x00b", "code": "c"}))
+        r = await client.get("/ui/auth/login", params={"next": "/ui/\x00inbox"})
+        assert r.status_code == 303
