@@ -8,6 +8,7 @@ administrator cannot change their own grant: another one must (separation of dut
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -147,11 +148,42 @@ async def revoke_person_role(db: asyncpg.Pool, user: Principal, sub: str, role: 
     return person
 
 
+# --- the person (and role) a path names: read through a dependency, as every /v1 path is ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The ``sub`` in the path, checked against the identity rules (ILEA may not know them yet)."""
+
+    sub: str
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A role of the person in the path."""
+
+    sub: str
+    role: Role
+
+
+async def subject_in_path(sub: Sub, caller: AccessAdmin) -> Subject:
+    _check_sub(sub)
+    return Subject(sub)
+
+
+async def holding_in_path(role: Role, subject: Annotated[Subject, Depends(subject_in_path)]) -> Holding:
+    return Holding(subject.sub, role)
+
+
 @router.put("/{sub}", response_model=Person, summary="Grant: set a person's agency and roles (logged)")
-async def put_person(sub: Sub, body: PersonBody, user: AccessAdmin, db: Db, request: Request) -> dict[str, Any]:
-    return await grant_person(db, user, sub, body, client_ip(request))
+async def put_person(
+    subject: Annotated[Subject, Depends(subject_in_path)], body: PersonBody, user: AccessAdmin, db: Db, request: Request
+) -> dict[str, Any]:
+    return await grant_person(db, user, subject.sub, body, client_ip(request))
 
 
 @router.delete("/{sub}/roles/{role}", response_model=Person, summary="Revoke one role (logged; counts at once)")
-async def revoke_role(sub: Sub, role: Role, user: AccessAdmin, db: Db, request: Request) -> dict[str, Any]:
-    return await revoke_person_role(db, user, sub, role, client_ip(request))
+async def revoke_role(
+    held: Annotated[Holding, Depends(holding_in_path)], user: AccessAdmin, db: Db, request: Request
+) -> dict[str, Any]:
+    return await revoke_person_role(db, user, held.sub, held.role, client_ip(request))
