@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
 from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
+from workflows.checks import person_problem
 
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -40,6 +41,20 @@ class WithdrawBody(Strict):
 
 class CutoffBody(Strict):
     cutoff: date
+
+
+class HandOverBody(Strict):
+    """``POST /v1/proposals/{id}/owner``: the program officer who owns the proposal from now on."""
+
+    sub: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+    @field_validator("sub")
+    @classmethod
+    def _a_person(cls, sub: str) -> str:
+        problem = person_problem(sub)
+        if problem:
+            raise ValueError(problem)
+        return sub
 
 
 class AcceptBody(Strict):

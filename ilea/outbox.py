@@ -45,7 +45,8 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 import asyncpg
 
-from ilea.db import notifications
+from ilea.db import notifications, people
+from ilea.domain import Party, PartyKind
 from ilea.mailer import addresses_for, build_digest, build_message
 from ilea.settings import Settings
 
@@ -133,10 +134,21 @@ class EmailOutbox:
             failed += len(group) if outcome == "failed" else 0
         return DrainResult(sent, retried, failed)
 
+    async def _email_of(self, party: str) -> str | None:
+        """A person's address on file (their grant in ILEA), for a notification to ``person:<sub>``."""
+        try:
+            parsed = Party.parse(party)
+        except ValueError:
+            return None
+        if parsed.kind is not PartyKind.person or parsed.sub is None:
+            return None
+        person = await people.get(self._pool, parsed.sub)
+        return str(person["email"]) if person and person.get("email") else None
+
     async def _send(self, rows: list[dict[str, Any]], party: str, make: Callable[[list[str]], EmailMessage]) -> str:
         """Send one email for ``rows`` (all claimed, all to ``party``); mark them; return their status."""
         first = rows[0]
-        to = addresses_for(party, self._settings)
+        to = addresses_for(party, self._settings, email=await self._email_of(party))
         if not to:
             log.warning("no address for party %s", party, extra={"proposal_id": first["proposal_id"]})
             return await self._failed(rows, "no address", final=True)

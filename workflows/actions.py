@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CutoffInput,
         DeclineInput,
         ErrorType,
+        HandOverInput,
         InstructorRef,
         InstructorRequestView,
         IsgVoteInput,
@@ -128,6 +129,7 @@ def rehearse(state: ProposalState) -> None:
     view = views.view(state)
     views.search_attribute_updates(view)
     deadlines.next_due(state)
+    t.chain_after(state)
 
 
 def placeholder_ids() -> NewId:
@@ -161,6 +163,10 @@ def _decide(s: ProposalState, inp: BoardDecisionInput, _: None, now: datetime, n
 def _withdraw(s: ProposalState, inp: WithdrawInput, _: None, now: datetime, new_id: NewId) -> None:
     t.record(s, "withdrawn", inp.actor, {"reason": inp.reason}, now=now)
     t.cancel_everything(s, Stage.withdrawn, inp.actor, f"withdrawn: {inp.reason}", now=now)
+
+
+def _hand_over(s: ProposalState, inp: HandOverInput, _: None, now: datetime, new_id: NewId) -> None:
+    t.hand_over(s, inp, now=now)
 
 
 def _move_cutoff(s: ProposalState, inp: CutoffInput, _: None, now: datetime, new_id: NewId) -> None:
@@ -221,6 +227,7 @@ ACCEPT = Action(checks.check_accept, _accept_unbooked)
 DECLINE = Action(checks.check_decline, _decline)
 RELEASE = Action(checks.check_release, _release)
 RETARGET = Action(checks.check_retarget, _retarget)
+HAND_OVER = Action(checks.check_hand_over, _hand_over)
 
 #: How proposals that moved or reset their cutoff before it only moved later (edition 2) go on
 #: doing it in their handlers, so their histories replay (``PATCH_CUTOFF_ONLY_LATER``).
@@ -239,4 +246,5 @@ ALL: dict[str, Action[Any, Any]] = {
     "decline_request": DECLINE,
     "release_request": RELEASE,
     "retarget_request": RETARGET,
+    "hand_over": HAND_OVER,
 }

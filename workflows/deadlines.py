@@ -136,7 +136,8 @@ def remind_isg(state: ProposalState, now: datetime, new_id: NewId) -> None:
         if seat not in state.votes:
             party = Party.isg(seat)
             t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.round_due)}, seat, now=now)
-            t.notify(state, party, "reminder", f"Reminder: your ISG vote is due on {state.fields.title}", now=now)
+            subject = f"Reminder: your ISG vote is due on {state.fields.title}"
+            t.ask(state, party, state.round_opened_at, subject, now=now, kind="reminder")
 
 
 def close_isg_round(state: ProposalState, now: datetime, new_id: NewId) -> None:
@@ -162,20 +163,25 @@ def revision_lapsed(state: ProposalState, now: datetime, new_id: NewId) -> None:
 
 
 def remind_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
+    """Each Board party yet to act is reminded (one audit event each, as the ISG seats are)."""
     state.board_reminded = True
-    detail = {"party": t.BOARD_AS_A_WHOLE, "due": t.iso(state.board_due)}
-    t.record(state, "reminder", None, detail, now=now)
+    assert state.board_since is not None  # in board_review
     for party in t.board_waiting(state):
-        t.notify(state, party, "reminder", f"Reminder: the Policy Board is due on {state.fields.title}", now=now)
+        t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.board_due)}, party.agency, now=now)
+        subject = f"Reminder: the Policy Board is due on {state.fields.title}"
+        t.ask(state, party, state.board_since, subject, now=now, kind="reminder")
 
 
 def escalate_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
-    """The Board's deadline passed: the chair and the program officer are told; nothing else moves."""
+    """The Board's deadline passed: the chair (whose decision it waits on) and the owner are told;
+    nothing else moves."""
     state.overdue = True
+    assert state.board_since is not None  # in board_review
     detail = {"reason": "Policy Board deadline passed", "due": t.iso(state.board_due)}
     t.record(state, "escalation", None, detail, now=now)
-    for party in (Party.chair(), Party.program_officer()):
-        t.notify(state, party, "escalation", f"Overdue at the Policy Board: {state.fields.title}", now=now)
+    subject = f"Overdue at the Policy Board: {state.fields.title}"
+    t.ask(state, Party.chair(), state.board_since, subject, now=now, kind="escalation")
+    t.notify(state, t.owner(state), "escalation", subject, now=now)
 
 
 # --- staffing and the course ----------------------------------------------------------------
@@ -188,11 +194,14 @@ def _request_deadlines(state: ProposalState, r: InstructorRequestView) -> list[t
         r.reminded = True
         party = Party.coordinators(r.agency)
         t.record(state, "reminder", None, {"party": str(party), "request_id": r.id}, r.agency, now=now)
-        t.notify(state, party, "reminder", f"Reminder: instructor request for {state.fields.title}", now=now)
+        subject = f"Reminder: instructor request for {state.fields.title}"
+        t.ask(state, party, r.sent_at, subject, now=now, request_id=r.id, kind="reminder")
 
     def expire(state: ProposalState, now: datetime, new_id: NewId) -> None:
         t.record(state, "request_expired", None, {"request_id": r.id, "slot": r.slot}, r.agency, now=now)
         reason = "no answer by the deadline (counts as a decline)"
+        subject = f"{r.agency.value} did not answer the instructor request for slot {r.slot}: {state.fields.title}"
+        t.notify(state, t.owner(state), "staffing", subject, reason, now=now)
         t.advance(state, r, RequestStatus.expired, reason, now=now, new_id=new_id)
 
     reminder = rules.reminder_time(r.due, state.rules.request_reminder_business_days)

@@ -29,12 +29,14 @@ with workflow.unsafe.imports_passed_through():
         AcceptInput,
         ActionInput,
         ActionResult,
+        AuditChain,
         BoardDecisionInput,
         BoardPositionInput,
         BookInput,
         BookResult,
         CutoffInput,
         DeclineInput,
+        HandOverInput,
         IsgVoteInput,
         ProposalInput,
         ProposalOutcome,
@@ -57,6 +59,7 @@ from workflows.timer import DeadlineTimer
 PATCH_LOCAL_BOOKING = "book-as-local-activity"
 PATCH_DEADLINES_FIRST = "deadlines-before-actions"
 PATCH_CUTOFF_ONLY_LATER = "cutoff-only-later"
+PATCH_CHAIN_KEPT = "audit-chain-kept"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
@@ -137,6 +140,10 @@ class ProposalWorkflow:
 
     async def _commit(self) -> None:
         """Write the new state, its audit events and notifications; keep search attributes current."""
+        if self._state.version == 0:
+            # The workflow keeps its own record of the audit chain from its first commit on;
+            # proposals submitted before it did have none (their histories hold no such marker).
+            self._state.chain_kept = workflow.patched(PATCH_CHAIN_KEPT)
         project = t.outbox(self._state, now=workflow.now())
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
@@ -364,6 +371,24 @@ class ProposalWorkflow:
     @retarget_request.validator
     def _validate_retarget(self, inp: RetargetInput) -> None:
         self._validate(inp, actions.RETARGET)
+
+    @workflow.update
+    async def hand_over(self, inp: HandOverInput) -> ActionResult:
+        """A program officer hands the proposal over to another (``inp.sub``), who owns it from now on.
+
+        Refuses: no ``program_officer`` role (Forbidden); a terminal stage (Closed); no valid sub,
+        or the owner already (Invalid).
+        """
+        return await self._act(inp, actions.HAND_OVER)
+
+    @hand_over.validator
+    def _validate_hand_over(self, inp: HandOverInput) -> None:
+        self._validate(inp, actions.HAND_OVER)
+
+    @workflow.query
+    def audit_chain(self) -> AuditChain:
+        """The workflow's own record of the proposal's audit events (their number and chain head)."""
+        return views.audit_chain(self._state)
 
     @workflow.query
     def state(self) -> ProposalView:

@@ -33,19 +33,21 @@ from api.schemas import (
     BoardPositionBody,
     ChainCheck,
     CutoffBody,
+    HandOverBody,
     IsgVoteBody,
     Proposal,
     ProposalPage,
     RevisionBody,
     WithdrawBody,
 )
-from ilea.db import audit, proposals
-from ilea.domain import Academy, Stage, Topic
+from ilea.db import audit, people, proposals
+from ilea.domain import Academy, Role, Stage, Topic
 from ilea.messages import (
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
     ErrorType,
+    HandOverInput,
     IsgVoteInput,
     ProposalFields,
     ProposalInput,
@@ -251,4 +253,39 @@ async def staffing_cutoff(
 ) -> dict[str, Any]:
     arg = CutoffInput(actor=user.actor(), cutoff=act.body.cutoff)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.staffing_cutoff, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
+
+
+async def new_owner(
+    proposal_id: str, body: HandOverBody, db: Db, settings: SettingsDep, caller: CurrentUser
+) -> ProposalAction[HandOverBody]:
+    """The hand-over's new owner, checked against the grants ILEA keeps (422), then the proposal (404).
+
+    A person ILEA grants roles to must hold ``program_officer`` (actively). A sub ILEA has no
+    grant for is accepted only where roles come from tokens (development, service accounts):
+    there is no registry to ask, and the workflow checks only that it names a person.
+    """
+    grant = await people.grant_of(db, body.sub)
+    problem = None
+    if grant is not None and not (grant.active and Role.program_officer in grant.roles):
+        problem = f"{body.sub} is not a program officer in ILEA: only a program officer can own a proposal"
+    elif grant is None and not settings.roles_from_claims:
+        problem = f"ILEA grants no role to {body.sub}: only a program officer can own a proposal"
+    if problem:
+        raise Problem.from_refusal(ErrorType.invalid, problem, [{"loc": ["body", "sub"], "msg": problem}])
+    return ProposalAction(body, await find_proposal(db, proposal_id))
+
+
+@router.post("/{proposal_id}/owner", response_model=Proposal, summary="Hand a proposal over to another program officer")
+async def hand_over(
+    request: Request,
+    user: ProgramOfficer,
+    act: Annotated[ProposalAction[HandOverBody], Depends(new_owner)],
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
+) -> dict[str, Any]:
+    grant = await people.grant_of(db, act.body.sub)
+    arg = HandOverInput(actor=user.actor(), sub=act.body.sub, name=grant.name if grant else "")
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.hand_over, arg, key=idempotency_key)
     return await _current(request, db, act.proposal)

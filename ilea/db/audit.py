@@ -9,25 +9,15 @@ API's refusal records alike).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-GENESIS = "0" * 64
-
-
-def canonical_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as it will read back from jsonb (dates and decimals as strings)."""
-    result: dict[str, Any] = json.loads(json.dumps(detail, default=str))
-    return result
-
-
-def utc_text(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# The pure hashing lives in ilea.chain (the workflow computes its own record with it); these
+# names are part of this module's interface too (ilea.db.people chains the access log with them).
+from ilea.chain import GENESIS, canonical_detail, link_hash, utc_text
 
 
 def event_hash(
@@ -52,12 +42,6 @@ def event_hash(
         "detail": detail,
     }
     return link_hash(prev_hash, body)
-
-
-def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """One link of a hash chain: SHA-256 of the previous hash and ``body`` as canonical JSON."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
 
 def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
@@ -136,7 +120,7 @@ async def append(
 async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> list[dict[str, Any]]:
     """Every event of a proposal, oldest first."""
     rows = await con.fetch(
-        "SELECT seq, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
+        "SELECT seq, event_key AS key, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
         " WHERE proposal_id = $1 ORDER BY seq",
         proposal_id,
     )
