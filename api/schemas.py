@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
-from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
+from ilea.messages import AuditChain, InstructorRequestView, ProposalFields, ProposalView, Strict
 from workflows.checks import person_problem
 
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
@@ -129,6 +129,11 @@ class ChainCheck(BaseModel):
     valid: bool
     events: int
     first_broken_seq: int | None
+    #: each difference found, in words (empty when valid)
+    problems: list[str] = []
+    #: the workflow's own record of its audit events, which the database's were compared with;
+    #: null when the workflow could not be asked (then only the database's chain was checked)
+    workflow: AuditChain | None = None
 
 
 class Task(BaseModel):

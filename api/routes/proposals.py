@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import actions
 from api.deps import (
@@ -40,9 +42,11 @@ from api.schemas import (
     RevisionBody,
     WithdrawBody,
 )
+from ilea import chain
 from ilea.db import audit, people, proposals
 from ilea.domain import Academy, Role, Stage, Topic
 from ilea.messages import (
+    AuditChain,
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
@@ -59,6 +63,7 @@ from workflows import rules
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+log = logging.getLogger("ilea.api")
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -146,11 +151,53 @@ async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str
     return {"items": await audit.fetch(db, proposal.id)}
 
 
-@router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Recompute the audit trail's hash chain")
-async def verify_events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
-    items = await audit.fetch(db, proposal.id)
-    broken = audit.verify_chain(proposal.id, items)
-    return {"valid": broken is None, "events": len(items), "first_broken_seq": broken}
+@router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Verify the audit trail")
+async def verify_events(proposal_id: str, user: CurrentUser, db: Db, client: Temporal) -> dict[str, Any]:
+    """Recompute the database's hash chain, and compare its events with the workflow's own record.
+
+    The workflow's record (how many events it wrote, and their chain's head) is kept where the
+    database cannot rewrite it, so deleting the newest events, or rewriting events and
+    recomputing the chain, is found too; a proposal with no audit rows left is tampered.
+    """
+    items = await audit.fetch(db, proposal_id)
+    kept = await workflow_record(client, proposal_id)
+    if not items and kept is None and not await proposals.exists(db, proposal_id):
+        raise Problem(404, f"no proposal {proposal_id}")
+    problems = []
+    broken = audit.verify_chain(proposal_id, items)
+    if not items:
+        problems.append("no audit events are recorded for this proposal")
+    elif broken is not None:
+        problems.append(f"event {broken} does not match its hash or its link to the one before")
+    if kept is not None and kept.kept:
+        problems += chain.compare(items, kept.events, kept.head)
+    return {
+        "valid": not problems,
+        "events": len(items),
+        "first_broken_seq": broken if items else 1,
+        "problems": problems,
+        "workflow": kept,
+    }
+
+
+async def workflow_record(client: Temporal, proposal_id: str) -> AuditChain | None:
+    """The proposal workflow's record of its audit chain; None when there is no such workflow or
+    it does not answer in time (a worker must replay a closed workflow to answer)."""
+    handle = client.get_workflow_handle(workflow_id(proposal_id))
+    try:
+        record: AuditChain = await handle.query(ProposalWorkflow.audit_chain, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            log.warning("the workflow of %s did not answer for its audit chain: %s", proposal_id, err)
+        return None
+    except WorkflowQueryFailedError as err:  # a workflow recorded before it kept a chain, on an old worker
+        log.warning("the workflow of %s cannot tell its audit chain: %s", proposal_id, err)
+        return None
+    return record
+
+
+#: how long verification waits for the workflow's answer before checking the database alone
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 # Every action: the caller's role policy first (401/403), then the body and the proposal from

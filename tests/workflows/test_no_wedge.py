@@ -38,6 +38,7 @@ from ilea.messages import (
     CutoffInput,
     DeclineInput,
     ErrorType,
+    HandOverInput,
     InstructorNeed,
     IsgVoteInput,
     ProposalFields,
@@ -168,6 +169,7 @@ UPDATES = {
     "decline_request": Stage.staffing,
     "release_request": Stage.staffing,
     "retarget_request": Stage.staffing,
+    "hand_over": Stage.board_review,
 }
 
 
@@ -220,7 +222,7 @@ def action(draw: st.DrawFn, kind: str, view: ProposalView, instructors: list[str
         return ProposalWorkflow.retarget_request, RetargetInput(
             actor=draw(actor(PO2)), request_id=request_id, agency=draw(st.sampled_from(Agency))
         )
-    raise AssertionError(kind)
+    return ProposalWorkflow.hand_over, HandOverInput(actor=draw(actor(PO, PO2)), sub=draw(subs), name=draw(text))
 
 
 # --- proposals in each stage, reused while nothing changes them ---------------------------------
@@ -235,7 +237,7 @@ class Lab:
         self.started: list[Handle] = []
 
     async def proposal(self, stage: Stage) -> tuple[Handle, ProposalView]:
-        """A proposal in ``stage``, unchanged since it got there."""
+        """A proposal in ``stage`` (reused while an action leaves it there)."""
         if stage not in self.ready:
             self.ready[stage] = await self._reach(stage)
         return self.ready[stage]
@@ -324,19 +326,20 @@ async def test_no_input_wedges_a_proposal(lab: Lab, kind: str, data: st.DataObje
     stage = data.draw(st.one_of(*[st.just(UPDATES[kind])] * 3, st.sampled_from(STAGES)), label="stage")
     handle, view = await lab.proposal(stage)
     update, arg = data.draw(action(kind, view, lab.instructors), label="update")
-    lab.changed(stage)  # unless refused, below: the next example gets a fresh proposal
+    lab.changed(stage)  # the next example gets it again only if it is still in that stage
     try:
         await answered(handle, handle.execute_update(update, arg))
     except WorkflowUpdateFailedError as err:
         # refused: by a rule, never by an unexpected exception's own type
         assert isinstance(err.cause, ApplicationError), err.cause
         assert err.cause.type in KNOWN_TYPES, (err.cause.type, err.cause.message)
-        lab.ready[stage] = (handle, view)
     # The proposal still answers: a read through an Update (a workflow task must complete; a
     # proposal the action ended has none to run) and a query.
     if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
         after = await answered(handle, handle.execute_update(ProposalWorkflow.current, ReadInput()))
         assert after.proposal is not None and after.proposal.id == view.id
+        if after.proposal.stage is stage:
+            lab.ready[stage] = (handle, after.proposal)
     else:
         assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
     assert (await handle.query(ProposalWorkflow.state)).id == view.id
