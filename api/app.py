@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI, Response
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
@@ -158,8 +157,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     errors.install(app)
     for module in (health, proposals, requests, instructors, tasks, reports):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
-    app.include_router(web_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
+    web_routes.install(app)
     if settings.api_metrics:
         metrics = HttpMetrics()
         app.state.metrics = metrics

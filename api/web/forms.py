@@ -16,12 +16,22 @@ from pydantic import ValidationError
 
 from api import actions
 from api.auth import Principal
-from api.deps import Db, Policy, Temporal
+from api.deps import Db, Temporal
 from api.errors import Problem
 from api.idempotency import update_id
-from api.web.render import message, safe_next, to_login
-from api.web.session import CsrfError, check_csrf, flash, read_form, viewer
-from ilea.db import proposals, roster
+from api.web.deps import (
+    BoardChair,
+    BoardMember,
+    Coordinator,
+    FormData,
+    IsgMember,
+    Officer,
+    Posted,
+    ProposalDoc,
+    RequestRow,
+)
+from api.web.render import safe_next
+from api.web.session import flash
 from ilea.models import (
     AcceptInput,
     BoardDecisionInput,
@@ -31,31 +41,11 @@ from ilea.models import (
     IsgVoteInput,
     ReleaseInput,
     RetargetInput,
-    Role,
     WithdrawInput,
 )
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(include_in_schema=False)
-
-
-class Stop(Exception):
-    """Ends a form action early with a response (login, CSRF refusal)."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-async def begin(request: Request) -> tuple[Principal, dict[str, str]]:
-    user = viewer(request)
-    if user is None:
-        raise Stop(to_login(request))
-    form = await read_form(request)
-    try:
-        check_csrf(request, form)
-    except CsrfError as err:
-        raise Stop(message(request, "Refused", str(err), user=user, status=403)) from None
-    return user, form
 
 
 def _done(request: Request, form: dict[str, str], default: str, kind: str, message: str) -> RedirectResponse:
@@ -69,26 +59,21 @@ def comment_of(form: dict[str, str], key: str = "comment") -> str | None:
     return text[:5000] or None
 
 
-async def _proposal_action(
+async def _send(
     request: Request,
-    proposal_id: str,
     db: Db,
     client: Temporal,
-    role: Role,
+    user: Principal,
+    form: FormData,
+    proposal_id: str,
+    page: str,
     update: Any,
     make: Callable[[Principal, dict[str, str]], Any],
     action: str,
     ok: str,
 ) -> Response:
+    """Send one action to the proposal's workflow; back to ``page`` (or the form's ``next``) with the outcome."""
     try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    page = f"/ui/proposals/{proposal_id}"
-    try:
-        Policy(role).check(user)
-        if not await proposals.exists(db, proposal_id):
-            raise Problem(404, f"no proposal {proposal_id}")
         arg = make(user, form)
         await actions.send(
             client,
@@ -107,6 +92,22 @@ async def _proposal_action(
     return _done(request, form, page, "ok", ok)
 
 
+async def _proposal_action(
+    request: Request,
+    doc: dict[str, Any],
+    db: Db,
+    client: Temporal,
+    user: Principal,
+    form: FormData,
+    update: Any,
+    make: Callable[[Principal, dict[str, str]], Any],
+    action: str,
+    ok: str,
+) -> Response:
+    page = f"/ui/proposals/{doc['id']}"
+    return await _send(request, db, client, user, form, doc["id"], page, update, make, action, ok)
+
+
 def _first_error(err: Exception) -> str:
     if isinstance(err, ValidationError):
         e = err.errors()[0]
@@ -115,13 +116,16 @@ def _first_error(err: Exception) -> str:
 
 
 @router.post("/ui/proposals/{proposal_id}/vote", response_model=None)
-async def vote(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
+async def vote(
+    request: Request, proposal_id: str, db: Db, client: Temporal, user: IsgMember, form: Posted, doc: ProposalDoc
+) -> Response:
     return await _proposal_action(
         request,
-        proposal_id,
+        doc,
         db,
         client,
-        Role.isg_member,
+        user,
+        form,
         ProposalWorkflow.isg_vote,
         lambda u, f: IsgVoteInput(actor=u.actor(), vote=f.get("vote", ""), comment=comment_of(f)),
         "isg_vote",
@@ -130,13 +134,16 @@ async def vote(request: Request, proposal_id: str, db: Db, client: Temporal) -> 
 
 
 @router.post("/ui/proposals/{proposal_id}/position", response_model=None)
-async def position(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
+async def position(
+    request: Request, proposal_id: str, db: Db, client: Temporal, user: BoardMember, form: Posted, doc: ProposalDoc
+) -> Response:
     return await _proposal_action(
         request,
-        proposal_id,
+        doc,
         db,
         client,
-        Role.board_member,
+        user,
+        form,
         ProposalWorkflow.board_position,
         lambda u, f: BoardPositionInput(actor=u.actor(), position=f.get("position", ""), comment=comment_of(f)),
         "board_position",
@@ -145,13 +152,16 @@ async def position(request: Request, proposal_id: str, db: Db, client: Temporal)
 
 
 @router.post("/ui/proposals/{proposal_id}/decision", response_model=None)
-async def decision(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
+async def decision(
+    request: Request, proposal_id: str, db: Db, client: Temporal, user: BoardChair, form: Posted, doc: ProposalDoc
+) -> Response:
     return await _proposal_action(
         request,
-        proposal_id,
+        doc,
         db,
         client,
-        Role.board_chair,
+        user,
+        form,
         ProposalWorkflow.board_decision,
         lambda u, f: BoardDecisionInput(actor=u.actor(), decision=f.get("decision", ""), comment=comment_of(f)),
         "board_decision",
@@ -167,13 +177,16 @@ def _required(form: dict[str, str], key: str, what: str) -> str:
 
 
 @router.post("/ui/proposals/{proposal_id}/withdraw", response_model=None)
-async def withdraw(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
+async def withdraw(
+    request: Request, proposal_id: str, db: Db, client: Temporal, user: Officer, form: Posted, doc: ProposalDoc
+) -> Response:
     return await _proposal_action(
         request,
-        proposal_id,
+        doc,
         db,
         client,
-        Role.program_officer,
+        user,
+        form,
         ProposalWorkflow.withdraw,
         lambda u, f: WithdrawInput(actor=u.actor(), reason=_required(f, "reason", "a reason")),
         "withdraw",
@@ -182,13 +195,16 @@ async def withdraw(request: Request, proposal_id: str, db: Db, client: Temporal)
 
 
 @router.post("/ui/proposals/{proposal_id}/cutoff", response_model=None)
-async def cutoff(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
+async def cutoff(
+    request: Request, proposal_id: str, db: Db, client: Temporal, user: Officer, form: Posted, doc: ProposalDoc
+) -> Response:
     return await _proposal_action(
         request,
-        proposal_id,
+        doc,
         db,
         client,
-        Role.program_officer,
+        user,
+        form,
         ProposalWorkflow.staffing_cutoff,
         lambda u, f: CutoffInput(actor=u.actor(), cutoff=date.fromisoformat(f.get("cutoff", ""))),
         "staffing_cutoff",
@@ -201,51 +217,31 @@ async def cutoff(request: Request, proposal_id: str, db: Db, client: Temporal) -
 
 async def _request_action(
     request: Request,
-    request_id: str,
+    row: dict[str, Any],
     db: Db,
     client: Temporal,
-    role: Role,
+    user: Principal,
+    form: FormData,
     update: Any,
     make: Callable[[Principal, dict[str, str]], Any],
     action: str,
     ok: str,
 ) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    row = await roster.get_request(db, request_id)
-    page = f"/ui/proposals/{row['proposal_id']}" if row else "/ui/inbox"
-    try:
-        Policy(role).check(user)
-        if row is None:
-            raise Problem(404, f"no instructor request {request_id}")
-        arg = make(user, form)
-        await actions.send(
-            client,
-            db,
-            row["proposal_id"],
-            user,
-            update,
-            arg,
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
-    except Problem as problem:
-        return _done(request, form, page, "error", f"Refused: {problem.detail}")
-    except (ValidationError, ValueError) as err:
-        return _done(request, form, page, "error", f"Refused: {_first_error(err)}")
-    return _done(request, form, page, "ok", ok)
+    page = f"/ui/proposals/{row['proposal_id']}"
+    return await _send(request, db, client, user, form, row["proposal_id"], page, update, make, action, ok)
 
 
 @router.post("/ui/requests/{request_id}/accept", response_model=None)
-async def accept(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
+async def accept(
+    request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
+) -> Response:
     return await _request_action(
         request,
-        request_id,
+        row,
         db,
         client,
-        Role.agency_coordinator,
+        user,
+        form,
         ProposalWorkflow.accept_request,
         lambda u, f: AcceptInput(
             actor=u.actor(), request_id=request_id, instructor_id=_required(f, "instructor_id", "an instructor")
@@ -256,13 +252,16 @@ async def accept(request: Request, request_id: str, db: Db, client: Temporal) ->
 
 
 @router.post("/ui/requests/{request_id}/decline", response_model=None)
-async def decline(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
+async def decline(
+    request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
+) -> Response:
     return await _request_action(
         request,
-        request_id,
+        row,
         db,
         client,
-        Role.agency_coordinator,
+        user,
+        form,
         ProposalWorkflow.decline_request,
         lambda u, f: DeclineInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
         "decline_request",
@@ -271,13 +270,16 @@ async def decline(request: Request, request_id: str, db: Db, client: Temporal) -
 
 
 @router.post("/ui/requests/{request_id}/release", response_model=None)
-async def release(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
+async def release(
+    request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
+) -> Response:
     return await _request_action(
         request,
-        request_id,
+        row,
         db,
         client,
-        Role.agency_coordinator,
+        user,
+        form,
         ProposalWorkflow.release_request,
         lambda u, f: ReleaseInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
         "release_request",
@@ -286,13 +288,16 @@ async def release(request: Request, request_id: str, db: Db, client: Temporal) -
 
 
 @router.post("/ui/requests/{request_id}/retarget", response_model=None)
-async def retarget(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
+async def retarget(
+    request: Request, request_id: str, db: Db, client: Temporal, user: Officer, form: Posted, row: RequestRow
+) -> Response:
     return await _request_action(
         request,
-        request_id,
+        row,
         db,
         client,
-        Role.program_officer,
+        user,
+        form,
         ProposalWorkflow.retarget_request,
         lambda u, f: RetargetInput(actor=u.actor(), request_id=request_id, agency=f.get("agency", "")),
         "retarget_request",

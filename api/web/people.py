@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,9 +12,9 @@ from api.auth import Principal
 from api.deps import Db
 from api.routes.tasks import parties_of
 from api.schemas import InstructorBody
-from api.web.forms import Stop, begin
-from api.web.render import message, render, to_login
-from api.web.session import flash, viewer
+from api.web.deps import Coordinator, Posted, Viewer
+from api.web.render import message, render
+from api.web.session import flash
 from ilea.db import roster
 from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
 
@@ -62,10 +61,7 @@ async def _roster_page(
 
 
 @router.get("/ui/roster", response_model=None)
-async def roster_page(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def roster_page(request: Request, db: Db, user: Viewer) -> Response:
     return await _roster_page(request, db, user)
 
 
@@ -78,16 +74,10 @@ def _field_errors(err: ValidationError) -> dict[str, str]:
 
 
 @router.post("/ui/roster", response_model=None)
-async def add_instructor(request: Request, db: Db) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
+async def add_instructor(request: Request, db: Db, user: Coordinator, form: Posted) -> Response:
     if not _editor(user):
         return message(request, "Roster", "Only an agency's coordinators add to its roster.", user=user, status=403)
-    # Checkboxes repeat their name, so read the raw multi-valued form for the expertise.
-    raw = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-    expertise = raw.get("expertise", [])
+    expertise = form.getlist("expertise")  # checkboxes repeat their name
     languages = [x.strip() for x in (form.get("languages") or "").replace(";", ",").split(",") if x.strip()]
     values = {
         "name": form.get("name", ""),
@@ -118,11 +108,7 @@ async def add_instructor(request: Request, db: Db) -> Response:
 
 
 @router.post("/ui/roster/{instructor_id}/active", response_model=None)
-async def set_active(request: Request, instructor_id: str, db: Db) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
+async def set_active(request: Request, instructor_id: str, db: Db, user: Viewer, form: Posted) -> Response:
     response = RedirectResponse("/ui/roster", status_code=303)
     current = await roster.get_instructor(db, instructor_id)
     if not _editor(user):
@@ -143,10 +129,7 @@ async def set_active(request: Request, instructor_id: str, db: Db) -> Response:
 
 
 @router.get("/ui/notifications", response_model=None)
-async def notifications(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def notifications(request: Request, db: Db, user: Viewer) -> Response:
     parties = parties_of(user)
     rows = await db.fetch(
         "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"

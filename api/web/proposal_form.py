@@ -15,15 +15,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.deps import Db, Policy, SettingsDep, Temporal
+from api.deps import Db, SettingsDep, Temporal
 from api.errors import Problem
 from api.routes import proposals as proposal_routes
 from api.schemas import RevisionBody
-from api.web.forms import Stop, begin, comment_of
-from api.web.render import message, render, to_login
-from api.web.session import flash, viewer
-from ilea.db import proposals
-from ilea.models import ProposalFields, Role
+from api.web.deps import Officer, Posted, ProposalDoc
+from api.web.forms import comment_of
+from api.web.render import render
+from api.web.session import flash
+from ilea.models import ProposalFields
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,13 +47,7 @@ def _blank() -> dict[str, str]:
 
 
 @router.get("/ui/new", response_model=None)
-async def new_form(request: Request) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not user.has(Role.program_officer):
-        msg = "Only program officers submit proposals."
-        return message(request, "New proposal", msg, user=user, status=403)
+async def new_form(request: Request, user: Officer) -> Response:
     return render(request, "new.html", {"v": _blank(), "errors": {}, **_NEW}, user=user)
 
 
@@ -107,15 +101,9 @@ def _field_key(loc: list[Any] | tuple[Any, ...]) -> str:
 
 
 @router.post("/ui/new", response_model=None)
-async def create(request: Request, db: Db, client: Temporal, settings: SettingsDep) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    try:
-        Policy(Role.program_officer).check(user)
-    except Problem as problem:
-        return message(request, "New proposal", problem.detail, user=user, status=403)
+async def create(
+    request: Request, db: Db, client: Temporal, settings: SettingsDep, user: Officer, form: Posted
+) -> Response:
     errors: dict[str, list[str]] = {}
     try:
         body = ProposalFields.model_validate(fields_from_form(form))
@@ -167,32 +155,22 @@ def _revise_ctx(proposal_id: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/ui/proposals/{proposal_id}/revise", response_model=None)
-async def revise_form(request: Request, proposal_id: str, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not user.has(Role.program_officer):
-        return message(request, "Revise", "Only program officers revise proposals.", user=user, status=403)
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        return message(request, "Not found", "No such proposal.", user=user, status=404)
+async def revise_form(request: Request, proposal_id: str, user: Officer, doc: ProposalDoc) -> Response:
     ctx = {"v": form_from_doc(doc), "errors": {}, **_revise_ctx(proposal_id, doc)}
     return render(request, "new.html", ctx, user=user)
 
 
 @router.post("/ui/proposals/{proposal_id}/revise", response_model=None)
-async def revise(request: Request, proposal_id: str, db: Db, client: Temporal, settings: SettingsDep) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        return message(request, "Not found", "No such proposal.", user=user, status=404)
-    try:
-        Policy(Role.program_officer).check(user)
-    except Problem as problem:
-        return message(request, "Revise", problem.detail, user=user, status=403)
+async def revise(
+    request: Request,
+    proposal_id: str,
+    db: Db,
+    client: Temporal,
+    settings: SettingsDep,
+    user: Officer,
+    form: Posted,
+    doc: ProposalDoc,
+) -> Response:
     errors: dict[str, list[str]] = {}
     comment = comment_of(form)
     if not comment:

@@ -6,6 +6,7 @@ import secrets
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -77,7 +78,11 @@ def fragment(name: str, context: dict[str, Any]) -> str:
 
 
 def to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+    """To the sign-in page, and back to this page afterwards (a form's action is no page: the inbox then)."""
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        back = "/ui/inbox"
+    return RedirectResponse(f"/ui/login?next={quote(back, safe='/')}", status_code=303)
 
 
 def safe_next(value: str | None, default: str) -> str:

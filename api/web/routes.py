@@ -6,23 +6,23 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from api.auth import Principal, issue_token
 from api.deps import Db
 from api.routes.tasks import parties_of
-from api.web import forms, people, present, proposal_form
-from api.web.render import fragment, message, render, safe_next, to_login
+from api.web import deps, forms, people, present, proposal_form
+from api.web.deps import MaybeViewer, PollViewer, Posted, ProposalDoc, Reader, Viewer
+from api.web.render import fragment, message, render, safe_next
 from api.web.session import (
     SESSION_COOKIE,
     CsrfError,
-    check_csrf,
     check_origin,
     csrf_token,
     read_form,
     set_session,
-    viewer,
 )
 from ilea.db import audit, proposals, roster
 from ilea.models import Academy, Agency, Role, Stage, Topic
@@ -42,6 +42,13 @@ def _demo_users() -> list[tuple[str, str, Agency, list[Role]]]:
     return DEMO_USERS
 
 
+def install(app: FastAPI) -> None:
+    """The pages, their static files, and the pages' answers to strangers and refusals."""
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    deps.install(app)
+
+
 @router.get("/")
 async def root() -> RedirectResponse:
     return RedirectResponse("/ui/board", status_code=307)
@@ -56,11 +63,11 @@ async def ui_root() -> RedirectResponse:
 
 
 @router.get("/ui/login", response_model=None)
-async def login_page(request: Request, next: str | None = None) -> Response:
+async def login_page(request: Request, user: MaybeViewer, next: str | None = None) -> Response:
     if request.app.state.settings.env == "production":
         return message(request, "Sign in", _SSO_ONLY, status=404)
     users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in _demo_users()]
-    return render(request, "login.html", {"users": users, "next": safe_next(next, "/ui/board")}, user=viewer(request))
+    return render(request, "login.html", {"users": users, "next": safe_next(next, "/ui/board")}, user=user)
 
 
 _SSO_ONLY = "Demo sign-in exists only in development; use your agency's single sign-on."
@@ -87,20 +94,12 @@ async def login(request: Request) -> Response:
 
 
 @router.get("/ui/logout", response_model=None)
-async def logout_page(request: Request) -> Response:
-    user = viewer(request)
-    if user is None:
-        return RedirectResponse("/ui/login", status_code=303)
+async def logout_page(request: Request, user: Viewer) -> Response:
     return render(request, "logout.html", {}, user=user)
 
 
 @router.post("/ui/logout", response_model=None)
-async def logout(request: Request) -> Response:
-    form = await read_form(request)
-    try:
-        check_csrf(request, form)
-    except CsrfError as err:
-        return message(request, "Refused", str(err), status=403)
+async def logout(request: Request, form: Posted) -> Response:
     response = RedirectResponse("/ui/login" if request.app.state.settings.env != "production" else "/", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -157,20 +156,15 @@ async def _board_data(request: Request, db: Db) -> dict[str, Any]:
 
 
 @router.get("/ui/board", response_model=None)
-async def board(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def board(request: Request, db: Db, user: Viewer) -> Response:
     data = await _board_data(request, db)
     query = request.url.query
     return render(request, "board.html", {**data, "query": query}, user=user)
 
 
 @router.get("/ui/board/rows", response_model=None)
-async def board_rows(request: Request, db: Db) -> Response:
+async def board_rows(request: Request, db: Db, user: PollViewer) -> Response:
     """The board's table body and counts as JSON, polled by the page's script."""
-    if viewer(request) is None:
-        return JSONResponse({"detail": "sign in again"}, status_code=401)
     data = await _board_data(request, db)
     return JSONResponse(
         {"html": fragment("_board_rows.html", data), "counts": dict(data["counts"]), "total": data["total"]},
@@ -182,13 +176,7 @@ async def board_rows(request: Request, db: Db) -> Response:
 
 
 @router.get("/ui/proposals/{proposal_id}", response_model=None)
-async def proposal_page(request: Request, proposal_id: str, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        return message(request, "Not found", "No such proposal.", user=user, status=404)
+async def proposal_page(request: Request, proposal_id: str, db: Db, user: Viewer, doc: ProposalDoc) -> Response:
     events = await audit.fetch(db, proposal_id)
     now = datetime.now(UTC)
     free: dict[str, list[dict[str, Any]]] = {}
@@ -259,18 +247,12 @@ async def _inbox_data(user: Principal, db: Db) -> dict[str, Any]:
 
 
 @router.get("/ui/inbox", response_model=None)
-async def inbox(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def inbox(request: Request, db: Db, user: Viewer) -> Response:
     return render(request, "inbox.html", await _inbox_data(user, db), user=user)
 
 
 @router.get("/ui/inbox/rows", response_model=None)
-async def inbox_rows(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return JSONResponse({"detail": "sign in again"}, status_code=401)
+async def inbox_rows(request: Request, db: Db, user: PollViewer) -> Response:
     data = await _inbox_data(user, db)
     html = fragment("_inbox_rows.html", {**data, "user": user, "csrf": csrf_token(request)})
     return JSONResponse({"html": html, "count": len(data["items"])}, headers={"Cache-Control": "no-store"})
@@ -280,13 +262,7 @@ async def inbox_rows(request: Request, db: Db) -> Response:
 
 
 @router.get("/ui/reports", response_model=None)
-async def reports(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not user.has(Role.program_officer, Role.auditor):
-        msg = "Reports are for program officers and auditors."
-        return message(request, "Reports", msg, user=user, status=403)
+async def reports(request: Request, db: Db, user: Reader) -> Response:
     rows = await proposals.cycle_times(db)
     overall = [r for r in rows if r["academy"] is None and r["topic"] is None]
     order = {s.value: i for i, s in enumerate(Stage)}

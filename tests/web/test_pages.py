@@ -178,10 +178,11 @@ async def test_vote_through_the_inbox_and_the_refusal_shows_its_reason(
     assert 'class="flash error" role="alert"' in page.text
     assert "refused: " + reason in text(page.text)  # and it is in the trail
 
-    # A role the viewer does not hold is refused before the workflow is asked.
+    # A role the viewer does not hold is refused by the route's ViewerWith before the workflow is asked.
     r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf_of(page.text), "reason": "no"})
-    page = await api.get(f"/ui/proposals/{pid}")
-    assert "this action needs the program_officer role" in page.text
+    assert r.status_code == 403
+    assert "This is for program officers; you are signed in as chair." in text(r.text)
+    assert (await api.get(f"/v1/proposals/{pid}/events")).json()["items"][-1]["detail"]["reason"] == reason
 
 
 async def test_forged_posts_are_refused(api: httpx.AsyncClient, auth: TokenFor, settings: Settings) -> None:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from ilea.settings import Settings
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, sign_in
 
 
 async def test_root_redirects_to_board_and_board_to_login(api: httpx.AsyncClient) -> None:
@@ -64,3 +64,20 @@ async def test_no_demo_login_in_production() -> None:
         assert (await client.get("/ui/login")).status_code == 404
         r = await client.post("/ui/login", data={"sub": "demo-po"})
         assert r.status_code == 404 and "set-cookie" not in r.headers
+
+
+async def test_pages_declare_who_they_are_for(api: httpx.AsyncClient, settings: Settings) -> None:
+    """Viewer: a stranger goes to sign in and comes back; ViewerWith: another role gets a 403 page; polls get 401."""
+    r = await api.get("/ui/board", params={"stage": "staffing"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/board%3Fstage%3Dstaffing"
+    assert (await api.get("/ui/inbox/rows")).status_code == 401
+    r = await api.post("/ui/proposals/p-1/vote", data={"vote": "concur"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/inbox"
+
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    for path in ("/ui/new", "/ui/reports"):
+        r = await api.get(path)
+        assert r.status_code == 403, path
+        assert "you are signed in as isg-dhs" in r.text
+    r = await api.get("/ui/proposals/no-such-id")
+    assert r.status_code == 404 and "No such proposal." in r.text
