@@ -9,11 +9,12 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.auth import Principal
-from api.deps import Db
+from api.deps import Db, SettingsDep
 from api.routes.tasks import parties_of
 from api.schemas import InstructorBody
+from api.web import present
 from api.web.deps import Coordinator, Posted, Viewer
-from api.web.render import message, render
+from api.web.render import message, render, viewer_zone
 from api.web.session import flash
 from ilea.db import roster
 from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
@@ -129,18 +130,26 @@ async def set_active(request: Request, instructor_id: str, db: Db, user: Viewer,
 
 
 @router.get("/ui/notifications", response_model=None)
-async def notifications(request: Request, db: Db, user: Viewer) -> Response:
+async def notifications(request: Request, db: Db, user: Viewer, settings: SettingsDep) -> Response:
     parties = parties_of(user)
     rows = await db.fetch(
-        "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"
-        " p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
+        "SELECT n.*, p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
         " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
         parties,
         NOTIFICATIONS_LIMIT,
     )
+    tz = viewer_zone(request)
+    items = []
+    for r in rows:
+        n = dict(r)
+        n["subject"] = present.in_words(n["subject"])
+        n["kind_words"] = present.NOTICE_KINDS.get(n["kind"], present.in_words(n["kind"]))
+        n["delivery"] = present.delivery(n, email_on=bool(settings.smtp_host), tz=tz)
+        n["read"] = bool(n.get("read_at") or n.get("read"))
+        items.append(n)
     return render(
         request,
         "notifications.html",
-        {"rows": [dict(r) for r in rows], "parties": parties, "limit": NOTIFICATIONS_LIMIT},
+        {"rows": items, "parties": parties, "limit": NOTIFICATIONS_LIMIT},
         user=user,
     )

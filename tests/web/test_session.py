@@ -21,7 +21,7 @@ async def test_login_lists_demo_users_and_sets_httponly_lax_cookie(api: httpx.As
     page = await api.get("/ui/login")
     assert page.status_code == 200
     assert "Pat Okafor (INL program officer)" in page.text and "Kim Walsh (auditor)" in page.text
-    assert '<label for="u-demo-isg-dhs">' in page.text  # every choice has a label
+    assert '<label class="usa-radio__label" for="u-demo-isg-dhs">' in page.text  # every choice has a label
     r = await api.post("/ui/login", data={"sub": "demo-isg-dhs", "next": "/ui/inbox"})
     assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
     cookie = r.headers["set-cookie"]

@@ -1,0 +1,97 @@
+"""One proposal: where it stands (step indicator, who it waits on, deadlines), its facts, votes, Board,
+staffing, the timeline for people; the auditor's verification page and CSV; the course's .ics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.auth import Principal
+from api.deps import Db
+from api.web import present, timeline
+from api.web.deps import ProposalDoc, Viewer, ViewerWith
+from api.web.forms import Outcome
+from api.web.render import render, viewer_zone
+from ilea.db import audit
+from ilea.domain import TERMINAL_STAGES, Role
+
+router = APIRouter(include_in_schema=False)
+
+Auditing = ViewerWith(Role.auditor, Role.program_officer, title="Auditors and program officers only")
+
+
+def abilities(user: Principal, doc: dict[str, Any]) -> dict[str, bool]:
+    """Which actions to offer; the workflow still decides (a refusal is shown with its reason)."""
+    stage = doc["stage"]
+    live = stage not in {s.value for s in TERMINAL_STAGES}
+    author = user.sub in (doc.get("authors") or [doc.get("submitted_by")])
+    return {
+        "vote": user.has(Role.isg_member) and stage == "isg_review" and not author,
+        "position": user.has(Role.board_member) and stage == "board_review" and not author,
+        "decide": user.has(Role.board_chair) and stage == "board_review" and not author,
+        "withdraw": user.has(Role.program_officer) and live,
+        "cutoff": user.has(Role.program_officer) and stage in {"staffing", "staffing_at_risk"},
+        "revise": user.has(Role.program_officer) and stage == "changes_requested",
+        "retarget": user.has(Role.program_officer),
+        "answer": user.has(Role.agency_coordinator),
+        "audit": user.has(Role.auditor, Role.program_officer),
+    }
+
+
+def left_stage(events: list[dict[str, Any]]) -> str | None:
+    """The stage a proposal was in before its last stage change (where a terminal one stopped)."""
+    for e in reversed(events):
+        if e.get("action") == "stage_changed":
+            return str((e.get("detail") or {}).get("from") or "") or None
+    return None
+
+
+@router.get("/ui/proposals/{proposal_id}", response_model=None)
+async def proposal_page(request: Request, db: Db, user: Viewer, doc: ProposalDoc) -> Response:
+    return await page(request, db, user, doc)
+
+
+async def page(
+    request: Request,
+    db: Db,
+    user: Principal,
+    doc: dict[str, Any],
+    *,
+    values: dict[str, str] | None = None,
+    outcome: Outcome | None = None,
+) -> Response:
+    """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
+    proposal_id = doc["id"]
+    events = await audit.fetch(db, proposal_id)
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    can = abilities(user, doc)
+    sections = [("overview", "Overview"), ("isg", "ISG review"), ("board", "Policy Board"),
+                ("staffing", "Staffing"), ("timeline", "Timeline")]  # fmt: skip
+    side = [{"href": f"#{k}", "label": v, "count": None, "current": False} for k, v in sections]
+    if can["audit"]:
+        side += [
+            {"href": f"/ui/proposals/{proposal_id}/verify", "label": "Verify the trail", "count": None},
+            {"href": f"/ui/proposals/{proposal_id}/trail.csv", "label": "Trail as CSV", "count": None},
+        ]
+    if doc["stage"] in ("scheduled", "staffing", "staffing_at_risk", "delivered"):
+        side.append(
+            {"href": f"/ui/proposals/{proposal_id}/course.ics", "label": "Add to calendar (.ics)", "count": None}
+        )
+    return render(
+        request,
+        "proposal.html",
+        {
+            "p": doc,
+            "trail": timeline.entries(events, names, viewer_zone(request)),
+            "names": names,
+            "can": can,
+            "steps": present.lifecycle_steps(doc["stage"], bool(doc.get("fast_tracked")), left_stage(events)),
+            "sidenav": {"label": "On this page", "items": side},
+            "v": values or {},
+            "errors": outcome.errors if outcome else {},
+        },
+        user=user,
+        status=outcome.status if outcome and outcome.errors else 200,
+    )
