@@ -25,7 +25,7 @@ from api.web.forms import Outcome, act, choice_of, done, text_of
 from api.web.render import render
 from ilea.db import audit
 from ilea.domain import TERMINAL_STAGES
-from ilea.models import BoardDecisionInput, BoardPositionInput, IsgVoteInput, WithdrawInput
+from ilea.messages import BoardDecisionInput, BoardPositionInput, IsgVoteInput, WithdrawInput
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(include_in_schema=False)

@@ -20,7 +20,7 @@ from api.auth import Principal
 from api.web.render import message, to_login
 from api.web.session import CsrfError, check_csrf, viewer
 from ilea.db import proposals, roster
-from ilea.models import Role
+from ilea.domain import Role
 
 
 class SignInRequired(Exception):

@@ -16,8 +16,9 @@ from api.web import present
 from api.web.deps import Coordinator, Posted, Viewer
 from api.web.render import message, render, viewer_zone
 from api.web.session import flash
+from ilea.db import notifications as notifications_db
 from ilea.db import roster
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
 
 router = APIRouter(include_in_schema=False)
 
@@ -132,12 +133,7 @@ async def set_active(request: Request, instructor_id: str, db: Db, user: Viewer,
 @router.get("/ui/notifications", response_model=None)
 async def notifications(request: Request, db: Db, user: Viewer, settings: SettingsDep) -> Response:
     parties = parties_of(user)
-    rows = await db.fetch(
-        "SELECT n.*, p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
-        " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
-        parties,
-        NOTIFICATIONS_LIMIT,
-    )
+    rows = await notifications_db.for_parties(db, parties, NOTIFICATIONS_LIMIT)
     tz = viewer_zone(request)
     items = []
     for r in rows:

@@ -10,7 +10,7 @@ from typing import Any
 
 from api.web import times
 from api.web.times import as_datetime
-from ilea.domain import ACADEMY_NAMES, Academy, Topic
+from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind, Topic
 
 STAGE_LABELS = {
     "submitted": "Submitted",
@@ -46,16 +46,24 @@ VOTE_LABELS = {
 }
 
 
-def party_label(party: str) -> str:
-    """``isg:DHS`` → ``DHS ISG seat``; ``board:chair`` → ``Board chair``."""
-    if party == "program_officer":
+#: how a party of each kind is named on the pages, after its agency
+_PARTY_NOUNS = {PartyKind.isg: "ISG seat", PartyKind.board: "Board member", PartyKind.agency: "coordinator"}
+
+
+def party_label(party: Party | str) -> str:
+    """``isg:DHS`` → ``DHS ISG seat``; ``board:chair`` → ``Board chair``; anything else as it is."""
+    if isinstance(party, str):
+        text = party
+        try:
+            party = Party.parse(text)
+        except ValueError:
+            return text
+    if party == Party.program_officer():
         return "Program officer"
-    if party == "board:chair":
+    if party == Party.chair():
         return "Board chair"
-    kind, _, agency = party.partition(":")
-    return {"isg": f"{agency} ISG seat", "board": f"{agency} Board member", "agency": f"{agency} coordinator"}.get(
-        kind, party
-    )
+    assert party.agency is not None
+    return f"{party.agency.value} {_PARTY_NOUNS[party.kind]}"
 
 
 def topic_label(topic: Any) -> str:

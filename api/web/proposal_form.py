@@ -28,7 +28,7 @@ from api.web import times
 from api.web.deps import Officer, Posted, ProposalDoc
 from api.web.render import render
 from api.web.session import flash
-from ilea.models import ProposalFields
+from ilea.messages import ProposalFields
 from ilea.settings import Settings
 
 router = APIRouter(include_in_schema=False)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.auth import issue_token
 from api.web import board, decide, deps, inbox, people, proposal_form, proposal_page, reports, staffing
 from api.web.deps import MaybeViewer, Posted, Viewer
 from api.web.render import message, render, safe_next
@@ -24,19 +23,14 @@ from api.web.session import (
     read_form,
     set_session,
 )
-from ilea.models import Agency, Role
+from ilea.demo import DEMO_USERS
+from ilea.tokens import issue_token
 
 router = APIRouter(include_in_schema=False)
 for module in (board, inbox, proposal_page, decide, staffing, proposal_form, people, reports):
     router.include_router(module.router)
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _demo_users() -> list[tuple[str, str, Agency, list[Role]]]:
-    from ilea.cli import DEMO_USERS  # the CLI's list, so `ilea dev` tokens and the login page agree
-
-    return DEMO_USERS
 
 
 def install(app: FastAPI) -> None:
@@ -63,7 +57,7 @@ async def ui_root() -> RedirectResponse:
 async def login_page(request: Request, user: MaybeViewer, next: str | None = None) -> Response:
     if request.app.state.settings.env == "production":
         return message(request, "Sign in", _SSO_ONLY, status=404)
-    users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in _demo_users()]
+    users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in DEMO_USERS]
     return render(request, "login.html", {"users": users, "next": safe_next(next, "/ui/board")}, user=user)
 
 
@@ -80,7 +74,7 @@ async def login(request: Request) -> Response:
     except CsrfError as err:
         return message(request, "Refused", str(err), status=403)
     form = await read_form(request)
-    match = next((u for u in _demo_users() if u[0] == form.get("sub")), None)
+    match = next((u for u in DEMO_USERS if u.sub == form.get("sub")), None)
     if match is None:
         return message(request, "Sign in", "Choose one of the listed users.", status=400)
     sub, name, agency, roles = match

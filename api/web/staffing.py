@@ -18,7 +18,7 @@ from api.web.forms import Outcome, act, done, text_of
 from api.web.render import render
 from ilea.db import proposals, roster
 from ilea.domain import INSTRUCTOR_AGENCIES
-from ilea.models import AcceptInput, CutoffInput, DeclineInput, ReleaseInput, RetargetInput
+from ilea.messages import AcceptInput, CutoffInput, DeclineInput, ReleaseInput, RetargetInput
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(include_in_schema=False)

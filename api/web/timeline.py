@@ -100,7 +100,10 @@ def sentence(event: Mapping[str, Any], names: Mapping[str, str], tz: ZoneInfo = 
             return f"The proposal moved from {frm} to {to}{why}."
         case "reminder":
             due = times.due_text(d.get("due"), tz)
-            return f"A reminder went to the {party_label(str(d.get('party', '')))}" + (f"; due {due}." if due else ".")
+            party = str(d.get("party", ""))
+            # the Board reminder names the Board as a whole ("board"), not one of its parties
+            to = "the Policy Board" if party == "board" else f"the {party_label(party)}"
+            return f"A reminder went to {to}" + (f"; due {due}." if due else ".")
         case "escalation":
             return f"Escalated to the Board chair and the owner: {d.get('reason', 'a deadline passed')}."
         case "withdrawn":

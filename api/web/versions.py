@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.web.present import topic_label, usd
-from ilea.models import ProposalFields, ProposalInput, RevisionInput
+from ilea.messages import ProposalFields, ProposalInput, RevisionInput
 from workflows.proposal import workflow_id
 
 log = logging.getLogger("ilea.api")

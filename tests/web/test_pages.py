@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from ilea.models import Agency, InstructorNeed, Topic
+from ilea.domain import Agency, Topic
+from ilea.messages import InstructorNeed
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors

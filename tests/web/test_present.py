@@ -10,6 +10,7 @@ from api.web.present import Bar, bar_chart, delivery, in_words, is_overdue, life
 from api.web.proposal_form import _field_key, fields_from_form, form_from_doc, need_rows, reshape
 from api.web.timeline import csv_text, entries, sentence
 from api.web.versions import redline
+from ilea.domain import Agency, Party
 from workflows.rules import business_deadline, end_of_day
 
 
@@ -19,6 +20,9 @@ def test_parties_read_as_people() -> None:
     assert party_label("board:chair") == "Board chair"
     assert party_label("agency:TREASURY") == "TREASURY coordinator"
     assert party_label("program_officer") == "Program officer"
+    assert party_label(Party.coordinators(Agency.DOJ)) == "DOJ coordinator"
+    assert party_label(Party.chair()) == "Board chair"
+    assert party_label("not-a-party") == "not-a-party"
 
 
 def test_times_are_eastern_with_et() -> None:
@@ -87,6 +91,14 @@ def test_events_read_as_sentences_with_names() -> None:
     }
     text = sentence(accepted, {})
     assert text == "coord-t (TREASURY) booked Lee Park for slot 2." and "uuid" not in text and "{" not in text
+    seat_reminder = {"actor": "system", "action": "reminder", "detail": {"party": "isg:DHS"}}
+    assert sentence(seat_reminder, {}) == "A reminder went to the DHS ISG seat."
+    board_reminder = {
+        "actor": "system",
+        "action": "reminder",
+        "detail": {"party": "board", "due": "2026-12-16T05:00:00Z"},
+    }
+    assert sentence(board_reminder, {}) == "A reminder went to the Policy Board; due end of Tue 15 Dec 2026 ET."
     closed = {"actor": "system", "action": "isg_round_closed", "detail": {"round": 1, "outcome": "board_with_dissent"}}
     assert sentence(closed, {}) == "ISG round 1 closed: the proposal goes to the Policy Board, with a dissent."
     refused = {
