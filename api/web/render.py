@@ -92,6 +92,7 @@ def render(
         "tz": (tz := viewer_zone(request)),
         "tz_label": times.zone_label(tz) or tz.key,
         "now": datetime.now(UTC),
+        "live_interval_ms": getattr(request.app.state, "live_interval_ms", 5000),
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status)

@@ -1,16 +1,23 @@
-"""The in-process app of the API tests, plus a browser-like session helper."""
+"""The in-process app of the API tests, a browser-like session helper, and the served app for Playwright."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from typing import Any
 
+import asyncpg
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from ilea.tokens import issue_token
 from tests.api.conftest import api, auth, settings  # noqa: F401  (fixtures reused as they are)
+from tests.web.browser import CHROMIUM, serve
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -79,3 +86,33 @@ def form_fields(html: str, action: str) -> dict[str, str]:
     reader.feed(html)
     assert reader.values, f"no form posting to {action}"
     return dict(reader.values)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    """pytest-playwright-asyncio launches Debian's Chromium once per session: no browser download."""
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    return {
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+async def served(
+    api: httpx.AsyncClient,  # noqa: F811  (the imported fixture: its worker runs the workflows)
+    dev_env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    settings: Settings,  # noqa: F811
+) -> AsyncIterator[str]:
+    """The app on a local port, sharing the ``api`` fixture's database and worker."""
+    async for base in serve(settings, pool, dev_env):
+        yield base
