@@ -3,14 +3,14 @@ staffing, the timeline for people; the auditor's verification page and CSV; the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.auth import Principal
 from api.deps import Db
-from api.web import present, timeline
+from api.web import calendar, present, timeline
 from api.web.deps import ProposalDoc, Viewer, ViewerWith
 from api.web.forms import Outcome
 from api.web.render import render, viewer_zone
@@ -94,4 +94,43 @@ async def page(
         },
         user=user,
         status=outcome.status if outcome and outcome.errors else 200,
+    )
+
+
+@router.get("/ui/proposals/{proposal_id}/verify", response_model=None)
+async def verify_page(request: Request, db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
+    """The trail's hash chain recomputed: valid, or the first event where it breaks."""
+    events = await audit.fetch(db, doc["id"])
+    broken = audit.verify_chain(doc["id"], events)
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    rows = timeline.entries(events, names, viewer_zone(request))
+    at = next((r for r in rows if r.seq == broken), None)
+    ctx = {"p": doc, "events": len(events), "broken": broken, "at": at, "last": rows[-1] if rows else None}
+    return render(request, "verify.html", ctx, user=user)
+
+
+@router.get("/ui/proposals/{proposal_id}/trail.csv", response_model=None)
+async def trail_csv(db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
+    """A proposal's audit trail as CSV, for the auditor's working papers."""
+    events = await audit.fetch(db, doc["id"])
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    name = (doc.get("reference") or doc["id"]).replace("/", "-")
+    return Response(
+        timeline.csv_text(doc["id"], events, names),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ilea-trail-{name}.csv"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/ui/proposals/{proposal_id}/course.ics", response_model=None)
+async def course_ics(request: Request, user: Viewer, doc: ProposalDoc) -> Response:
+    """The course as a calendar event (all-day, start to end), for Outlook and the like."""
+    every = user.has(Role.program_officer, Role.board_chair, Role.auditor)
+    own = user.agency.value if user.has(Role.agency_coordinator) else None
+    body = calendar.course_event(doc, host=request.url.hostname or "ilea", sees=lambda a: every or a == own)
+    name = (doc.get("reference") or doc["id"]).replace("/", "-")
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ilea-course-{name}.ics"'},
     )

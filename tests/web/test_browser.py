@@ -101,7 +101,7 @@ def pages_of(ids: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
         "demo-chair": [("inbox", "/ui/inbox"), ("decision", f"{board}/decision"), ("proposal-board", board)],
         ids["coordinator"]: [("inbox", "/ui/inbox"), ("request", f"/ui/requests/{ids['request']}"),
                            ("roster", "/ui/roster")],
-        "demo-auditor": [("board", "/ui/board"), ("reports", "/ui/reports"), ("proposal-staffing", staff)],
+        "demo-auditor": [("board", "/ui/board"), ("reports", "/ui/reports"), ("verify", f"{staff}/verify")],
     }  # fmt: skip
 
 

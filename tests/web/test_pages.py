@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
 
@@ -478,3 +478,60 @@ async def test_unfilled_slot_is_retargeted_from_the_inbox(
     assert "The slot is sent to the other agency." in (await api.get("/ui/inbox")).text
     doc = (await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))).json()
     assert any(q["agency"] == "DHS" and q["status"] == "open" for q in doc["instructor_requests"])
+
+
+async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes_to_the_calendar(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    staff = await seed_instructors(pool)
+    pid = await submit_via_api(api, auth, "Investigating fraud, Gaborone")
+    for seat in SEATS:
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
+        )
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision",
+        json={"decision": "approve"},
+        headers=auth("chair", "STATE", "board_chair"),
+    )
+    for req in r.json()["instructor_requests"]:
+        agency = req["agency"]
+        busy = {q["instructor"]["id"] for q in r.json()["instructor_requests"] if q.get("instructor")}
+        pick = next(i for i in staff[Agency(agency)] if i not in busy)
+        r2 = await api.post(
+            f"/v1/instructor-requests/{req['id']}/accept",
+            json={"instructor_id": pick},
+            headers=auth(f"coord-{agency}", agency, "agency_coordinator"),
+        )
+        assert r2.status_code == 200, r2.text
+        r = await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))
+    assert r.json()["stage"] == "scheduled"
+
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    page = await api.get(f"/ui/proposals/{pid}/verify")
+    assert page.status_code == 200 and "The trail is intact" in page.text
+    csv = await api.get(f"/ui/proposals/{pid}/trail.csv")
+    assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
+    rows = csv.text.strip().splitlines()
+    events = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
+    assert len(rows) == 1 + len(events) and rows[1].startswith(f"{pid},1,")
+    async with pool.acquire() as con, con.transaction():  # an owner disabling the append-only trigger
+        await con.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        await con.execute("UPDATE audit_events SET actor = 'someone-else' WHERE proposal_id = $1 AND seq = 3", pid)
+        await con.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update")
+    page = await api.get(f"/ui/proposals/{pid}/verify")
+    assert "The trail is broken at event 3" in text(page.text)
+
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    assert (await api.get(f"/ui/proposals/{pid}/verify")).status_code == 403
+    ics = await api.get(f"/ui/proposals/{pid}/course.ics")
+    assert ics.headers["content-type"].startswith("text/calendar")
+    body = ics.text
+    doc = r.json()
+    start = doc["start_date"].replace("-", "")
+    after_end = (date.fromisoformat(doc["end_date"]) + timedelta(days=1)).strftime("%Y%m%d")
+    assert f"DTSTART;VALUE=DATE:{start}\r\n" in body and f"DTEND;VALUE=DATE:{after_end}\r\n" in body
+    assert "STATUS:CONFIRMED" in body and "Treasury Instructor" not in body  # an ISG member is not told who
+    sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
+    body = (await api.get(f"/ui/proposals/{pid}/course.ics")).text.replace("\r\n ", "")
+    assert "Treasury Instructor" in body and "Doj Instructor" not in body  # only their own agency's
