@@ -15,14 +15,17 @@ from fastapi.staticfiles import StaticFiles
 
 from api.web import board, decide, deps, inbox, people, proposal_form, proposal_page, reports, staffing
 from api.web.deps import MaybeViewer, Posted, Viewer
-from api.web.render import message, render, safe_next
+from api.web.render import TZ_COOKIE, message, render, safe_next
 from api.web.session import (
     SESSION_COOKIE,
     CsrfError,
     check_origin,
+    flash,
+    is_https,
     read_form,
     set_session,
 )
+from api.web.times import ZONES
 from ilea.demo import DEMO_USERS
 from ilea.tokens import issue_token
 
@@ -93,4 +96,17 @@ async def logout_page(request: Request, user: Viewer) -> Response:
 async def logout(request: Request, form: Posted) -> Response:
     response = RedirectResponse("/ui/login" if request.app.state.settings.env != "production" else "/", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/ui/settings/zone", response_model=None)
+async def choose_zone(request: Request, user: Viewer, form: Posted) -> Response:
+    """A person's time zone for the pages (US Eastern unless they choose another); a year-long cookie."""
+    zone = form.get("zone", "")
+    response = RedirectResponse(safe_next(form.get("next"), "/ui/board"), status_code=303)
+    if zone in ZONES:
+        response.set_cookie(
+            TZ_COOKIE, zone, max_age=365 * 86400, httponly=True, samesite="lax", secure=is_https(request)
+        )
+        flash(response, request, "ok", f"Times are now shown in {ZONES[zone]}.")
     return response

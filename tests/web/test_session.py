@@ -81,3 +81,18 @@ async def test_pages_declare_who_they_are_for(api: httpx.AsyncClient, settings: 
         assert "you are signed in as isg-dhs" in r.text
     r = await api.get("/ui/proposals/no-such-id")
     assert r.status_code == 404 and "No such proposal." in r.text
+
+
+async def test_a_person_may_show_times_in_another_zone(api: httpx.AsyncClient, settings: Settings) -> None:
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    board = await api.get("/ui/board")
+    assert "Times are US Eastern (ET)." in board.text
+    r = await api.post(
+        "/ui/settings/zone", data={"csrf_token": csrf_of(board.text), "zone": "Europe/Budapest", "next": "/ui/inbox"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
+    api.cookies.set("ilea_tz", r.cookies["ilea_tz"], domain="ilea.test")
+    page = await api.get("/ui/inbox")
+    assert "Times are now shown in Budapest (CET)." in page.text and "Times are Budapest (CET)." in page.text
+    r = await api.post("/ui/settings/zone", data={"csrf_token": csrf_of(page.text), "zone": "Mars/Olympus"})
+    assert "ilea_tz" not in r.cookies  # only the zones offered
