@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from api.auth import Principal
 from api.deps import Db, Temporal
 from api.web import versions
-from api.web.deps import BoardChair, BoardMember, IsgMember, Officer, Posted, ProposalDoc
+from api.web.deps import BoardChair, BoardMember, FormData, IsgMember, Officer, Posted, ProposalDoc
 from api.web.forms import Outcome, act, choice_of, done, text_of
 from api.web.render import render
 from ilea.db import audit
@@ -143,40 +143,58 @@ async def withdraw_page(request: Request, db: Db, client: Temporal, user: Office
     return await page(request, db, client, user, doc, "withdraw")
 
 
+#: Each choice form: its options, what to choose, the Update's input and the Update, the note when done.
+_CHOICES: dict[str, tuple[dict[str, tuple[str, str]], str, Any, Any, str, str]] = {
+    "vote": (VOTES, "a vote", IsgVoteInput, ProposalWorkflow.isg_vote, "isg_vote", "Your vote is recorded."),
+    "position": (
+        POSITIONS,
+        "a position",
+        BoardPositionInput,
+        ProposalWorkflow.board_position,
+        "board_position",
+        "Your Board position is recorded.",
+    ),
+    "decision": (
+        DECISIONS,
+        "a decision",
+        BoardDecisionInput,
+        ProposalWorkflow.board_decision,
+        "board_decision",
+        "The decision is recorded.",
+    ),
+}
+
+
+async def _decide(
+    request: Request, db: Db, client: Temporal, user: Principal, form: FormData, doc: dict[str, Any], kind: str
+) -> Response:
+    """A choice with a comment (vote, position, decision): sent, or the page again with what was entered."""
+    options, what, model, update, action, ok = _CHOICES[kind]
+    o = Outcome()
+    choice, comment = choice_of(form, kind, options, o, what), text_of(form, "comment", o)
+    make = partial(model, actor=user.actor(), comment=comment, **{kind: choice})
+    if not await act(client, db, user, form, doc["id"], update, make, action, o, ("comment",)):
+        return await page(request, db, client, user, doc, kind, values=form, outcome=o)
+    return done(request, form, f"/ui/proposals/{doc['id']}", ok)
+
+
 @router.post("/ui/proposals/{proposal_id}/vote", response_model=None)
 async def vote(request: Request, db: Db, client: Temporal, user: IsgMember, form: Posted, doc: ProposalDoc) -> Response:
-    o = Outcome()
-    choice, comment = choice_of(form, "vote", VOTES, o, "a vote"), text_of(form, "comment", o)
-    make = partial(IsgVoteInput, actor=user.actor(), vote=choice, comment=comment)
-    if not await act(client, db, user, form, doc["id"], ProposalWorkflow.isg_vote, make, "isg_vote", o, ("comment",)):
-        return await page(request, db, client, user, doc, "vote", values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{doc['id']}", "Your vote is recorded.")
+    return await _decide(request, db, client, user, form, doc, "vote")
 
 
 @router.post("/ui/proposals/{proposal_id}/position", response_model=None)
 async def position(
     request: Request, db: Db, client: Temporal, user: BoardMember, form: Posted, doc: ProposalDoc
 ) -> Response:
-    o = Outcome()
-    choice, comment = choice_of(form, "position", POSITIONS, o, "a position"), text_of(form, "comment", o)
-    make = partial(BoardPositionInput, actor=user.actor(), position=choice, comment=comment)
-    update = ProposalWorkflow.board_position
-    if not await act(client, db, user, form, doc["id"], update, make, "board_position", o, ("comment",)):
-        return await page(request, db, client, user, doc, "position", values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{doc['id']}", "Your Board position is recorded.")
+    return await _decide(request, db, client, user, form, doc, "position")
 
 
 @router.post("/ui/proposals/{proposal_id}/decision", response_model=None)
 async def decision(
     request: Request, db: Db, client: Temporal, user: BoardChair, form: Posted, doc: ProposalDoc
 ) -> Response:
-    o = Outcome()
-    choice, comment = choice_of(form, "decision", DECISIONS, o, "a decision"), text_of(form, "comment", o)
-    make = partial(BoardDecisionInput, actor=user.actor(), decision=choice, comment=comment)
-    update = ProposalWorkflow.board_decision
-    if not await act(client, db, user, form, doc["id"], update, make, "board_decision", o, ("comment",)):
-        return await page(request, db, client, user, doc, "decision", values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{doc['id']}", "The decision is recorded.")
+    return await _decide(request, db, client, user, form, doc, "decision")
 
 
 @router.post("/ui/proposals/{proposal_id}/withdraw", response_model=None)

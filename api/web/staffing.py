@@ -3,6 +3,7 @@ on the course dates), and the inline staffing forms of the proposal page (releas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import partial
 from typing import Any
@@ -13,7 +14,7 @@ from fastapi.responses import Response
 from api.auth import Principal
 from api.deps import Db, Temporal
 from api.web import proposal_page
-from api.web.deps import Coordinator, Officer, Posted, ProposalDoc, RequestRow
+from api.web.deps import Coordinator, FormData, Officer, Posted, ProposalDoc, RequestRow
 from api.web.forms import Outcome, act, done, text_of
 from api.web.render import render
 from ilea.db import proposals, roster
@@ -68,6 +69,32 @@ async def answer_page(request: Request, db: Db, user: Coordinator, row: RequestR
     return await request_page(request, db, user, row)
 
 
+async def _answer(
+    request: Request,
+    db: Db,
+    client: Temporal,
+    user: Principal,
+    form: FormData,
+    row: dict[str, Any],
+    o: Outcome,
+    spec: tuple[Any, Callable[[], Any], str, str, str],
+) -> Response:
+    """Send an action on an instructor request; refused, its page again (request page or proposal page)."""
+    update, make, action, field, ok = spec
+    if await act(client, db, user, form, row["proposal_id"], update, make, action, o, (field,)):
+        return done(request, form, f"/ui/proposals/{row['proposal_id']}", ok)
+    if action in ("accept_request", "decline_request"):
+        return await request_page(request, db, user, row, values=form, outcome=o)
+    return await proposal_page.page(request, db, user, await _doc_of(db, row), values=form, outcome=o)
+
+
+def _reason(form: FormData, o: Outcome, missing: str) -> str:
+    reason = text_of(form, "reason", o, limit=2000)
+    if not reason:
+        o.add("reason", missing)
+    return reason or ""
+
+
 @router.post("/ui/requests/{request_id}/accept", response_model=None)
 async def accept(
     request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
@@ -76,10 +103,8 @@ async def accept(
     if not form.get("instructor_id"):
         o.add("instructor_id", "choose an instructor")
     make = partial(AcceptInput, actor=user.actor(), request_id=request_id, instructor_id=form.get("instructor_id", ""))
-    update = ProposalWorkflow.accept_request
-    if not await act(client, db, user, form, row["proposal_id"], update, make, "accept_request", o, ("instructor_id",)):
-        return await request_page(request, db, user, row, values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{row['proposal_id']}", "The instructor is booked.")
+    spec = (ProposalWorkflow.accept_request, make, "accept_request", "instructor_id", "The instructor is booked.")
+    return await _answer(request, db, client, user, form, row, o, spec)
 
 
 @router.post("/ui/requests/{request_id}/decline", response_model=None)
@@ -87,14 +112,10 @@ async def decline(
     request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
 ) -> Response:
     o = Outcome()
-    reason = text_of(form, "reason", o, limit=2000)
-    if not reason:
-        o.add("reason", "say why the agency declines")
-    make = partial(DeclineInput, actor=user.actor(), request_id=request_id, reason=reason or "")
-    update = ProposalWorkflow.decline_request
-    if not await act(client, db, user, form, row["proposal_id"], update, make, "decline_request", o, ("reason",)):
-        return await request_page(request, db, user, row, values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{row['proposal_id']}", "The request is declined.")
+    reason = _reason(form, o, "say why the agency declines")
+    make = partial(DeclineInput, actor=user.actor(), request_id=request_id, reason=reason)
+    spec = (ProposalWorkflow.decline_request, make, "decline_request", "reason", "The request is declined.")
+    return await _answer(request, db, client, user, form, row, o, spec)
 
 
 @router.post("/ui/requests/{request_id}/release", response_model=None)
@@ -102,15 +123,10 @@ async def release(
     request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
 ) -> Response:
     o = Outcome()
-    reason = text_of(form, "reason", o, limit=2000)
-    if not reason:
-        o.add("reason", "say why the instructor is released")
-    make = partial(ReleaseInput, actor=user.actor(), request_id=request_id, reason=reason or "")
-    update = ProposalWorkflow.release_request
-    if not await act(client, db, user, form, row["proposal_id"], update, make, "release_request", o, ("reason",)):
-        doc = await _doc_of(db, row)
-        return await proposal_page.page(request, db, user, doc, values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{row['proposal_id']}", "The instructor is released.")
+    reason = _reason(form, o, "say why the instructor is released")
+    make = partial(ReleaseInput, actor=user.actor(), request_id=request_id, reason=reason)
+    spec = (ProposalWorkflow.release_request, make, "release_request", "reason", "The instructor is released.")
+    return await _answer(request, db, client, user, form, row, o, spec)
 
 
 @router.post("/ui/requests/{request_id}/retarget", response_model=None)
@@ -121,11 +137,14 @@ async def retarget(
     if form.get("agency") not in {a.value for a in INSTRUCTOR_AGENCIES}:
         o.add("agency", "choose the agency to ask")
     make = partial(RetargetInput, actor=user.actor(), request_id=request_id, agency=form.get("agency", ""))
-    update = ProposalWorkflow.retarget_request
-    if not await act(client, db, user, form, row["proposal_id"], update, make, "retarget_request", o, ("agency",)):
-        doc = await _doc_of(db, row)
-        return await proposal_page.page(request, db, user, doc, values=form, outcome=o)
-    return done(request, form, f"/ui/proposals/{row['proposal_id']}", "The slot is sent to the other agency.")
+    spec = (
+        ProposalWorkflow.retarget_request,
+        make,
+        "retarget_request",
+        "agency",
+        "The slot is sent to the other agency.",
+    )
+    return await _answer(request, db, client, user, form, row, o, spec)
 
 
 @router.post("/ui/proposals/{proposal_id}/cutoff", response_model=None)

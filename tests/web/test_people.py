@@ -10,7 +10,7 @@ import httpx
 
 from ilea.db import roster
 from ilea.settings import Settings
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import csrf_of, form_fields, sign_in
 from tests.web.test_pages import text
 
 
@@ -37,7 +37,9 @@ async def test_coordinator_adds_deactivates_and_reactivates_an_instructor(
     assert page.status_code == 200
     assert "Instructor roster: DHS" in page.text and 'href="/ui/roster" aria-current="page"' in page.text
     assert "No instructors yet." in page.text and "Dana Justice" not in page.text  # only the own agency
-    assert re.findall(r'<option value="([^"]+)"', page.text) == ["HSI", "CBP", "USSS", "FLETC"]
+    assert form_fields(page.text, "/ui/roster")["component"] == "HSI"
+    component = page.text.split('id="component"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="([^"]+)"', component) == ["HSI", "CBP", "USSS", "FLETC"]
     csrf = csrf_of(page.text)
 
     # Mistakes come back next to their field, with what was typed kept.
