@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.deps import Coordinator, CurrentUser, Db
-from api.errors import Problem
+from api.errors import NotFound, Problem
 from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
 from ilea.db import roster
 from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.messages import ErrorType
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 
@@ -35,10 +37,37 @@ async def list_instructors(
     return {"items": items}
 
 
-@router.post("", status_code=201, response_model=Instructor, summary="Add an instructor to your agency's roster")
-async def add_instructor(body: InstructorBody, user: Coordinator, db: Db) -> dict[str, Any]:
+# The agency policy of each change is a dependency; the body is its parameter, so FastAPI
+# validates the body (422) before the policy or the lookup runs (403, 404), as before.
+
+
+async def own_roster_entry(user: Coordinator, body: InstructorBody) -> InstructorBody:
+    """A new instructor, from a coordinator of an agency that provides instructors (else 403)."""
     if user.agency not in INSTRUCTOR_AGENCIES:
-        raise Problem(403, f"{user.agency} provides no instructors", kind="WrongAgency")
+        raise Problem.from_refusal(ErrorType.wrong_agency, f"{user.agency} provides no instructors")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChange:
+    instructor_id: str
+    body: InstructorPatch
+
+
+async def own_roster_change(instructor_id: str, body: InstructorPatch, user: Coordinator, db: Db) -> RosterChange:
+    """A change to an instructor (404 when there is none) on the coordinator's own roster (else 403)."""
+    current = await roster.get_instructor(db, instructor_id)
+    if current is None:
+        raise NotFound("instructor", instructor_id)
+    if current["agency"] != user.agency:
+        raise Problem.from_refusal(ErrorType.wrong_agency, f"{current['name']} is on the {current['agency']} roster")
+    return RosterChange(instructor_id, body)
+
+
+@router.post("", status_code=201, response_model=Instructor, summary="Add an instructor to your agency's roster")
+async def add_instructor(
+    user: Coordinator, body: Annotated[InstructorBody, Depends(own_roster_entry)], db: Db
+) -> dict[str, Any]:
     if body.component not in COMPONENTS[user.agency]:
         allowed = ", ".join(COMPONENTS[user.agency])
         raise Problem(
@@ -57,12 +86,9 @@ async def add_instructor(body: InstructorBody, user: Coordinator, db: Db) -> dic
 
 
 @router.patch("/{instructor_id}", response_model=Instructor, summary="Activate or deactivate an instructor")
-async def patch_instructor(instructor_id: str, body: InstructorPatch, user: Coordinator, db: Db) -> dict[str, Any]:
-    current = await roster.get_instructor(db, instructor_id)
-    if current is None:
-        raise Problem(404, f"no instructor {instructor_id}")
-    if current["agency"] != user.agency:
-        raise Problem(403, f"{current['name']} is on the {current['agency']} roster", kind="WrongAgency")
-    updated = await roster.set_active(db, instructor_id, body.active)
+async def patch_instructor(
+    user: Coordinator, change: Annotated[RosterChange, Depends(own_roster_change)], db: Db
+) -> dict[str, Any]:
+    updated = await roster.set_active(db, change.instructor_id, change.body.active)
     assert updated is not None
     return updated

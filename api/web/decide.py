@@ -144,14 +144,13 @@ async def withdraw_page(request: Request, db: Db, client: Temporal, user: Office
 
 
 #: Each choice form: its options, what to choose, the Update's input and the Update, the note when done.
-_CHOICES: dict[str, tuple[dict[str, tuple[str, str]], str, Any, Any, str, str]] = {
-    "vote": (VOTES, "a vote", IsgVoteInput, ProposalWorkflow.isg_vote, "isg_vote", "Your vote is recorded."),
+_CHOICES: dict[str, tuple[dict[str, tuple[str, str]], str, Any, Any, str]] = {
+    "vote": (VOTES, "a vote", IsgVoteInput, ProposalWorkflow.isg_vote, "Your vote is recorded."),
     "position": (
         POSITIONS,
         "a position",
         BoardPositionInput,
         ProposalWorkflow.board_position,
-        "board_position",
         "Your Board position is recorded.",
     ),
     "decision": (
@@ -159,7 +158,6 @@ _CHOICES: dict[str, tuple[dict[str, tuple[str, str]], str, Any, Any, str, str]] 
         "a decision",
         BoardDecisionInput,
         ProposalWorkflow.board_decision,
-        "board_decision",
         "The decision is recorded.",
     ),
 }
@@ -169,11 +167,11 @@ async def _decide(
     request: Request, db: Db, client: Temporal, user: Principal, form: FormData, doc: dict[str, Any], kind: str
 ) -> Response:
     """A choice with a comment (vote, position, decision): sent, or the page again with what was entered."""
-    options, what, model, update, action, ok = _CHOICES[kind]
+    options, what, model, update, ok = _CHOICES[kind]
     o = Outcome()
     choice, comment = choice_of(form, kind, options, o, what), text_of(form, "comment", o)
     make = partial(model, actor=user.actor(), comment=comment, **{kind: choice})
-    if not await act(client, db, user, form, doc["id"], update, make, action, o, ("comment",)):
+    if not await act(client, db, user, form, doc["id"], update, make, o, ("comment",)):
         return await page(request, db, client, user, doc, kind, values=form, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", ok)
 
@@ -207,6 +205,6 @@ async def withdraw(
         o.add("reason", f"say why in at least {REASON_MIN_WORDS} words ({REASON_MIN_CHARS} characters): the reason "
               "goes to everyone the withdrawal affects")  # fmt: skip
     make = partial(WithdrawInput, actor=user.actor(), reason=reason)
-    if not await act(client, db, user, form, doc["id"], ProposalWorkflow.withdraw, make, "withdraw", o, ("reason",)):
+    if not await act(client, db, user, form, doc["id"], ProposalWorkflow.withdraw, make, o, ("reason",)):
         return await page(request, db, client, user, doc, "withdraw", values=form, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", "The proposal is withdrawn.")

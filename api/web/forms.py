@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from api import actions
+from api.actions import ActionUpdate, InputT
 from api.auth import Principal
-from api.deps import Db
+from api.deps import Db, ProposalRef
 from api.errors import Problem
-from api.idempotency import update_id
 from api.web.render import safe_next
 from api.web.session import flash
 
@@ -67,30 +67,21 @@ async def act(
     user: Principal,
     form: dict[str, str],
     proposal_id: str,
-    update: Any,
-    make: Callable[[], Any],
-    action: str,
+    update: ActionUpdate[InputT],
+    make: Callable[[], InputT],
     outcome: Outcome,
     fields: tuple[str, ...] = (),
 ) -> bool:
-    """Send one action unless the form already has errors; True when done, else the reasons are on ``outcome``.
+    """Send one action through ``api.actions.send`` unless the form already has errors.
 
-    A refusal names a field (``fields``) when the rule it broke is about one; otherwise it
-    belongs to the form as a whole.
+    True when done; otherwise the reasons are on ``outcome``: a refusal names a field
+    (``fields``) when the rule it broke is about one, else it belongs to the form as a whole.
+    The form's ``form_id`` is the action's idempotency key, so a double submit acts once.
     """
     if outcome.errors:
         return False
     try:
-        await actions.send(
-            client,
-            db,
-            proposal_id,
-            user,
-            update,
-            make(),
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
+        await actions.send(client, db, user, ProposalRef(proposal_id), update, make(), key=form.get("form_id"))
     except Problem as problem:
         placed = False
         for item in problem.errors or []:

@@ -77,13 +77,13 @@ async def _answer(
     form: FormData,
     row: dict[str, Any],
     o: Outcome,
-    spec: tuple[Any, Callable[[], Any], str, str, str],
+    spec: tuple[Any, Callable[[], Any], str, str],
 ) -> Response:
     """Send an action on an instructor request; refused, its page again (request page or proposal page)."""
-    update, make, action, field, ok = spec
-    if await act(client, db, user, form, row["proposal_id"], update, make, action, o, (field,)):
+    update, make, field, ok = spec
+    if await act(client, db, user, form, row["proposal_id"], update, make, o, (field,)):
         return done(request, form, f"/ui/proposals/{row['proposal_id']}", ok)
-    if action in ("accept_request", "decline_request"):
+    if update in (ProposalWorkflow.accept_request, ProposalWorkflow.decline_request):
         return await request_page(request, db, user, row, values=form, outcome=o)
     return await proposal_page.page(request, db, user, await _doc_of(db, row), values=form, outcome=o)
 
@@ -103,7 +103,7 @@ async def accept(
     if not form.get("instructor_id"):
         o.add("instructor_id", "choose an instructor")
     make = partial(AcceptInput, actor=user.actor(), request_id=request_id, instructor_id=form.get("instructor_id", ""))
-    spec = (ProposalWorkflow.accept_request, make, "accept_request", "instructor_id", "The instructor is booked.")
+    spec = (ProposalWorkflow.accept_request, make, "instructor_id", "The instructor is booked.")
     return await _answer(request, db, client, user, form, row, o, spec)
 
 
@@ -114,7 +114,7 @@ async def decline(
     o = Outcome()
     reason = _reason(form, o, "say why the agency declines")
     make = partial(DeclineInput, actor=user.actor(), request_id=request_id, reason=reason)
-    spec = (ProposalWorkflow.decline_request, make, "decline_request", "reason", "The request is declined.")
+    spec = (ProposalWorkflow.decline_request, make, "reason", "The request is declined.")
     return await _answer(request, db, client, user, form, row, o, spec)
 
 
@@ -125,7 +125,7 @@ async def release(
     o = Outcome()
     reason = _reason(form, o, "say why the instructor is released")
     make = partial(ReleaseInput, actor=user.actor(), request_id=request_id, reason=reason)
-    spec = (ProposalWorkflow.release_request, make, "release_request", "reason", "The instructor is released.")
+    spec = (ProposalWorkflow.release_request, make, "reason", "The instructor is released.")
     return await _answer(request, db, client, user, form, row, o, spec)
 
 
@@ -140,7 +140,6 @@ async def retarget(
     spec = (
         ProposalWorkflow.retarget_request,
         make,
-        "retarget_request",
         "agency",
         "The slot is sent to the other agency.",
     )
@@ -157,6 +156,6 @@ async def cutoff(request: Request, db: Db, client: Temporal, user: Officer, form
         day = date.min
     make = partial(CutoffInput, actor=user.actor(), cutoff=day)
     update = ProposalWorkflow.staffing_cutoff
-    if not await act(client, db, user, form, doc["id"], update, make, "staffing_cutoff", o, ("cutoff",)):
+    if not await act(client, db, user, form, doc["id"], update, make, o, ("cutoff",)):
         return await proposal_page.page(request, db, user, doc, values=form, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", "The staffing cutoff is moved.")
