@@ -96,7 +96,7 @@ def sentence(event: Mapping[str, Any], names: Mapping[str, str], tz: ZoneInfo = 
         case "stage_changed":
             frm = STAGE_LABELS.get(str(d.get("from")), str(d.get("from")))
             to = STAGE_LABELS.get(str(d.get("to")), str(d.get("to")))
-            why = f", because {d['why']}" if d.get("why") else ""
+            why = f" ({d['why']})" if d.get("why") else ""
             return f"The proposal moved from {frm} to {to}{why}."
         case "reminder":
             due = times.due_text(d.get("due"), tz)
