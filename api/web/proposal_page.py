@@ -64,7 +64,10 @@ async def page(
 ) -> Response:
     """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
     proposal_id = doc["id"]
-    events = await audit.fetch(db, proposal_id)
+    sees = present.staffing_visible(user)
+    agency_of = {str(r["id"]): str(r["agency"]) for r in doc.get("instructor_requests", [])}
+    events = [present.withhold_event(e, sees, agency_of) for e in await audit.fetch(db, proposal_id)]
+    doc = present.withhold(doc, sees)
     names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
     can = abilities(user, doc)
     sections = [("overview", "Overview"), ("isg", "ISG review"), ("board", "Policy Board"),
@@ -125,9 +128,8 @@ async def trail_csv(db: Db, user: Annotated[Principal, Auditing], doc: ProposalD
 @router.get("/ui/proposals/{proposal_id}/course.ics", response_model=None)
 async def course_ics(request: Request, user: Viewer, doc: ProposalDoc) -> Response:
     """The course as a calendar event (all-day, start to end), for Outlook and the like."""
-    every = user.has(Role.program_officer, Role.board_chair, Role.auditor)
-    own = user.agency.value if user.has(Role.agency_coordinator) else None
-    body = calendar.course_event(doc, host=request.url.hostname or "ilea", sees=lambda a: every or a == own)
+    sees = present.staffing_visible(user)
+    body = calendar.course_event(doc, host=request.url.hostname or "ilea", sees=sees)
     name = (doc.get("reference") or doc["id"]).replace("/", "-")
     return Response(
         body,

@@ -312,6 +312,15 @@ async def test_staffing_from_the_coordinators_inbox(
     shown = text((await api.get(f"/ui/proposals/{pid}")).text)
     assert "The request is declined." in shown and "Nobody speaks Hungarian" in shown
 
+    # Who the instructor is and why an agency declined stay with those product.md lets see them.
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    shown = text((await api.get(f"/ui/proposals/{pid}")).text)
+    assert "Nobody speaks Hungarian" not in shown and "Treasury Instructor 1" not in shown
+    assert "declined the instructor request for slot" in shown and "filled slot 1." in shown
+    sign_in(api, settings, "po-1", "STATE", "program_officer")
+    shown = text((await api.get(f"/ui/proposals/{pid}")).text)
+    assert "Nobody speaks Hungarian" in shown and "Treasury Instructor 1" in shown
+
 
 async def test_reports_page_draws_a_chart_for_officers_only(
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings
