@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from api.auth import Principal
 from api.deps import Coordinator, CurrentUser, Db
 from api.errors import NotFound, Problem
-from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
+from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors, RosterImport, RosterImportBody
 from ilea.db import roster
 from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
 from ilea.messages import ErrorType
+from ilea.roster_file import RosterInvalid, check_rows
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 
@@ -41,10 +43,16 @@ async def list_instructors(
 # validates the body (422) before the policy or the lookup runs (403, 404), as before.
 
 
-async def own_roster_entry(user: Coordinator, body: InstructorBody) -> InstructorBody:
-    """A new instructor, from a coordinator of an agency that provides instructors (else 403)."""
+def instructor_agency(user: Principal) -> Agency:
+    """The coordinator's agency, if it provides instructors (else 403)."""
     if user.agency not in INSTRUCTOR_AGENCIES:
         raise Problem.from_refusal(ErrorType.wrong_agency, f"{user.agency} provides no instructors")
+    return user.agency
+
+
+async def own_roster_entry(user: Coordinator, body: InstructorBody) -> InstructorBody:
+    """A new instructor, from a coordinator of an agency that provides instructors (else 403)."""
+    instructor_agency(user)
     return body
 
 
@@ -83,6 +91,33 @@ async def add_instructor(
         expertise=sorted({t.value for t in body.expertise}),
         languages=body.languages,
     )
+
+
+@router.post(
+    "/import",
+    response_model=RosterImport,
+    summary="Create or update many of your agency's instructors at once (all or nothing)",
+)
+async def import_instructors(body: RosterImportBody, user: Coordinator, db: Db) -> dict[str, Any]:
+    """The rows of `ilea roster import`, as JSON: idempotent, every bad row reported at once."""
+    agency = instructor_agency(user)
+    entries = ((i, entry.model_dump(exclude_none=True)) for i, entry in enumerate(body.instructors))
+    try:
+        rows = check_rows(entries, agency=agency)
+        result = await roster.import_roster(db, rows)
+    except RosterInvalid as invalid:
+        raise Problem(
+            422,
+            f"{len(invalid.errors)} problem(s) in the roster; nothing was changed",
+            errors=[{"loc": ["body", "instructors", e.row, e.column], "msg": e.message} for e in invalid.errors],
+        ) from None
+    items = await roster.instructors_by_id(db, [row.instructor_id for row in rows])
+    return {
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "unchanged": len(result.unchanged),
+        "items": items,
+    }
 
 
 @router.patch("/{instructor_id}", response_model=Instructor, summary="Activate or deactivate an instructor")

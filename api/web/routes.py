@@ -2,7 +2,8 @@
 
 Board and "My proposals" in ``board``, tasks in ``inbox``, one proposal in ``proposal_page``,
 decision pages in ``decide`` and ``staffing``, the proposal form in ``proposal_form``, roster
-and notifications in ``people``, reports in ``reports``.
+and notifications in ``people``, reports in ``reports``; OpenID Connect sign-in in ``signin``,
+people and grants in ``access``.
 """
 
 from __future__ import annotations
@@ -13,24 +14,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.web import board, decide, deps, inbox, people, proposal_form, proposal_page, reports, staffing
+from api.web import access, board, decide, deps, inbox, people, proposal_form, proposal_page, reports, signin, staffing
 from api.web.deps import MaybeViewer, Posted, Viewer
 from api.web.render import TZ_COOKIE, message, render, safe_next
-from api.web.session import (
-    SESSION_COOKIE,
-    CsrfError,
-    check_origin,
-    flash,
-    is_https,
-    read_form,
-    set_session,
-)
+from api.web.session import CsrfError, check_origin, flash, is_https, read_form
 from api.web.times import ZONES
 from ilea.demo import DEMO_USERS
-from ilea.tokens import issue_token
 
 router = APIRouter(include_in_schema=False)
-for module in (board, inbox, proposal_page, decide, staffing, proposal_form, people, reports):
+for module in (board, inbox, proposal_page, decide, staffing, proposal_form, people, reports, signin, access):
     router.include_router(module.router)
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -58,6 +50,8 @@ async def ui_root() -> RedirectResponse:
 
 @router.get("/ui/login", response_model=None)
 async def login_page(request: Request, user: MaybeViewer, next: str | None = None) -> Response:
+    if signin.oidc_of(request) is not None:  # single sign-on configured: the provider's page, never the demo one
+        return RedirectResponse(f"/ui/auth/login?next={safe_next(next, signin.DEFAULT_NEXT)}", status_code=303)
     if request.app.state.settings.env == "production":
         return message(request, "Sign in", _SSO_ONLY, status=404)
     users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in DEMO_USERS]
@@ -70,7 +64,7 @@ _SSO_ONLY = "Demo sign-in exists only in development; use your agency's single s
 @router.post("/ui/login", response_model=None)
 async def login(request: Request) -> Response:
     settings = request.app.state.settings
-    if settings.env == "production":
+    if settings.env == "production" or signin.oidc_of(request) is not None:
         return message(request, "Sign in", _SSO_ONLY, status=404)
     try:
         check_origin(request)  # no session exists yet, so the Origin check is the CSRF defence here
@@ -81,9 +75,11 @@ async def login(request: Request) -> Response:
     if match is None:
         return message(request, "Sign in", "Choose one of the listed users.", status=400)
     sub, name, agency, roles = match
-    token = issue_token(settings, sub=sub, agency=agency, roles=roles, name=name)
     response = RedirectResponse(safe_next(form.get("next"), "/ui/board"), status_code=303)
-    set_session(response, request, token, max_age=settings.token_ttl_hours * 3600)
+    claims = {"agency": agency.value, "roles": [r.value for r in roles]}  # resolved as a token's claims are
+    await signin.open_session(
+        response, request, sub=sub, name=name, via="development", claims=claims, id_token=None, detail={}
+    )
     return response
 
 
@@ -93,10 +89,8 @@ async def logout_page(request: Request, user: Viewer) -> Response:
 
 
 @router.post("/ui/logout", response_model=None)
-async def logout(request: Request, form: Posted) -> Response:
-    response = RedirectResponse("/ui/login" if request.app.state.settings.env != "production" else "/", 303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+async def logout(request: Request) -> Response:
+    return await signin.sign_out(request)
 
 
 @router.post("/ui/settings/zone", response_model=None)
