@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.staffing import NewId
 
+from workflows import notices
 from workflows import transitions as t
 from workflows.state import STAFFING_STAGES, ProposalState
 
@@ -137,7 +138,7 @@ def remind_isg(state: ProposalState, now: datetime, new_id: NewId) -> None:
             party = Party.isg(seat)
             t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.round_due)}, seat, now=now)
             subject = f"Reminder: your ISG vote is due on {state.fields.title}"
-            t.ask(state, party, state.round_opened_at, subject, now=now, kind="reminder")
+            notices.ask(state, party, state.round_opened_at, subject, now=now, kind="reminder")
 
 
 def close_isg_round(state: ProposalState, now: datetime, new_id: NewId) -> None:
@@ -169,7 +170,7 @@ def remind_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
     for party in t.board_waiting(state):
         t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.board_due)}, party.agency, now=now)
         subject = f"Reminder: the Policy Board is due on {state.fields.title}"
-        t.ask(state, party, state.board_since, subject, now=now, kind="reminder")
+        notices.ask(state, party, state.board_since, subject, now=now, kind="reminder")
 
 
 def escalate_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
@@ -180,8 +181,8 @@ def escalate_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
     detail = {"reason": "Policy Board deadline passed", "due": t.iso(state.board_due)}
     t.record(state, "escalation", None, detail, now=now)
     subject = f"Overdue at the Policy Board: {state.fields.title}"
-    t.ask(state, Party.chair(), state.board_since, subject, now=now, kind="escalation")
-    t.notify(state, t.owner(state), "escalation", subject, now=now)
+    notices.ask(state, Party.chair(), state.board_since, subject, now=now, kind="escalation")
+    notices.notify(state, notices.owner(state), "escalation", subject, now=now)
 
 
 # --- staffing and the course ----------------------------------------------------------------
@@ -195,13 +196,13 @@ def _request_deadlines(state: ProposalState, r: InstructorRequestView) -> list[t
         party = Party.coordinators(r.agency)
         t.record(state, "reminder", None, {"party": str(party), "request_id": r.id}, r.agency, now=now)
         subject = f"Reminder: instructor request for {state.fields.title}"
-        t.ask(state, party, r.sent_at, subject, now=now, request_id=r.id, kind="reminder")
+        notices.ask(state, party, r.sent_at, subject, now=now, request_id=r.id, kind="reminder")
 
     def expire(state: ProposalState, now: datetime, new_id: NewId) -> None:
         t.record(state, "request_expired", None, {"request_id": r.id, "slot": r.slot}, r.agency, now=now)
         reason = "no answer by the deadline (counts as a decline)"
         subject = f"{r.agency.value} did not answer the instructor request for slot {r.slot}: {state.fields.title}"
-        t.notify(state, t.owner(state), "staffing", subject, reason, now=now)
+        notices.notify(state, notices.owner(state), "staffing", subject, reason, now=now)
         t.advance(state, r, RequestStatus.expired, reason, now=now, new_id=new_id)
 
     reminder = rules.reminder_time(r.due, state.rules.request_reminder_business_days)

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         BOARD_MEMBERS,
         INSTRUCTOR_AGENCIES,
         ISG_SEATS,
-        TERMINAL_STAGES,
         Agency,
         BoardDecision,
         Party,
@@ -46,27 +45,19 @@ with workflow.unsafe.imports_passed_through():
         InstructorRequestView,
         IsgVoteInput,
         IsgVoteRecord,
-        NotificationIn,
         ProjectInput,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
-        task_key,
     )
     from workflows import rules
     from workflows.staffing import NewId
 
-from workflows import views
+from workflows import notices, views
 from workflows.state import ProposalState
 
 #: the actor of what the workflow does on its own (deadlines, the silence procedure)
 SYSTEM = "system"
-
-#: the stages whose arrival every ISG seat is told of, beside the owner (product.md "Notifications");
-#: approval is told where the proposal enters staffing from a review (:func:`enter_staffing`)
-TOLD_TO_THE_ISG = frozenset({Stage.rejected, Stage.withdrawn, Stage.cancelled, Stage.scheduled})
-#: outcomes, as a notification's kind; any other stage change is a ``stage_changed``
-OUTCOMES = TERMINAL_STAGES | {Stage.scheduled}
 
 
 def iso(at: datetime | None) -> str | None:
@@ -98,68 +89,16 @@ def record(
     )
 
 
-def notify(
-    state: ProposalState,
-    party: Party,
-    kind: str,
-    subject: str,
-    body: str = "",
-    *,
-    now: datetime,
-    task: str | None = None,
-) -> None:
-    """A notification to ``party``; ``task`` names the pending action it asks for, if any."""
-    state.notes.append(
-        NotificationIn(key="", at=now, party=str(party), kind=kind, subject=subject, body=body, task=task)
-    )
-
-
-def owner(state: ProposalState) -> Party:
-    """The owner, as a person: what is the program office's to do or to know, the owner is told."""
-    return Party.person(state.owner)
-
-
-def addressee(party: Party, state: ProposalState) -> Party:
-    """Who is told of an action pending on ``party``: the owner for the program office's."""
-    return owner(state) if party == Party.program_officer() else party
-
-
-def ask(
-    state: ProposalState,
-    party: Party,
-    since: datetime,
-    subject: str,
-    *,
-    now: datetime,
-    request_id: str | None = None,
-    kind: str = "action",
-) -> None:
-    """``party`` must act (or is reminded to): the notification clears once the action is done."""
-    task = task_key(str(party), since, request_id)
-    notify(state, addressee(party, state), kind, subject, now=now, task=task)
-
-
-def tell_once(
-    state: ProposalState, parties: Iterable[Party], kind: str, subject: str, body: str, *, now: datetime
-) -> None:
-    """One notification per party, none to a party the same news already reached (in this commit)."""
-    told = {(n.party, n.subject) for n in state.notes}
-    for party in parties:
-        if (str(party), subject) not in told:
-            told.add((str(party), subject))
-            notify(state, party, kind, subject, body, now=now)
-
-
 def set_stage(state: ProposalState, stage: Stage, actor: Actor | None, why: str, *, now: datetime) -> None:
     """The proposal moves to ``stage``: recorded, and told to the owner (and the ISG, for some)."""
     if stage is state.stage:
         return
     record(state, "stage_changed", actor, {"from": state.stage.value, "to": stage.value, "why": why}, now=now)
     subject = f"{state.fields.title}: {stage.value.replace('_', ' ')}"
-    kind = "outcome" if stage in OUTCOMES else "stage_changed"
-    notify(state, owner(state), kind, subject, why, now=now)
-    if stage in TOLD_TO_THE_ISG:
-        tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
+    kind = "outcome" if stage in notices.OUTCOMES else "stage_changed"
+    notices.notify(state, notices.owner(state), kind, subject, why, now=now)
+    if stage in notices.TOLD_TO_THE_ISG:
+        notices.tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
     state.stage = stage
 
 
@@ -196,7 +135,7 @@ def chain_after(state: ProposalState) -> tuple[int, str]:
 def submit(state: ProposalState, *, now: datetime) -> None:
     """The proposal is recorded and its first ISG round opens."""
     record(state, "submitted", state.submitter, {"title": state.fields.title}, now=now)
-    notify(state, owner(state), "submitted", f"Proposal submitted: {state.fields.title}", now=now)
+    notices.notify(state, notices.owner(state), "submitted", f"Proposal submitted: {state.fields.title}", now=now)
     open_round(state, now=now)
 
 
@@ -210,7 +149,7 @@ def open_round(state: ProposalState, *, now: datetime) -> None:
     set_stage(state, Stage.isg_review, None, f"ISG round {state.round} opened", now=now)
     for seat in ISG_SEATS:
         subject = f"ISG vote needed (round {state.round}): {state.fields.title}"
-        ask(state, Party.isg(seat), state.round_opened_at, subject, now=now)
+        notices.ask(state, Party.isg(seat), state.round_opened_at, subject, now=now)
 
 
 def cast_vote(state: ProposalState, inp: IsgVoteInput, *, now: datetime, new_id: NewId) -> None:
@@ -245,7 +184,7 @@ def close_round(state: ProposalState, *, now: datetime, new_id: NewId) -> None:
     elif outcome is rules.IsgOutcome.fast_track:
         state.fast_tracked = True
         board = [*(Party.board(a) for a in BOARD_MEMBERS), Party.chair()]
-        tell_once(state, board, "fast_track", f"Fast-tracked under delegated authority: {f.title}", "", now=now)
+        notices.tell_once(state, board, "fast_track", f"Fast-tracked under delegated authority: {f.title}", "", now=now)
         enter_staffing(state, "fast-track: specialized, within cost, four explicit concurs", now=now, new_id=new_id)
     else:
         state.dissent = outcome is rules.IsgOutcome.board_with_dissent
@@ -261,7 +200,7 @@ def request_changes(state: ProposalState, why: str, *, now: datetime) -> None:
     state.revision_since = now
     state.revision_due = rules.business_deadline(now, state.rules.revision_window_business_days)
     set_stage(state, Stage.changes_requested, None, why, now=now)
-    ask(state, Party.program_officer(), now, f"Revision requested: {state.fields.title}", now=now)
+    notices.ask(state, Party.program_officer(), now, f"Revision requested: {state.fields.title}", now=now)
 
 
 def revise(state: ProposalState, inp: RevisionInput, *, now: datetime, keep_extension: bool = True) -> None:
@@ -296,7 +235,7 @@ def open_board(state: ProposalState, *, now: datetime) -> None:
     why = "to the Policy Board" + (" with a dissent" if state.dissent else "")
     set_stage(state, Stage.board_review, None, why, now=now)
     for party in board_waiting(state):
-        ask(state, party, now, f"Policy Board review: {state.fields.title}", now=now)
+        notices.ask(state, party, now, f"Policy Board review: {state.fields.title}", now=now)
 
 
 def board_waiting(state: ProposalState) -> list[Party]:
@@ -334,10 +273,10 @@ def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> Non
     detail = {"from": previous, "to": inp.sub, "to_name": inp.name}
     record(state, "handed_over", inp.actor, detail, now=now)
     subject = f"{state.fields.title}: handed over from {previous} to {inp.sub}"
-    tell_once(state, [Party.person(previous), owner(state)], "handed_over", subject, "", now=now)
+    notices.tell_once(state, [Party.person(previous), notices.owner(state)], "handed_over", subject, "", now=now)
     for item in views.pending(state):
         if item.party == str(Party.program_officer()):
-            ask(
+            notices.ask(
                 state,
                 Party.program_officer(),
                 item.since,
@@ -361,7 +300,7 @@ def enter_staffing(state: ProposalState, why: str, *, now: datetime, new_id: New
     """Approved (or fast-tracked): one instructor request per slot goes out; the ISG is told."""
     set_stage(state, Stage.staffing, None, why, now=now)
     subject = f"{state.fields.title}: approved"
-    tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
+    notices.tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
     for r in state.staffing.open_all(state.fields.instructor_needs, now, new_id):
         request_sent(state, r, now=now)
     refresh_staffing_stage(state, None, now=now)
@@ -371,7 +310,7 @@ def request_sent(state: ProposalState, r: InstructorRequestView, *, now: datetim
     detail = {"request_id": r.id, "slot": r.slot, "expertise": r.expertise.value, "due": iso(r.due)}
     record(state, "request_sent", None, detail, r.agency, now=now)
     subject = f"Instructor request ({r.expertise.value}): {state.fields.title}"
-    ask(state, Party.coordinators(r.agency), r.sent_at, subject, now=now, request_id=r.id)
+    notices.ask(state, Party.coordinators(r.agency), r.sent_at, subject, now=now, request_id=r.id)
 
 
 def advance(
@@ -384,7 +323,7 @@ def advance(
     else:
         record(state, "slot_unfilled", None, {"request_id": r.id, "slot": r.slot}, now=now)
         subject = f"Slot {r.slot} unfilled: {state.fields.title}"
-        ask(state, Party.program_officer(), r.sent_at, subject, now=now, request_id=r.id)
+        notices.ask(state, Party.program_officer(), r.sent_at, subject, now=now, request_id=r.id)
 
 
 def refresh_staffing_stage(state: ProposalState, actor: Actor | None, *, now: datetime) -> None:
@@ -425,7 +364,7 @@ def decline(state: ProposalState, inp: DeclineInput, r: InstructorRequestView, *
     detail = {"request_id": r.id, "slot": r.slot, "reason": inp.reason}
     record(state, "request_declined", inp.actor, detail, now=now)
     subject = f"{r.agency.value} declined the instructor request for slot {r.slot}: {state.fields.title}"
-    notify(state, owner(state), "staffing", subject, inp.reason, now=now)
+    notices.notify(state, notices.owner(state), "staffing", subject, inp.reason, now=now)
     advance(state, r, RequestStatus.declined, inp.reason, now=now, new_id=new_id)
     refresh_staffing_stage(state, inp.actor, now=now)
 
@@ -439,7 +378,7 @@ def released(
     detail = {"request_id": r.id, "instructor": instructor, "reason": inp.reason}
     record(state, "booking_released", inp.actor, detail, now=now)
     subject = f"{r.agency.value} released the instructor of slot {r.slot}: {state.fields.title}"
-    notify(state, owner(state), "staffing", subject, inp.reason, now=now)
+    notices.notify(state, notices.owner(state), "staffing", subject, inp.reason, now=now)
     request_sent(state, reopened, now=now)
     refresh_staffing_stage(state, inp.actor, now=now)
 
@@ -466,13 +405,13 @@ def cancel_everything(state: ProposalState, stage: Stage, actor: Actor | None, r
     # Who is concerned, before the requests are cancelled: every agency with an open request or
     # a booking, and whoever the stage the proposal leaves was waiting on.
     holding = {r.agency for r in state.staffing.live() if r.status in (RequestStatus.open, RequestStatus.accepted)}
-    waiting = [addressee(Party.parse(p.party), state) for p in views.pending(state)]
+    waiting = [notices.addressee(Party.parse(p.party), state) for p in views.pending(state)]
     booked = state.staffing.cancel_all(reason)
     bookings_released(state, booked, actor, reason, now=now)
     set_stage(state, stage, actor, reason, now=now)
     concerned = [*(Party.coordinators(a) for a in INSTRUCTOR_AGENCIES if a in holding), *waiting]
     subject = f"{state.fields.title}: {stage.value}"
-    tell_once(state, concerned, "outcome", subject, reason, now=now)
+    notices.tell_once(state, concerned, "outcome", subject, reason, now=now)
     return state.staffing.started
 
 
