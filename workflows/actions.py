@@ -23,7 +23,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, TemporalError
@@ -233,18 +233,3 @@ HAND_OVER = Action(checks.check_hand_over, _hand_over)
 #: doing it in their handlers, so their histories replay (``PATCH_CUTOFF_ONLY_LATER``).
 STAFFING_CUTOFF_AS_BEFORE = Action(checks.check_cutoff_as_before_edition_2, _move_cutoff)
 REVISE_AS_BEFORE = Action(checks.check_revision, _revise_as_before_edition_2)
-
-#: every Update that changes a proposal, by its name (the property test sends each of them)
-ALL: dict[str, Action[Any, Any]] = {
-    "isg_vote": ISG_VOTE,
-    "revise": REVISE,
-    "board_position": BOARD_POSITION,
-    "board_decision": BOARD_DECISION,
-    "withdraw": WITHDRAW,
-    "staffing_cutoff": STAFFING_CUTOFF,
-    "accept_request": ACCEPT,
-    "decline_request": DECLINE,
-    "release_request": RELEASE,
-    "retarget_request": RETARGET,
-    "hand_over": HAND_OVER,
-}

@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -171,6 +172,12 @@ UPDATES = {
     "retarget_request": Stage.staffing,
     "hand_over": Stage.board_review,
 }
+
+
+def test_every_update_that_acts_is_sent() -> None:
+    """A new Update joins the property test (``current`` only reads)."""
+    updates = workflow._Definition.must_from_class(ProposalWorkflow).updates
+    assert set(updates) - {"current"} == set(UPDATES)
 
 
 @st.composite
