@@ -1,5 +1,12 @@
 """`Idempotency-Key` for every POST: the same key, caller and body answer the first response
-again with no second effect; the same key with another body is a 422."""
+again with no second effect; the same key with another body is a 422.
+
+A body is compared by its *fingerprint*: the hash of its canonical JSON (keys sorted, no
+whitespace), so re-formatted JSON is the same body. The fingerprint is also part of the
+identity of the request's effect (the Temporal update id, a new proposal's id): once a key is
+forgotten, reusing it with another body is a new request with its own effect, never a replay
+of the old one's.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import VERIFIED, AuthError
@@ -21,15 +29,42 @@ WAIT_FOR_FIRST_S = 30.0
 #: A key still "in progress" this long after its first request belongs to an API process that
 #: died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in progress"
 #: for ever. A retry with the same body takes it over and runs again, which is safe even when
-#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key.
+#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key and
+#: the body.
 ABANDONED_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
 
 
-def update_id(caller: str, key: str | None) -> str | None:
-    """A Temporal update id derived from the key, so Temporal deduplicates retries too."""
+#: Request-state key of ``(key, fingerprint)`` once the middleware has taken a keyed POST.
+KEYED = "ilea.idempotency"
+
+
+def fingerprint(method_path: str, body: bytes) -> str:
+    """SHA-256 of the method, path and canonical JSON of the body (raw bytes if not JSON)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON (the route answers 422): compare as bytes
+        canonical = body
+    return hashlib.sha256(method_path.encode() + b"\x00" + canonical).hexdigest()
+
+
+def update_id(caller: str, key: str | None, digest: str = "") -> str | None:
+    """A Temporal update id from the caller, the key and the body's fingerprint."""
     if not key:
         return None
-    return "idem-" + hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()[:32]
+    return "idem-" + hashlib.sha256(f"{caller}\x00{key}\x00{digest}".encode()).hexdigest()[:32]
+
+
+def request_update_id(request: Request, caller: str) -> str | None:
+    """:func:`update_id` of a keyed POST the middleware has taken (None without a key).
+
+    Temporal deduplicates by it (and a new proposal's id is derived from it), so a retry has
+    one effect even after its key was forgotten, and a reused key with another body has its own.
+    """
+    keyed = request.scope.get("state", {}).get(KEYED)
+    if keyed is None:
+        return None
+    key, digest = keyed
+    return update_id(caller, key, digest)
 
 
 class IdempotencyMiddleware:
@@ -54,7 +89,6 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)  # the route answers 401
             return
         caller = principal.sub
-        scope.setdefault("state", {})[VERIFIED] = (token, principal)  # the route need not verify again
         body = b""
         more = True
         while more:
@@ -62,7 +96,10 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         method_path = f"POST {scope['path']}"
-        digest = hashlib.sha256(method_path.encode() + b"\x00" + body).hexdigest()
+        digest = fingerprint(method_path, body)
+        state_of_request = scope.setdefault("state", {})
+        state_of_request[VERIFIED] = (token, principal)  # the route need not verify again
+        state_of_request[KEYED] = (key, digest)
         pool = state.pool
 
         inserted = await pool.fetchval(

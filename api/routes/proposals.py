@@ -22,7 +22,7 @@ from api.deps import (
     Temporal,
 )
 from api.errors import Problem
-from api.idempotency import update_id
+from api.idempotency import request_update_id
 from api.schemas import (
     AuditEvents,
     BoardDecisionBody,
@@ -95,7 +95,9 @@ async def submit(
     problems = rules.validate_proposal(body, rules.eastern_date(now), settings.rules())
     if problems:
         raise validation_problem(problems)
-    pid = str(uuid.uuid5(_NAMESPACE, f"{user.sub}\x00{idempotency_key}") if idempotency_key else uuid.uuid4())
+    # A retry is the same proposal (workflow id); a reused key with another body is another.
+    effect = request_update_id(request, user.sub)
+    pid = str(uuid.uuid5(_NAMESPACE, effect) if effect else uuid.uuid4())
     start = WithStartWorkflowOperation(
         ProposalWorkflow.run,
         ProposalInput(
@@ -166,11 +168,11 @@ async def _act(
     update: Any,
     arg: Any,
     action: str,
-    key: str | None,
 ) -> dict[str, Any]:
     if not await proposals.exists(db, proposal_id):
         raise Problem(404, f"no proposal {proposal_id}")
-    await actions.send(client, db, proposal_id, user, update, arg, action=action, update_id=update_id(user.sub, key))
+    effect = request_update_id(request, user.sub)
+    await actions.send(client, db, proposal_id, user, update, arg, action=action, update_id=effect)
     return await _current(request, db, proposal_id)
 
 
@@ -185,9 +187,7 @@ async def isg_vote(
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     arg = IsgVoteInput(actor=user.actor(), vote=body.vote, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.isg_vote, arg, "isg_vote", idempotency_key
-    )
+    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.isg_vote, arg, "isg_vote")
 
 
 @router.post("/{proposal_id}/revisions", response_model=Proposal, summary="Submit a revision")
@@ -205,7 +205,7 @@ async def revise(
     if problems:
         raise validation_problem([(("body", "proposal", *loc[1:]), msg) for loc, msg in problems])
     arg = RevisionInput(actor=user.actor(), proposal=body.proposal, comment=body.comment)
-    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.revise, arg, "revise", idempotency_key)
+    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.revise, arg, "revise")
 
 
 @router.post(
@@ -223,9 +223,7 @@ async def board_position(
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     arg = BoardPositionInput(actor=user.actor(), position=body.position, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.board_position, arg, "board_position", idempotency_key
-    )
+    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.board_position, arg, "board_position")
 
 
 @router.post("/{proposal_id}/board-decision", response_model=Proposal, summary="The chair's decision")
@@ -239,9 +237,7 @@ async def board_decision(
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     arg = BoardDecisionInput(actor=user.actor(), decision=body.decision, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.board_decision, arg, "board_decision", idempotency_key
-    )
+    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.board_decision, arg, "board_decision")
 
 
 @router.post("/{proposal_id}/withdraw", response_model=Proposal, summary="Withdraw a proposal")
@@ -255,9 +251,7 @@ async def withdraw(
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     arg = WithdrawInput(actor=user.actor(), reason=body.reason)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.withdraw, arg, "withdraw", idempotency_key
-    )
+    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.withdraw, arg, "withdraw")
 
 
 @router.post("/{proposal_id}/staffing-cutoff", response_model=Proposal, summary="Move the staffing cutoff")
@@ -280,5 +274,4 @@ async def staffing_cutoff(
         ProposalWorkflow.staffing_cutoff,
         arg,
         "staffing_cutoff",
-        idempotency_key,
     )

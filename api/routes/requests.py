@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
 from api import actions
 from api.deps import Coordinator, Db, ProgramOfficer, RequestReader, Temporal
 from api.errors import Problem
-from api.idempotency import update_id
+from api.idempotency import request_update_id
 from api.schemas import AcceptBody, InstructorRequest, InstructorRequests, ReasonBody, RetargetBody
 from ilea.db import roster
 from ilea.models import (
@@ -45,13 +45,13 @@ async def list_requests(
 
 
 async def _act(
-    request_id: str, user: Any, db: Db, client: Temporal, update: Any, arg: Any, action: str, key: str | None
+    request: Request, request_id: str, user: Any, db: Db, client: Temporal, update: Any, arg: Any, action: str
 ) -> dict[str, Any]:
     row = await roster.get_request(db, request_id)
     if row is None:
         raise Problem(404, f"no instructor request {request_id}")
     result = await actions.send(
-        client, db, row["proposal_id"], user, update, arg, action=action, update_id=update_id(user.sub, key)
+        client, db, row["proposal_id"], user, update, arg, action=action, update_id=request_update_id(request, user.sub)
     )
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
@@ -60,9 +60,16 @@ async def _act(
 
 @router.post("/{request_id}/accept", response_model=InstructorRequest, summary="Accept, naming an instructor")
 async def accept(
-    request_id: str, body: AcceptBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    request: Request,
+    request_id: str,
+    body: AcceptBody,
+    user: Coordinator,
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     return await _act(
+        request,
         request_id,
         user,
         db,
@@ -70,15 +77,21 @@ async def accept(
         ProposalWorkflow.accept_request,
         AcceptInput(actor=user.actor(), request_id=request_id, instructor_id=body.instructor_id),
         "accept_request",
-        idempotency_key,
     )
 
 
 @router.post("/{request_id}/decline", response_model=InstructorRequest, summary="Decline, with a reason")
 async def decline(
-    request_id: str, body: ReasonBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    request: Request,
+    request_id: str,
+    body: ReasonBody,
+    user: Coordinator,
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     return await _act(
+        request,
         request_id,
         user,
         db,
@@ -86,7 +99,6 @@ async def decline(
         ProposalWorkflow.decline_request,
         DeclineInput(actor=user.actor(), request_id=request_id, reason=body.reason),
         "decline_request",
-        idempotency_key,
     )
 
 
@@ -96,9 +108,16 @@ async def decline(
     summary="Release a booked instructor before the course starts",
 )
 async def release(
-    request_id: str, body: ReasonBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    request: Request,
+    request_id: str,
+    body: ReasonBody,
+    user: Coordinator,
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     return await _act(
+        request,
         request_id,
         user,
         db,
@@ -106,7 +125,6 @@ async def release(
         ProposalWorkflow.release_request,
         ReleaseInput(actor=user.actor(), request_id=request_id, reason=body.reason),
         "release_request",
-        idempotency_key,
     )
 
 
@@ -114,9 +132,16 @@ async def release(
     "/{request_id}/retarget", response_model=InstructorRequest, summary="Send an unfilled slot to another agency"
 )
 async def retarget(
-    request_id: str, body: RetargetBody, user: ProgramOfficer, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    request: Request,
+    request_id: str,
+    body: RetargetBody,
+    user: ProgramOfficer,
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
     return await _act(
+        request,
         request_id,
         user,
         db,
@@ -124,5 +149,4 @@ async def retarget(
         ProposalWorkflow.retarget_request,
         RetargetInput(actor=user.actor(), request_id=request_id, agency=body.agency),
         "retarget_request",
-        idempotency_key,
     )
