@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api.auth import VERIFIED, AuthError, Principal
+from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import Problem
 from ilea.models import Role
 from ilea.settings import Settings
@@ -52,8 +52,12 @@ async def current_user(
     # The idempotency middleware verified this request's bearer token already.
     seen = request.scope.get("state", {}).get(VERIFIED)
     if seen is not None and seen[0] == token:
-        return cast(Principal, seen[1])
-    principal: Principal = await request.app.state.verifier.verify_async(token)
+        principal = cast(Principal, seen[1])
+    else:
+        principal = await request.app.state.verifier.verify_async(token)
+    misplaced = misplaced_role_reason(principal)
+    if misplaced:
+        raise Problem(403, misplaced, kind="WrongAgency")
     return principal
 
 

@@ -59,6 +59,23 @@ class Role(StrEnum):
     access_admin = "access_admin"
 
 
+#: The agencies each role may be held in (product.md "Who uses it"); any other pairing is refused.
+ROLE_AGENCIES: dict[Role, frozenset[Agency]] = {
+    Role.program_officer: frozenset({Agency.STATE}),
+    Role.isg_member: frozenset(ISG_SEATS),
+    Role.board_member: frozenset(BOARD_MEMBERS),
+    Role.board_chair: frozenset({Agency.STATE}),
+    Role.agency_coordinator: frozenset(INSTRUCTOR_AGENCIES),
+    Role.auditor: frozenset(Agency),
+    Role.access_admin: frozenset({Agency.STATE}),
+}
+
+
+def misplaced_roles(agency: Agency, roles: Iterable[Role]) -> list[Role]:
+    """The roles that ``agency`` cannot hold (e.g. a DHS ``program_officer``)."""
+    return [r for r in roles if agency not in ROLE_AGENCIES[r]]
+
+
 class Academy(StrEnum):
     BUD = "BUD"
     BKK = "BKK"

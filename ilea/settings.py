@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "ilea-dev"
     jwt_audience: str = "ilea-api"
     token_ttl_hours: int = 12
+    #: in production, a token whose `exp` is more than this after its `iat` is refused (401)
+    jwt_max_lifetime_hours: float = Field(12.0, gt=0)
 
     # Business rules (product.md defaults), all configurable.
     isg_round_business_days: int = 10

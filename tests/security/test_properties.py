@@ -196,7 +196,7 @@ async def test_responses_carry_only_documented_fields_and_no_internal_ones(
 ) -> None:
     await seed_instructors(pool, per_agency=1)
     pid = (await submit(api, auth)).json()["id"]
-    everyone = auth("all", "DHS", "program_officer", "isg_member", "board_member", "agency_coordinator", "auditor")
+    everyone = auth("all", "DHS", "isg_member", "board_member", "agency_coordinator", "auditor")
     for agency in ("STATE", "TREASURY", "DHS", "DOJ"):
         r = await api.post(
             f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"i-{agency}", agency, "isg_member")
