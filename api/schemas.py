@@ -78,6 +78,10 @@ class InstructorPatch(Strict):
 
 
 class Proposal(ProposalView):
+    #: ILEA-<fiscal year>-<nnnn>, given when the proposal was first recorded
+    reference: str | None = None
+    #: the program officer who owns it (its submitter, until handed over)
+    owner: str | None = None
     history_url: str
 
 
@@ -89,6 +93,8 @@ class PendingOut(BaseModel):
 
 class ProposalSummary(BaseModel):
     id: str
+    reference: str | None = None
+    owner: str | None = None
     title: str
     academy: str
     topic: str

@@ -25,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import create_pool
-from ilea.db.migrate import migrate
+from ilea.db.migrate import ensure_app_login, migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
 from tests.support import SA_TYPES
 
@@ -33,6 +33,17 @@ from tests.support import SA_TYPES
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+#: The login the tests' application pool uses: a member of ilea_app, like the real one.
+APP_LOGIN, APP_PASSWORD = "ilea_app_test", "ilea-app-test"
+
+
+def as_app_login(url: str) -> str:
+    """``url`` with the application's login instead of the owner's."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{APP_LOGIN}:{APP_PASSWORD}@{host}", parts.path, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +74,7 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
         con = await asyncpg.connect(_with_database(pg_server_url, name))
         try:
             await migrate(con)
+            await ensure_app_login(con, APP_LOGIN, APP_PASSWORD)
         finally:
             await con.close()
         yield name
@@ -73,7 +85,7 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test."""
+    """A fresh, migrated database for one test (the owner's URL)."""
     name = f"ilea_t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_server_url)
     try:
@@ -86,7 +98,18 @@ async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(db_url, min_size=1, max_size=60)
+    """The application's pool: logged in as a member of ilea_app, as the API and worker are."""
+    p = await create_pool(as_app_login(db_url), min_size=1, max_size=60)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+async def owner_pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The tables' owner (what migrations run as): for tests that tamper or alter tables."""
+    p = await create_pool(db_url, min_size=1, max_size=4)
     try:
         yield p
     finally:

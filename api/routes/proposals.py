@@ -121,11 +121,19 @@ async def list_proposals(
     academy: Academy | None = None,
     topic: Topic | None = None,
     pending_on: Annotated[str | None, Query(pattern="^(STATE|TREASURY|DHS|DOJ)$")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    owner: Annotated[str | None, Query(max_length=128, description="a sub, or `me`")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in the title or the reference")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    flt = proposals.ListFilter(stage=stage, academy=academy, topic=topic, pending_on=pending_on, q=q)
+    flt = proposals.ListFilter(
+        stage=stage,
+        academy=academy,
+        topic=topic,
+        pending_on=pending_on,
+        owner=user.sub if owner == "me" else owner,
+        q=q,
+    )
     try:
         rows, next_cursor = await proposals.list_summaries(db, flt, limit, cursor)
     except ValueError as err:

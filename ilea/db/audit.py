@@ -149,3 +149,30 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
             return int(e["seq"])
         prev = e["hash"]
     return None
+
+
+async def rewrite_privileges(con: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """How the current database login could rewrite audit rows (empty when it cannot).
+
+    The application must log in as a member of ``ilea_app`` (migration 005): not a superuser,
+    not the table's owner (who can disable the append-only triggers), and without UPDATE,
+    DELETE or TRUNCATE on ``audit_events``.
+    """
+    row = await con.fetchrow(
+        "SELECT r.rolsuper AS superuser,"
+        " pg_has_role(current_user, c.relowner, 'USAGE') AS owner,"
+        " has_table_privilege('audit_events', 'UPDATE') AS update,"
+        " has_table_privilege('audit_events', 'DELETE') AS delete,"
+        " has_table_privilege('audit_events', 'TRUNCATE') AS truncate"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass"
+    )
+    if row is None:  # pragma: no cover - current_user is always a role
+        return ["the current login is not a known role"]
+    who = await con.fetchval("SELECT current_user")
+    found = []
+    if row["superuser"]:
+        found.append(f"{who} is a superuser")
+    if row["owner"]:
+        found.append(f"{who} owns audit_events (and can disable its triggers)")
+    found += [f"{who} may {p.upper()} audit_events" for p in ("update", "delete", "truncate") if row[p]]
+    return found

@@ -239,7 +239,7 @@ async def audit_rows(pool: asyncpg.Pool, pid: str, action: str) -> list[asyncpg.
 
 @pytest.mark.timeout(120)
 async def test_an_audit_write_failure_fails_the_action(
-    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     r = await submit(api, auth)
     assert r.status_code == 201, r.text
@@ -247,7 +247,7 @@ async def test_an_audit_write_failure_fails_the_action(
     po = auth(*PO)
     # The audit trail refuses ISG votes: the projection's transaction (read model, audit
     # entry, notifications) fails as a whole and is retried by the workflow.
-    await pool.execute(
+    await owner_pool.execute(
         "ALTER TABLE audit_events ADD CONSTRAINT test_refuse_isg_vote CHECK (action <> 'isg_vote') NOT VALID"
     )
     vote = asyncio.create_task(
@@ -265,7 +265,7 @@ async def test_an_audit_write_failure_fails_the_action(
         tasks = (await api.get("/v1/tasks", headers=auth("isg-dhs2", "DHS", "isg_member"))).json()["items"]
         assert [t["proposal_id"] for t in tasks] == [pid]  # still pending on DHS
     finally:
-        await pool.execute("ALTER TABLE audit_events DROP CONSTRAINT test_refuse_isg_vote")
+        await owner_pool.execute("ALTER TABLE audit_events DROP CONSTRAINT test_refuse_isg_vote")
     # The workflow retries its projection (local activity, backoff capped at 10 s): the vote
     # now lands together with its audit entry, and the caller gets its answer.
     r = await asyncio.wait_for(vote, timeout=45)
