@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Principal
 from api.errors import Problem
 from ilea.db import audit
-from ilea.models import ActionResult
+from ilea.messages import ActionResult
 from workflows.proposal import workflow_id
 
 log = logging.getLogger("ilea.api")

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
-from ilea.models import ErrorType
+from ilea.messages import ErrorType
 
 log = logging.getLogger("ilea.api")
 

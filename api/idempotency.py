@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import VERIFIED, AuthError
+from ilea.db import idempotency as keys
 
 log = logging.getLogger("ilea.api")
 
@@ -102,25 +103,9 @@ class IdempotencyMiddleware:
         state_of_request[KEYED] = (key, digest)
         pool = state.pool
 
-        inserted = await pool.fetchval(
-            "INSERT INTO idempotency_keys (caller, key, method_path, body_hash) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            caller,
-            key,
-            method_path,
-            digest,
-        )
+        inserted = await keys.claim(pool, caller, key, method_path, digest)
         if not inserted:
-            inserted = await pool.fetchval(
-                "UPDATE idempotency_keys SET created_at = now() WHERE caller = $1 AND key = $2"
-                " AND method_path = $3 AND body_hash = $4 AND status_code IS NULL"
-                " AND created_at < now() - $5::interval RETURNING true",
-                caller,
-                key,
-                method_path,
-                digest,
-                ABANDONED_AFTER,
-            )
+            inserted = await keys.take_over(pool, caller, key, method_path, digest, ABANDONED_AFTER)
             if inserted:
                 log.warning("took over an abandoned Idempotency-Key of %s on %s", caller, method_path)
         if not inserted:
@@ -152,31 +137,18 @@ class IdempotencyMiddleware:
             status = captured.get("status")
             if status is None or status >= 500 or status == 401:
                 # Nothing durable happened that the key must pin: let a retry run it again.
-                await pool.execute("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2", caller, key)
+                await keys.release(pool, caller, key)
             else:
                 ctype = next(
                     (v.decode() for k, v in captured["headers"] if k.lower() == b"content-type"), "application/json"
                 )
-                await pool.execute(
-                    "UPDATE idempotency_keys SET status_code = $3, response = $4, content_type = $5"
-                    " WHERE caller = $1 AND key = $2",
-                    caller,
-                    key,
-                    status,
-                    captured["body"],
-                    ctype,
-                )
+                await keys.store_response(pool, caller, key, status, captured["body"], ctype)
 
     async def _replay(self, pool: Any, caller: str, key: str, method_path: str, digest: str, send: Send) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_FOR_FIRST_S
         while True:
-            row = await pool.fetchrow(
-                "SELECT method_path, body_hash, status_code, response, content_type FROM idempotency_keys"
-                " WHERE caller = $1 AND key = $2",
-                caller,
-                key,
-            )
+            row = await keys.get(pool, caller, key)
             if row is None:
                 status, payload, ctype = (
                     409,

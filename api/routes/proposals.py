@@ -36,8 +36,8 @@ from api.schemas import (
     WithdrawBody,
 )
 from ilea.db import audit, proposals
-from ilea.models import (
-    Academy,
+from ilea.domain import Academy, Stage, Topic
+from ilea.messages import (
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
@@ -46,8 +46,6 @@ from ilea.models import (
     ProposalInput,
     ReadInput,
     RevisionInput,
-    Stage,
-    Topic,
     WithdrawInput,
 )
 from workflows import rules

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from ilea.db import proposals
-from ilea.models import ProjectInput, ProposalView, Stage
+from ilea.domain import Stage
+from ilea.messages import ProjectInput, ProposalView
 from tests.support import fields
 
 
