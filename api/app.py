@@ -22,7 +22,7 @@ from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
-from ilea.db import create_pool
+from ilea.db import audit, create_pool
 from ilea.db import idempotency as idempotency_keys
 from ilea.observability import HttpMetrics, MetricsMiddleware
 from ilea.settings import Settings
@@ -127,6 +127,8 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         else:
             app.state.pool = pool
         try:
+            if own_pool:  # the login the deployment gave us may not be able to rewrite audit rows
+                await audit.check_app_login(app.state.pool, strict=settings.env == "production")
             app.state.temporal = temporal or await connect(settings)
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))

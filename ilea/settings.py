@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
     database_url: str | None = None
+    #: the tables' owner, for `ilea migrate` (default: ILEA_DATABASE_URL). The API and the worker
+    #: log in with ILEA_DATABASE_URL as a member of ilea_app, which cannot rewrite audit rows.
+    migration_database_url: str | None = None
     db_pool_min: int = 2
     db_pool_max: int = 10
 

@@ -25,22 +25,12 @@ from ilea import search_attributes
 from ilea.db import create_pool
 from ilea.db.migrate import ensure_app_login, migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
+from tests.support import APP_LOGIN, APP_PASSWORD, as_app_login
 
 
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-#: The login the tests' application pool uses: a member of ilea_app, like the real one.
-APP_LOGIN, APP_PASSWORD = "ilea_app_test", "ilea-app-test"
-
-
-def as_app_login(url: str) -> str:
-    """``url`` with the application's login instead of the owner's."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{APP_LOGIN}:{APP_PASSWORD}@{host}", parts.path, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -176,3 +179,23 @@ async def rewrite_privileges(con: asyncpg.Connection | asyncpg.Pool) -> list[str
         found.append(f"{who} owns audit_events (and can disable its triggers)")
     found += [f"{who} may {p.upper()} audit_events" for p in ("update", "delete", "truncate") if row[p]]
     return found
+
+
+async def check_app_login(db: asyncpg.Pool, *, strict: bool) -> None:
+    """At start-up: a login that could rewrite audit rows is refused when ``strict``
+    (production), and logged as a warning otherwise.
+
+    Raises:
+        RuntimeError: ``strict`` and :func:`rewrite_privileges` found something.
+    """
+    found = await rewrite_privileges(db)
+    if not found:
+        return
+    what = "; ".join(found)
+    if strict:
+        raise RuntimeError(
+            f"refusing to start: the database login could rewrite the audit trail ({what}). Log in as a"
+            " member of ilea_app (CREATE ROLE <login> LOGIN PASSWORD '...' IN ROLE ilea_app) and run"
+            " migrations as the owner (ILEA_MIGRATION_DATABASE_URL)"
+        )
+    log.warning("the database login could rewrite the audit trail: %s", what)
