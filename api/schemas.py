@@ -120,6 +120,8 @@ class ChainCheck(BaseModel):
     valid: bool
     events: int
     first_broken_seq: int | None
+    #: each difference found, in words (empty when valid)
+    problems: list[str] = []
 
 
 class Task(BaseModel):

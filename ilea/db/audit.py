@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,6 +133,52 @@ async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> lis
         proposal_id,
     )
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The seq and hash of the newest event another store (the workflow) knows it appended.
+
+    Refusals the API records may follow it in the chain, so the chain may be longer; it may
+    not be shorter, and the event at ``seq`` must still have that hash.
+    """
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What verifying a proposal's chain found: ``problems`` names each difference."""
+
+    events: int
+    first_broken_seq: int | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def verify(proposal_id: str, events: Sequence[dict[str, Any]], head: ChainHead | None = None) -> ChainVerdict:
+    """Recompute the chain, and compare it with ``head`` when given.
+
+    A chain with no events at all is tampered (every proposal's first projection records its
+    submission). Deleting the newest events, or rewriting events and recomputing the chain,
+    is found only by the comparison with ``head``.
+    """
+    if not events:
+        return ChainVerdict(0, 1, ["no audit events are recorded for this proposal"])
+    broken = verify_chain(proposal_id, events)
+    problems = [] if broken is None else [f"event {broken} does not match its hash or its link to the one before"]
+    if head is not None and broken is None:
+        if len(events) < head.seq:
+            problems.append(f"the workflow recorded {head.seq} events; the database holds {len(events)}")
+            broken = len(events) + 1
+        elif events[head.seq - 1]["hash"] != head.hash:
+            problems.append(f"event {head.seq}'s hash differs from the workflow's record of it")
+            broken = head.seq
+    return ChainVerdict(len(events), broken, problems)
 
 
 def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | None:

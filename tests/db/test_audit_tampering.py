@@ -88,3 +88,31 @@ async def test_the_application_login_cannot_update_delete_or_truncate_audit_rows
     # The owner (what migrations run as) could: that is what the check names.
     found = await audit.rewrite_privileges(owner_pool)
     assert any("superuser" in f or "owns audit_events" in f for f in found), found
+
+
+async def test_a_head_kept_elsewhere_reveals_cut_and_recomputed_chains(pool: asyncpg.Pool) -> None:
+    """What the chain alone cannot see, a copy of its head can: the verdict names the difference."""
+    await seed(pool)
+    events = await audit.fetch(pool, PID)
+    head = audit.ChainHead(seq=6, hash=events[-1]["hash"])
+    assert audit.verify(PID, events, head).valid
+    # Later refusals appended by the API after the head are fine.
+    assert audit.verify(PID, [*events], audit.ChainHead(seq=4, hash=events[3]["hash"])).valid
+    cut = audit.verify(PID, events[:5], head)
+    assert not cut.valid and cut.first_broken_seq == 6
+    assert cut.problems == ["the workflow recorded 6 events; the database holds 5"]
+    assert audit.verify(PID, events[:5]).valid  # without the head: the known limit
+    # Event 3 rewritten and every hash from there recomputed: a valid chain on its own.
+    rewritten, prev = [], audit.GENESIS
+    for e in events:
+        e = {**e, "detail": {"vote": "nonconcur", "n": 3}} if e["seq"] == 3 else dict(e)
+        e["prev_hash"] = prev
+        fields = {k: e[k] for k in ("seq", "at", "actor", "agency", "action", "detail")}
+        e["hash"] = prev = audit.event_hash(proposal_id=PID, prev_hash=prev, **fields)
+        rewritten.append(e)
+    assert audit.verify_chain(PID, rewritten) is None
+    found = audit.verify(PID, rewritten, head)
+    assert not found.valid and found.first_broken_seq == 6
+    assert found.problems == ["event 6's hash differs from the workflow's record of it"]
+    empty = audit.verify(PID, [], head)
+    assert not empty.valid and empty.problems == ["no audit events are recorded for this proposal"]
