@@ -20,7 +20,7 @@ from api import errors
 from api.auth import TokenVerifier
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
-from api.routes import health, instructors, proposals, reports, requests, tasks
+from api.routes import health, instructors, notifications, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from ilea.db import audit, create_pool
 from ilea.db import idempotency as idempotency_keys
@@ -153,7 +153,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
     errors.install(app)
-    for module in (health, proposals, requests, instructors, tasks, reports):
+    for module in (health, proposals, requests, instructors, tasks, notifications, reports):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     app.include_router(web_routes.router)
     app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")

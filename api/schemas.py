@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
@@ -122,6 +122,23 @@ class ChainCheck(BaseModel):
     first_broken_seq: int | None
     #: each difference found, in words (empty when valid)
     problems: list[str] = []
+
+
+class Notification(BaseModel):
+    id: int
+    party: str
+    kind: str
+    proposal_id: str
+    subject: str
+    body: str
+    created_at: datetime
+    #: whether the caller has read it (read state is per person)
+    read: bool
+    email: Literal["not_configured", "queued", "sent", "failed"]
+
+
+class Notifications(BaseModel):
+    items: list[Notification]
 
 
 class Task(BaseModel):

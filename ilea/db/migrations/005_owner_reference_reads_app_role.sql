@@ -82,6 +82,8 @@ CREATE TABLE notification_reads (
     read_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (notification_id, sub)
 );
+-- An auditor's list: every party's, newest first.
+CREATE INDEX notifications_created ON notifications (created_at DESC, id DESC);
 
 -- The application's role -------------------------------------------------------------------
 -- Migrations run as the tables' owner; the API and the worker log in as a member of
