@@ -3,9 +3,9 @@ again with no second effect; the same key with another body is a 422.
 
 A body is compared by its *fingerprint*: the hash of its canonical JSON (keys sorted, no
 whitespace), so re-formatted JSON is the same body. The fingerprint is also part of the
-identity of the request's effect (the Temporal update id, a new proposal's id): once a key is
-forgotten, reusing it with another body is a new request with its own effect, never a replay
-of the old one's.
+identity of the request's effect (the Temporal update id, a new proposal's id: see
+:data:`EffectKey`): once a key is forgotten, reusing it with another body is a new request
+with its own effect, never a replay of the old one's.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from starlette.requests import Request
+from fastapi import Depends, Header, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import VERIFIED, AuthError
@@ -31,9 +31,8 @@ WAIT_FOR_FIRST_S = 30.0
 #: died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in progress"
 #: for ever. A retry with the same body takes it over and runs again, which is safe even when
 #: the first is only slow: the Temporal update id (or new proposal's id) comes from the key and
-#: the body.
+#: the body (:data:`EffectKey`, ``api.actions.update_id``, ``api.actions.new_proposal_id``).
 ABANDONED_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
-
 
 #: Request-state key of ``(key, fingerprint)`` once the middleware has taken a keyed POST.
 KEYED = "ilea.idempotency"
@@ -48,24 +47,24 @@ def fingerprint(method_path: str, body: bytes) -> str:
     return hashlib.sha256(method_path.encode() + b"\x00" + canonical).hexdigest()
 
 
-def update_id(caller: str, key: str | None, digest: str = "") -> str | None:
-    """A Temporal update id from the caller, the key and the body's fingerprint."""
-    if not key:
-        return None
-    return "idem-" + hashlib.sha256(f"{caller}\x00{key}\x00{digest}".encode()).hexdigest()[:32]
+async def effect_key(
+    request: Request, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None
+) -> str | None:
+    """The identity of a keyed request's effect: its ``Idempotency-Key`` and body fingerprint.
 
-
-def request_update_id(request: Request, caller: str) -> str | None:
-    """:func:`update_id` of a keyed POST the middleware has taken (None without a key).
-
-    Temporal deduplicates by it (and a new proposal's id is derived from it), so a retry has
-    one effect even after its key was forgotten, and a reused key with another body has its own.
+    None without a key. Actions derive the Update's id (and a submission its proposal's id)
+    from it and the caller, so Temporal runs a retry once even after the key was forgotten,
+    and a reused key with another body is another effect.
     """
     keyed = request.scope.get("state", {}).get(KEYED)
-    if keyed is None:
+    if keyed is None:  # no key, or no bearer token (the route answers 401)
         return None
     key, digest = keyed
-    return update_id(caller, key, digest)
+    return f"{key}\x00{digest}"
+
+
+#: A route's ``Idempotency-Key`` (documented in OpenAPI), as the identity of the request's effect.
+EffectKey = Annotated[str | None, Depends(effect_key)]
 
 
 class IdempotencyMiddleware:
@@ -98,9 +97,9 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         method_path = f"POST {scope['path']}"
         digest = fingerprint(method_path, body)
-        state_of_request = scope.setdefault("state", {})
-        state_of_request[VERIFIED] = (token, principal)  # the route need not verify again
-        state_of_request[KEYED] = (key, digest)
+        request_state = scope.setdefault("state", {})
+        request_state[VERIFIED] = (token, principal)  # the route need not verify again
+        request_state[KEYED] = (key, digest)
         pool = state.pool
 
         inserted = await keys.claim(pool, caller, key, method_path, digest)

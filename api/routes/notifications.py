@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import Principal
-from api.deps import CurrentUser, Db, SettingsDep
+from api.deps import CurrentUser, Db, KnownNotification, SettingsDep
 from api.errors import Problem
 from api.schemas import Notification, Notifications
 from ilea.db import notifications
 from ilea.domain import Party, Role, parties_for
+from ilea.messages import ErrorType
 from ilea.settings import Settings
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -44,12 +45,9 @@ async def list_notifications(
 
 
 @router.post("/{notification_id}/read", response_model=Notification, summary="Mark one of your notifications read")
-async def mark_read(notification_id: int, user: CurrentUser, db: Db, settings: SettingsDep) -> dict[str, Any]:
-    row = await notifications.get_for_reader(db, notification_id, user.sub)
-    if row is None:
-        raise Problem(404, f"no notification {notification_id}")
+async def mark_read(user: CurrentUser, row: KnownNotification, db: Db, settings: SettingsDep) -> dict[str, Any]:
     parties = readable_parties(user)
     if parties is not None and row["party"] not in {str(p) for p in parties}:
-        raise Problem(403, f"notification {notification_id} is addressed to {row['party']}", kind="Forbidden")
-    await notifications.mark_read(db, notification_id, user.sub)
+        raise Problem.from_refusal(ErrorType.forbidden, f"notification {row['id']} is addressed to {row['party']}")
+    await notifications.mark_read(db, row["id"], user.sub)
     return _out({**row, "read": True}, settings)
