@@ -114,7 +114,7 @@ async def send(
         cause = err.cause
         if not isinstance(cause, ApplicationError):
             raise
-        problem = Problem.from_refusal(cause.type, cause.message, list(cause.details))
+        problem = Problem.from_refusal(cause.type, cause.message, list(cause.details), action=action)
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise

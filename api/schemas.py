@@ -7,20 +7,36 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from api.text import LINE, CalendarDate, Comment, Cost, Justification, Reason, Title
 from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
 from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
 
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+#: The votes a person casts (``deemed_concur`` is recorded by the system only).
+CastVote = Literal[IsgVote.concur, IsgVote.nonconcur, IsgVote.request_changes, IsgVote.abstain]
+
+
+class ProposalBody(ProposalFields):
+    """A proposal as a person sends it: :class:`ProposalFields` with the input rules of
+    product.md edition 2 (``api/text.py``), which the workflow's own model does not repeat."""
+
+    title: Title
+    start_date: CalendarDate
+    end_date: CalendarDate
+    estimated_cost_usd: Cost
+    justification: Justification = ""
+
+    def fields(self) -> ProposalFields:
+        """The workflow's model of the same values."""
+        return ProposalFields.model_validate(self.model_dump())
 
 
 class IsgVoteBody(Strict):
-    vote: IsgVote
+    vote: CastVote
     comment: Comment | None = None
 
 
 class RevisionBody(Strict):
-    proposal: ProposalFields
+    proposal: ProposalBody
     comment: Reason
 
 
@@ -39,11 +55,11 @@ class WithdrawBody(Strict):
 
 
 class CutoffBody(Strict):
-    cutoff: date
+    cutoff: CalendarDate
 
 
 class AcceptBody(Strict):
-    instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
 
 
 class ReasonBody(Strict):
@@ -55,10 +71,10 @@ class RetargetBody(Strict):
 
 
 class InstructorBody(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-    component: str
+    name: Annotated[str, StringConstraints(min_length=2, max_length=200), LINE]
+    component: Annotated[str, StringConstraints(max_length=40), LINE]
     expertise: list[Topic] = Field(min_length=1, max_length=11)
-    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=40)]] = Field(
+    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=40), LINE]] = Field(
         default_factory=list, max_length=20
     )
 

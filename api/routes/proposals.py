@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import SkipValidation
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api import actions
+from api.auth import Principal
 from api.deps import (
     BoardChair,
     BoardMember,
@@ -36,24 +38,25 @@ from api.schemas import (
     CutoffBody,
     IsgVoteBody,
     Proposal,
+    ProposalBody,
     ProposalPage,
     RevisionBody,
     WithdrawBody,
 )
+from api.validation import check_proposal
 from ilea.db import audit, proposals
 from ilea.domain import Academy, Stage, Topic
 from ilea.messages import (
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
-    ErrorType,
     IsgVoteInput,
-    ProposalFields,
     ProposalInput,
     ReadInput,
     RevisionInput,
     WithdrawInput,
 )
+from ilea.settings import Settings
 from workflows import rules
 from workflows.proposal import ProposalWorkflow, workflow_id
 
@@ -73,33 +76,41 @@ async def _current(request: Request, db: Db, proposal: ProposalRef) -> dict[str,
     return _out(request, doc)
 
 
-def validation_problem(problems: list[rules.Problem]) -> Problem:
-    return Problem.from_refusal(
-        ErrorType.invalid,
-        f"{len(problems)} rule(s) of a proposal are broken",
-        [{"loc": list(loc), "msg": msg} for loc, msg in problems],
-    )
+#: A proposal body as sent. Its OpenAPI schema is the model's, but it is validated in the route
+#: (``api.validation.check_proposal``): field rules and proposal rules in one 422.
+Unvalidated = SkipValidation
 
 
 @router.post("", status_code=201, response_model=Proposal, summary="Submit a course proposal")
 async def submit(
     request: Request,
-    body: ProposalFields,
+    body: Annotated[ProposalBody, Unvalidated, Body()],
     user: ProgramOfficer,
     db: Db,
     client: Temporal,
     settings: SettingsDep,
     idempotency_key: EffectKey,
 ) -> dict[str, Any]:
+    return await start_proposal(request, body, user, db, client, settings, idempotency_key)
+
+
+async def start_proposal(
+    request: Request, raw: Any, user: Principal, db: Db, client: Temporal, settings: Settings, key: str | None
+) -> dict[str, Any]:
+    """Check a proposal as sent (``raw``: every rule, one 422), start its workflow, answer it as recorded."""
     now = datetime.now(UTC)
-    problems = rules.validate_proposal(body, rules.eastern_date(now), settings.rules())
-    if problems:
-        raise validation_problem(problems)
-    pid = actions.new_proposal_id(user.sub, idempotency_key)
+    proposal, errors = check_proposal(raw, rules.eastern_date(now), settings.rules(), ProposalBody)
+    if proposal is None:
+        raise Problem.invalid(errors)
+    pid = actions.new_proposal_id(user.sub, key)
     start = WithStartWorkflowOperation(
         ProposalWorkflow.run,
         ProposalInput(
-            proposal_id=pid, fields=body, submitted_by=user.actor(), submitted_at=now, rules=settings.rules()
+            proposal_id=pid,
+            fields=proposal.fields(),
+            submitted_by=user.actor(),
+            submitted_at=now,
+            rules=settings.rules(),
         ),
         id=workflow_id(pid),
         task_queue=settings.task_queue,
@@ -185,13 +196,32 @@ async def isg_vote(
 
 
 async def revision(
-    proposal_id: str, body: RevisionBody, db: Db, settings: SettingsDep, caller: CurrentUser
+    proposal_id: str,
+    body: Annotated[RevisionBody, Unvalidated, Body()],
+    db: Db,
+    settings: SettingsDep,
+    caller: CurrentUser,
 ) -> ProposalAction[RevisionBody]:
-    """A revision, checked against the proposal rules (422) before its proposal is looked up (404)."""
-    problems = rules.validate_proposal(body.proposal, rules.eastern_date(datetime.now(UTC)), settings.rules())
-    if problems:
-        raise validation_problem([(("body", "proposal", *loc[1:]), msg) for loc, msg in problems])
-    return ProposalAction(body, await find_proposal(db, proposal_id))
+    """A revision, checked against every rule (422) before its proposal is looked up (404)."""
+    return await check_revision(proposal_id, body, db, settings, caller)
+
+
+async def check_revision(
+    proposal_id: str, raw: Any, db: Db, settings: Settings, caller: Principal
+) -> ProposalAction[RevisionBody]:
+    """A revision as sent (``raw``), checked against every rule at once (one 422), then its proposal.
+
+    A refused revision of a proposal that exists is recorded in its audit trail, as the
+    workflow's own refusals are.
+    """
+    today = rules.eastern_date(datetime.now(UTC))
+    revised, errors = check_proposal(raw, today, settings.rules(), RevisionBody, at=("proposal",))
+    if revised is None:
+        problem = Problem.invalid(errors)
+        if await proposals.exists(db, proposal_id):
+            await actions.record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.revise), problem)
+        raise problem
+    return ProposalAction(revised, await find_proposal(db, proposal_id))
 
 
 @router.post("/{proposal_id}/revisions", response_model=Proposal, summary="Submit a revision")
@@ -203,7 +233,7 @@ async def revise(
     client: Temporal,
     idempotency_key: EffectKey,
 ) -> dict[str, Any]:
-    arg = RevisionInput(actor=user.actor(), proposal=act.body.proposal, comment=act.body.comment)
+    arg = RevisionInput(actor=user.actor(), proposal=act.body.proposal.fields(), comment=act.body.comment)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.revise, arg, key=idempotency_key)
     return await _current(request, db, act.proposal)
 

@@ -18,13 +18,11 @@ from pydantic import ValidationError
 from api.deps import Db, Policy, SettingsDep, Temporal
 from api.errors import Problem
 from api.routes import proposals as proposal_routes
-from api.schemas import RevisionBody
 from api.web.forms import Stop, begin, comment_of
 from api.web.render import message, render, to_login
 from api.web.session import flash, viewer
 from ilea.db import proposals
 from ilea.domain import Role
-from ilea.messages import ProposalFields
 
 router = APIRouter(include_in_schema=False)
 
@@ -119,9 +117,11 @@ async def create(request: Request, db: Db, client: Temporal, settings: SettingsD
         return message(request, "New proposal", problem.detail, user=user, status=403)
     errors: dict[str, list[str]] = {}
     try:
-        body = ProposalFields.model_validate(fields_from_form(form))
-        # The JSON API's own handler: the same cross-field rules and the same workflow start.
-        doc = await proposal_routes.submit(request, body, user, db, client, settings, form.get("form_id") or None)
+        # The JSON API's own path: the same rules (all reported at once) and the same workflow start.
+        raw = fields_from_form(form)
+        doc = await proposal_routes.start_proposal(
+            request, raw, user, db, client, settings, form.get("form_id") or None
+        )
     except ValidationError as err:
         for e in err.errors():
             errors.setdefault(_field_key(e["loc"]), []).append(e["msg"])
@@ -199,10 +199,10 @@ async def revise(request: Request, proposal_id: str, db: Db, client: Temporal, s
     if not comment:
         errors["comment"] = ["say what changed"]
     try:
-        body = RevisionBody(proposal=ProposalFields.model_validate(fields_from_form(form)), comment=comment or "-")
+        # The JSON API's path: the same rules, the same update, refusals recorded in the trail.
+        raw = {"proposal": fields_from_form(form), "comment": comment or "-"}
+        act = await proposal_routes.check_revision(proposal_id, raw, db, settings, user)
         if not errors:
-            # The JSON API's handler: the same rules, the same update, refusals recorded in the trail.
-            act = await proposal_routes.revision(proposal_id, body, db, settings, user)
             await proposal_routes.revise(request, user, act, db, client, form.get("form_id") or None)
     except ValidationError as err:
         for e in err.errors():

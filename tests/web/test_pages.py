@@ -70,17 +70,19 @@ async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.A
     bad = new_form(csrf, start_date=too_soon, end_date=too_soon, participating_countries="TH, XX", seats="0")
     r = await api.post("/ui/new", data=bad)
     assert r.status_code == 422
-    # pydantic's error sits next to its field, and the form keeps what was typed
+    # each error sits next to its field, and the form keeps what was typed
     assert re.search(r'id="seats"[^>]*aria-invalid="true"', r.text)
     assert 'id="err-seats"' in r.text and 'value="Countering wildlife trafficking"' in r.text
+    # the proposal rules are reported in the same answer as the field's own (product.md edition 2)
+    assert re.search(r'id="err-start_date">The course must start at least 60 days', r.text)
 
     r = await api.post(
         "/ui/new", data=new_form(csrf, start_date=too_soon, end_date=too_soon, participating_countries="TH, XX")
     )
     assert r.status_code == 422
     # the workflow rules' errors (validate_proposal) sit next to theirs
-    assert re.search(r'id="err-start_date">start_date must be at least 60 days', r.text)
-    assert "is not an ISO 3166-1 alpha-2 country code" in r.text
+    assert re.search(r'id="err-start_date">The course must start at least 60 days', r.text)
+    assert "is not a country code" in r.text
     assert 'id="err-participating_countries"' in r.text
 
     r = await api.post("/ui/new", data=new_form(csrf))
