@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import NotFound, Problem
+from api.refusals import record_if_targeted
 from ilea.db import notifications, proposals, roster
 from ilea.domain import Role
 from ilea.messages import ErrorType
@@ -63,7 +64,9 @@ async def current_user(
         principal = await request.app.state.verifier.verify_async(token)
     misplaced = misplaced_role_reason(principal)
     if misplaced:
-        raise Problem.from_refusal(ErrorType.wrong_agency, misplaced)
+        problem = Problem.from_refusal(ErrorType.wrong_agency, misplaced)
+        await record_if_targeted(request, principal, problem)
+        raise problem
     return principal
 
 
@@ -78,8 +81,12 @@ class Policy:
     def __init__(self, *roles: Role) -> None:
         self.roles = roles
 
-    async def __call__(self, user: Annotated[Principal, Depends(current_user)]) -> Principal:
-        return self.check(user)
+    async def __call__(self, request: Request, user: Annotated[Principal, Depends(current_user)]) -> Principal:
+        try:
+            return self.check(user)
+        except Problem as problem:  # a role refused on an existing proposal is part of its trail
+            await record_if_targeted(request, user, problem)
+            raise
 
     def check(self, user: Principal) -> Principal:
         """The same check outside dependency injection (the web forms)."""

@@ -27,8 +27,13 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def label(loc: Sequence[str | int]) -> str:
-    """``("body", "instructor_needs", 0, "count")`` → ``"Instructor needs, item 1, count"``."""
+    """``("body", "instructor_needs", 0, "count")`` → ``"Instructor needs, item 1, count"``.
+
+    A revision's ``("body", "proposal", "seats")`` reads ``"Seats"``, as in a submission.
+    """
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    if len(parts) > 1 and parts[0] == "proposal":  # a revision's fields read as the proposal's own
+        parts = parts[1:]
     words = [f"item {p + 1}" if isinstance(p, int) else str(p).replace("_", " ") for p in parts]
     text = ", ".join(words) or "The request body"
     return text[0].upper() + text[1:]

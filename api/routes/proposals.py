@@ -30,6 +30,7 @@ from api.deps import (
 )
 from api.errors import Problem
 from api.idempotency import EffectKey
+from api.refusals import record_refusal
 from api.schemas import (
     AuditEvents,
     BoardDecisionBody,
@@ -219,7 +220,7 @@ async def check_revision(
     if revised is None:
         problem = Problem.invalid(errors)
         if await proposals.exists(db, proposal_id):
-            await actions.record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.revise), problem)
+            await record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.revise), problem)
         raise problem
     return ProposalAction(revised, await find_proposal(db, proposal_id))
 
