@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import NotFound, Problem
 from api.refusals import record_if_targeted
+from api.web.signin import session_principal
 from ilea.db import notifications, proposals, roster
 from ilea.domain import Role
 from ilea.messages import ErrorType
@@ -50,15 +51,14 @@ async def current_user(
 ) -> Principal:
     """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
     token = credentials.credentials if credentials else None
-    if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
-        # The web pages' session cookie; /v1 actions need an explicit bearer token, so a
-        # cross-site form can never drive the JSON API with a visitor's cookie.
-        token = request.cookies.get("ilea_session")
-    if not token:
-        raise AuthError("a bearer token is required")
-    # The idempotency middleware verified this request's bearer token already.
     seen = request.scope.get("state", {}).get(VERIFIED)
-    if seen is not None and seen[0] == token:
+    if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
+        # The web pages' session (resolved once by the session middleware); /v1 actions need an
+        # explicit bearer token, so a cross-site form can never drive the JSON API with a cookie.
+        principal = session_principal(request)
+    elif not token:
+        raise AuthError("a bearer token is required")
+    elif seen is not None and seen[0] == token:  # the idempotency middleware verified it already
         principal = cast(Principal, seen[1])
     else:
         principal = await request.app.state.verifier.verify_async(token)

@@ -61,7 +61,7 @@ def render(
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:;"
-        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        f" connect-src 'self'; form-action 'self'{_sign_out_origin(request)}; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -69,6 +69,13 @@ def render(
     if flash is not None:
         response.delete_cookie(FLASH_COOKIE, path="/ui")
     return response
+
+
+def _sign_out_origin(request: Request) -> str:
+    """The identity provider, where the sign-out form's redirect ends (CSP applies form-action to it)."""
+    oidc = getattr(request.app.state, "oidc", None)
+    origin = getattr(oidc, "origin", "")
+    return f" {origin}" if origin else ""
 
 
 def fragment(name: str, context: dict[str, Any]) -> str:

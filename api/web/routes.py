@@ -12,27 +12,25 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.auth import Principal
 from api.deps import Db
 from api.routes.tasks import parties_of
-from api.web import forms, people, present, proposal_form
+from api.web import access, forms, people, present, proposal_form, signin
 from api.web.render import fragment, message, render, safe_next, to_login
 from api.web.session import (
-    SESSION_COOKIE,
     CsrfError,
-    check_csrf,
     check_origin,
     csrf_token,
     read_form,
-    set_session,
     viewer,
 )
 from ilea.db import audit, proposals, roster
 from ilea.demo import DEMO_USERS
 from ilea.domain import Academy, Agency, Role, Stage, Topic
-from ilea.tokens import issue_token
 
 router = APIRouter(include_in_schema=False)
 router.include_router(forms.router)
 router.include_router(proposal_form.router)
 router.include_router(people.router)
+router.include_router(signin.router)
+router.include_router(access.router)
 
 BOARD_LIMIT = 200
 STATIC_DIR = Path(__file__).parent / "static"
@@ -53,6 +51,8 @@ async def ui_root() -> RedirectResponse:
 
 @router.get("/ui/login", response_model=None)
 async def login_page(request: Request, next: str | None = None) -> Response:
+    if signin.oidc_of(request) is not None:  # single sign-on configured: the provider's page, never the demo one
+        return RedirectResponse(f"/ui/auth/login?next={safe_next(next, signin.DEFAULT_NEXT)}", status_code=303)
     if request.app.state.settings.env == "production":
         return message(request, "Sign in", _SSO_ONLY, status=404)
     users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in DEMO_USERS]
@@ -65,7 +65,7 @@ _SSO_ONLY = "Demo sign-in exists only in development; use your agency's single s
 @router.post("/ui/login", response_model=None)
 async def login(request: Request) -> Response:
     settings = request.app.state.settings
-    if settings.env == "production":
+    if settings.env == "production" or signin.oidc_of(request) is not None:
         return message(request, "Sign in", _SSO_ONLY, status=404)
     try:
         check_origin(request)  # no session exists yet, so the Origin check is the CSRF defence here
@@ -76,9 +76,11 @@ async def login(request: Request) -> Response:
     if match is None:
         return message(request, "Sign in", "Choose one of the listed users.", status=400)
     sub, name, agency, roles = match
-    token = issue_token(settings, sub=sub, agency=agency, roles=roles, name=name)
     response = RedirectResponse(safe_next(form.get("next"), "/ui/board"), status_code=303)
-    set_session(response, request, token, max_age=settings.token_ttl_hours * 3600)
+    claims = {"agency": agency.value, "roles": [r.value for r in roles]}  # resolved as a token's claims are
+    await signin.open_session(
+        response, request, sub=sub, name=name, via="development", claims=claims, id_token=None, detail={}
+    )
     return response
 
 
@@ -92,14 +94,7 @@ async def logout_page(request: Request) -> Response:
 
 @router.post("/ui/logout", response_model=None)
 async def logout(request: Request) -> Response:
-    form = await read_form(request)
-    try:
-        check_csrf(request, form)
-    except CsrfError as err:
-        return message(request, "Refused", str(err), status=403)
-    response = RedirectResponse("/ui/login" if request.app.state.settings.env != "production" else "/", 303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return await signin.sign_out(request)
 
 
 # --- board --------------------------------------------------------------------------------

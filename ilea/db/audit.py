@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,21 +46,33 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """SHA-256 of the previous hash and the event's canonical JSON."""
-    body = json.dumps(
-        {
-            "proposal_id": proposal_id,
-            "seq": seq,
-            "at": utc_text(at),
-            "actor": actor,
-            "agency": agency,
-            "action": action,
-            "detail": detail,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    body = {
+        "proposal_id": proposal_id,
+        "seq": seq,
+        "at": utc_text(at),
+        "actor": actor,
+        "agency": agency,
+        "action": action,
+        "detail": detail,
+    }
+    return link_hash(prev_hash, body)
+
+
+def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    """One link of a hash chain: SHA-256 of the previous hash and ``body`` as canonical JSON."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
+    """The seq of the first event out of place, wrongly linked, or whose hash is not ``expected(event,
+    prev_hash)``; None when the chain holds (the audit trail's and the access log's check)."""
+    prev = GENESIS
+    for i, e in enumerate(events, start=1):
+        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected(e, prev):
+            return int(e["seq"])
+        prev = e["hash"]
+    return None
 
 
 async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
@@ -183,9 +195,9 @@ def verify(proposal_id: str, events: Sequence[dict[str, Any]], head: ChainHead |
 
 def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | None:
     """The seq of the first event whose hash or link is wrong, or None when the chain holds."""
-    prev = GENESIS
-    for i, e in enumerate(events, start=1):
-        expected = event_hash(
+
+    def expected(e: dict[str, Any], prev: str) -> str:
+        return event_hash(
             proposal_id=proposal_id,
             seq=e["seq"],
             at=e["at"],
@@ -195,36 +207,37 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
             detail=e["detail"],
             prev_hash=prev,
         )
-        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected:
-            return int(e["seq"])
-        prev = e["hash"]
-    return None
+
+    return first_broken(events, expected)
+
+
+#: The hash-chained, append-only tables: the audit trail and the access log (issue 18).
+APPEND_ONLY = ("audit_events", "access_events")
 
 
 async def rewrite_privileges(con: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    """How the current database login could rewrite audit rows (empty when it cannot).
+    """How the current database login could rewrite an append-only table (empty when it cannot).
 
     The application must log in as a member of ``ilea_app`` (migration 005): not a superuser,
-    not the table's owner (who can disable the append-only triggers), and without UPDATE,
-    DELETE or TRUNCATE on ``audit_events``.
+    not the tables' owner (who can disable the append-only triggers), and without UPDATE,
+    DELETE or TRUNCATE on :data:`APPEND_ONLY`.
     """
-    row = await con.fetchrow(
-        "SELECT r.rolsuper AS superuser,"
+    rows = await con.fetch(
+        "SELECT current_user AS who, r.rolsuper AS superuser, c.relname AS name,"
         " pg_has_role(current_user, c.relowner, 'USAGE') AS owner,"
-        " has_table_privilege('audit_events', 'UPDATE') AS update,"
-        " has_table_privilege('audit_events', 'DELETE') AS delete,"
-        " has_table_privilege('audit_events', 'TRUNCATE') AS truncate"
-        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = 'audit_events'::regclass"
+        " has_table_privilege(c.oid, 'UPDATE') AS update,"
+        " has_table_privilege(c.oid, 'DELETE') AS delete,"
+        " has_table_privilege(c.oid, 'TRUNCATE') AS truncate"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user"
+        " AND c.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest($1::text[]) AS t)) ORDER BY c.relname",
+        list(APPEND_ONLY),
     )
-    if row is None:  # pragma: no cover - current_user is always a role
-        return ["the current login is not a known role"]
-    who = await con.fetchval("SELECT current_user")
-    found = []
-    if row["superuser"]:
-        found.append(f"{who} is a superuser")
-    if row["owner"]:
-        found.append(f"{who} owns audit_events (and can disable its triggers)")
-    found += [f"{who} may {p.upper()} audit_events" for p in ("update", "delete", "truncate") if row[p]]
+    found = [f"{rows[0]['who']} is a superuser"] if rows and rows[0]["superuser"] else []
+    for row in rows:
+        who, name = row["who"], row["name"]
+        if row["owner"]:
+            found.append(f"{who} owns {name} (and can disable its triggers)")
+        found += [f"{who} may {p.upper()} {name}" for p in ("update", "delete", "truncate") if row[p]]
     return found
 
 

@@ -80,6 +80,10 @@ async def test_the_application_login_cannot_update_delete_or_truncate_audit_rows
             await pool.execute(sql, *([PID] if "$1" in sql else []))
     assert await audit.rewrite_privileges(pool) == []
     assert audit.verify_chain(PID, await audit.fetch(pool, PID)) is None
+    # The access log (issue 18) is append-only for it too.
+    for sql in ("UPDATE access_events SET actor = 'x'", "DELETE FROM access_events", "TRUNCATE access_events"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await pool.execute(sql)
     # It still appends, and reads.
     async with pool.acquire() as con, con.transaction():
         await audit.lock_proposal(con, PID)
@@ -88,6 +92,7 @@ async def test_the_application_login_cannot_update_delete_or_truncate_audit_rows
     # The owner (what migrations run as) could: that is what the check names.
     found = await audit.rewrite_privileges(owner_pool)
     assert any("superuser" in f or "owns audit_events" in f for f in found), found
+    assert any("access_events" in f for f in found), found
 
 
 async def test_a_head_kept_elsewhere_reveals_cut_and_recomputed_chains(pool: asyncpg.Pool) -> None:

@@ -82,6 +82,10 @@ def test_migrate_worker_and_api_from_environment_only(
     assert refused.returncode != 0 and "refusing to start" in refused.stdout + refused.stderr, refused.stderr
     asyncio.run(create_app_login(external_db))
     env["ILEA_DATABASE_URL"] = as_app_login(external_db)
+    # In production roles come from grants kept in ILEA, not from the token's claims.
+    grant = [*cli, "grant", "--sub", "ext-po", "--email", "ext-po@state.gov", "--agency", "STATE"]
+    out = subprocess.run([*grant, "--role", "program_officer"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "granted ext-po: STATE program_officer" in out.stdout, out.stderr
     procs = []
     try:
         for role in ("worker", "api"):
