@@ -10,7 +10,7 @@ from pydantic import SkipValidation
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api import actions
+from api import actions, visibility
 from api.auth import Principal
 from api.deps import (
     BoardChair,
@@ -64,17 +64,19 @@ from workflows.proposal import ProposalWorkflow, workflow_id
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
 
-def _out(request: Request, doc: dict[str, Any]) -> dict[str, Any]:
+def _out(request: Request, doc: dict[str, Any], user: Principal) -> dict[str, Any]:
+    """The proposal as ``user`` may read it (api/visibility.py), with its history's URL."""
+    doc = visibility.proposal(doc, user)
     doc["history_url"] = str(request.url_for("proposal_events", proposal_id=doc["id"]))
     return doc
 
 
-async def _current(request: Request, db: Db, proposal: ProposalRef) -> dict[str, Any]:
+async def _current(request: Request, db: Db, proposal: ProposalRef, user: Principal) -> dict[str, Any]:
     """The proposal as the read model has it (an action's effect is there when it returns)."""
     doc = await proposals.get(db, proposal.id)
     if doc is None:  # pragma: no cover - the workflow writes it before answering
         raise Problem(503, "the proposal is not recorded yet; retry shortly")
-    return _out(request, doc)
+    return _out(request, doc, user)
 
 
 #: A proposal body as sent. Its OpenAPI schema is the model's, but it is validated in the route
@@ -120,7 +122,7 @@ async def start_proposal(
     await client.execute_update_with_start_workflow(
         ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
     )
-    return await _current(request, db, ProposalRef(pid))
+    return await _current(request, db, ProposalRef(pid), user)
 
 
 @router.get("", response_model=ProposalPage, summary="List proposals, newest first")
@@ -153,14 +155,14 @@ async def list_proposals(
 
 @router.get("/{proposal_id}", response_model=Proposal, summary="One proposal as it stands")
 async def get_proposal(request: Request, user: CurrentUser, doc: ProposalDoc) -> dict[str, Any]:
-    return _out(request, doc)
+    return _out(request, doc, user)
 
 
 @router.get(
     "/{proposal_id}/events", response_model=AuditEvents, name="proposal_events", summary="The audit trail, oldest first"
 )
 async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
-    return {"items": await audit.fetch(db, proposal.id)}
+    return {"items": visibility.events(await audit.fetch(db, proposal.id), user)}
 
 
 @router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Recompute the audit trail's hash chain")
@@ -193,7 +195,7 @@ async def isg_vote(
 ) -> dict[str, Any]:
     arg = IsgVoteInput(actor=user.actor(), vote=act.body.vote, comment=act.body.comment)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.isg_vote, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)
 
 
 async def revision(
@@ -236,7 +238,7 @@ async def revise(
 ) -> dict[str, Any]:
     arg = RevisionInput(actor=user.actor(), proposal=act.body.proposal.fields(), comment=act.body.comment)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.revise, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)
 
 
 @router.post(
@@ -254,7 +256,7 @@ async def board_position(
 ) -> dict[str, Any]:
     arg = BoardPositionInput(actor=user.actor(), position=act.body.position, comment=act.body.comment)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.board_position, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)
 
 
 @router.post("/{proposal_id}/board-decision", response_model=Proposal, summary="The chair's decision")
@@ -268,7 +270,7 @@ async def board_decision(
 ) -> dict[str, Any]:
     arg = BoardDecisionInput(actor=user.actor(), decision=act.body.decision, comment=act.body.comment)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.board_decision, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)
 
 
 @router.post("/{proposal_id}/withdraw", response_model=Proposal, summary="Withdraw a proposal")
@@ -282,7 +284,7 @@ async def withdraw(
 ) -> dict[str, Any]:
     arg = WithdrawInput(actor=user.actor(), reason=act.body.reason)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.withdraw, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)
 
 
 @router.post("/{proposal_id}/staffing-cutoff", response_model=Proposal, summary="Move the staffing cutoff")
@@ -296,4 +298,4 @@ async def staffing_cutoff(
 ) -> dict[str, Any]:
     arg = CutoffInput(actor=user.actor(), cutoff=act.body.cutoff)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.staffing_cutoff, arg, key=idempotency_key)
-    return await _current(request, db, act.proposal)
+    return await _current(request, db, act.proposal, user)

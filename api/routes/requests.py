@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from api import actions
+from api import actions, visibility
 from api.actions import ActionUpdate, InputT
 from api.auth import Principal
 from api.deps import (
@@ -55,9 +55,11 @@ async def request_filter(
 
 
 @router.get("", response_model=InstructorRequests, summary="Instructor requests (own agency for coordinators)")
-async def list_requests(flt: Annotated[RequestFilter, Depends(request_filter)], db: Db) -> dict[str, Any]:
+async def list_requests(
+    user: RequestReader, flt: Annotated[RequestFilter, Depends(request_filter)], db: Db
+) -> dict[str, Any]:
     items = await roster.list_requests(db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id)
-    return {"items": items}
+    return {"items": visibility.requests(items, user)}
 
 
 # Every action: the caller's role policy first (401/403), then the body and the request from the
@@ -77,7 +79,7 @@ async def _answer(
     result = await actions.send(client, db, user, request.proposal, update, arg, key=key)
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
-    return result.request.model_dump(mode="json")
+    return visibility.request(result.request.model_dump(mode="json"), user)
 
 
 @router.post("/{request_id}/accept", response_model=InstructorRequest, summary="Accept, naming an instructor")
