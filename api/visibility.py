@@ -1,4 +1,5 @@
-"""Visibility across agencies (product.md edition 2, "What people see").
+"""Visibility across agencies (product.md edition 2, "What people see"), for the JSON API and
+the web pages alike.
 
 Everyone authenticated sees a proposal's fields, stage, votes, Board positions and decision,
 pending parties and each instructor slot's agency, status and due date. Who the instructor is,
@@ -11,7 +12,7 @@ hashes over what was stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from api.auth import Principal
@@ -19,6 +20,9 @@ from ilea.domain import Agency, Role
 
 #: Readers who see every agency's staffing details.
 ALL_AGENCIES = (Role.program_officer, Role.board_chair, Role.auditor)
+
+#: Whether the reader sees the staffing details of an agency (by its name).
+Sees = Callable[[str], bool]
 
 #: The fields of an audit event's detail that belong to the agency it concerns, by action.
 _EVENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -30,11 +34,12 @@ _EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 _REFUSED_ANSWERS = frozenset({"accept_request", "decline_request", "release_request", "accept", "decline", "release"})
 
 
-def sees(user: Principal, agency: Agency | str | None) -> bool:
-    """Whether ``user`` sees the instructors, decline reasons and roster of ``agency``."""
-    if user.has(*ALL_AGENCIES):
-        return True
-    return agency is not None and user.has(Role.agency_coordinator) and user.agency.value == str(agency)
+def seer(user: Principal) -> Sees:
+    """Whose instructors, decline reasons and roster ``user`` sees: program officers, the Board
+    chair and auditors every agency's; a coordinator their own agency's; anyone else none."""
+    every = user.has(*ALL_AGENCIES)
+    own = user.agency.value if user.has(Role.agency_coordinator) else None
+    return lambda agency: every or agency == own
 
 
 def visible_agencies(user: Principal) -> set[Agency] | None:
@@ -44,34 +49,41 @@ def visible_agencies(user: Principal) -> set[Agency] | None:
     return {user.agency} if user.has(Role.agency_coordinator) else set()
 
 
-def request(doc: dict[str, Any], user: Principal) -> dict[str, Any]:
-    """An instructor request as ``user`` may read it."""
-    if sees(user, doc.get("agency")):
+def request(doc: dict[str, Any], sees: Sees) -> dict[str, Any]:
+    """An instructor request as the reader may read it."""
+    if sees(str(doc.get("agency"))):
         return doc
     return {**doc, "instructor": None, "reason": None}
 
 
-def requests(docs: Iterable[dict[str, Any]], user: Principal) -> list[dict[str, Any]]:
-    return [request(d, user) for d in docs]
+def requests(docs: Iterable[dict[str, Any]], sees: Sees) -> list[dict[str, Any]]:
+    return [request(d, sees) for d in docs]
 
 
-def proposal(doc: dict[str, Any], user: Principal) -> dict[str, Any]:
-    """A proposal document as ``user`` may read it."""
-    if user.has(*ALL_AGENCIES) or not doc.get("instructor_requests"):
+def proposal(doc: dict[str, Any], sees: Sees) -> dict[str, Any]:
+    """A proposal document as the reader may read it."""
+    if not doc.get("instructor_requests"):
         return doc
-    return {**doc, "instructor_requests": requests(doc["instructor_requests"], user)}
+    return {**doc, "instructor_requests": requests(doc["instructor_requests"], sees)}
 
 
-def event(doc: dict[str, Any], user: Principal) -> dict[str, Any]:
-    """An audit event as ``user`` may read it (its ``hash`` is over the stored detail)."""
-    action, detail = doc["action"], doc["detail"]
+def event(doc: dict[str, Any], sees: Sees, agency_of: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An audit event as the reader may read it (its ``hash`` is over the stored detail).
+
+    The agency it concerns is its request's (``agency_of``, request id → agency, when given),
+    else the event's own.
+    """
+    action, detail = doc["action"], doc.get("detail") or {}
     withheld = _EVENT_FIELDS.get(action, ())
     if action == "refused" and detail.get("attempted") in _REFUSED_ANSWERS:
         withheld = ("reason",)
-    if not withheld or sees(user, doc.get("agency")):
+    agency = (agency_of or {}).get(str(detail.get("request_id")), str(doc.get("agency") or ""))
+    if not withheld or sees(agency):
         return doc
     return {**doc, "detail": {**detail, **{k: None for k in withheld if k in detail}}}
 
 
-def events(docs: Iterable[dict[str, Any]], user: Principal) -> list[dict[str, Any]]:
-    return [event(d, user) for d in docs]
+def events(
+    docs: Iterable[dict[str, Any]], sees: Sees, agency_of: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    return [event(d, sees, agency_of) for d in docs]

@@ -66,7 +66,7 @@ router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
 def _out(request: Request, doc: dict[str, Any], user: Principal) -> dict[str, Any]:
     """The proposal as ``user`` may read it (api/visibility.py), with its history's URL."""
-    doc = visibility.proposal(doc, user)
+    doc = visibility.proposal(doc, visibility.seer(user))
     doc["history_url"] = str(request.url_for("proposal_events", proposal_id=doc["id"]))
     return doc
 
@@ -162,7 +162,7 @@ async def get_proposal(request: Request, user: CurrentUser, doc: ProposalDoc) ->
     "/{proposal_id}/events", response_model=AuditEvents, name="proposal_events", summary="The audit trail, oldest first"
 )
 async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
-    return {"items": visibility.events(await audit.fetch(db, proposal.id), user)}
+    return {"items": visibility.events(await audit.fetch(db, proposal.id), visibility.seer(user))}
 
 
 @router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Recompute the audit trail's hash chain")

@@ -59,7 +59,7 @@ async def list_requests(
     user: RequestReader, flt: Annotated[RequestFilter, Depends(request_filter)], db: Db
 ) -> dict[str, Any]:
     items = await roster.list_requests(db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id)
-    return {"items": visibility.requests(items, user)}
+    return {"items": visibility.requests(items, visibility.seer(user))}
 
 
 # Every action: the caller's role policy first (401/403), then the body and the request from the
@@ -79,7 +79,7 @@ async def _answer(
     result = await actions.send(client, db, user, request.proposal, update, arg, key=key)
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
-    return visibility.request(result.request.model_dump(mode="json"), user)
+    return visibility.request(result.request.model_dump(mode="json"), visibility.seer(user))
 
 
 @router.post("/{request_id}/accept", response_model=InstructorRequest, summary="Accept, naming an instructor")
