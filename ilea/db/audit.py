@@ -75,6 +75,11 @@ def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str,
     return None
 
 
+def broken_at(seq: int | None) -> list[str]:
+    """:func:`first_broken`'s finding in words (none when the chain holds)."""
+    return [] if seq is None else [f"event {seq} does not match its hash or its link to the one before"]
+
+
 async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
     """Serialise audit appends for one proposal until the transaction ends."""
     await con.execute("SELECT pg_advisory_xact_lock(hashtext('proposal:' || $1))", proposal_id)
@@ -182,7 +187,7 @@ def verify(proposal_id: str, events: Sequence[dict[str, Any]], head: ChainHead |
     if not events:
         return ChainVerdict(0, 1, ["no audit events are recorded for this proposal"])
     broken = verify_chain(proposal_id, events)
-    problems = [] if broken is None else [f"event {broken} does not match its hash or its link to the one before"]
+    problems = broken_at(broken)
     if head is not None and broken is None:
         if len(events) < head.seq:
             problems.append(f"the workflow recorded {head.seq} events; the database holds {len(events)}")
