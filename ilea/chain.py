@@ -77,23 +77,34 @@ def workflow_chain(events: Iterable[Mapping[str, Any]], head: str = GENESIS) -> 
     return n, head
 
 
+def workflow_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The database's rows the workflow wrote (keyed ``<version>.<position>``), in their order."""
+    return [e for e in events if WORKFLOW_KEY.fullmatch(str(e["key"]))]
+
+
+def missing(events: Iterable[Mapping[str, Any]], kept_events: int) -> bool:
+    """True when the database holds fewer of the workflow's events than it recorded."""
+    return len(workflow_events(events)) < kept_events
+
+
 def compare(events: Iterable[Mapping[str, Any]], kept_events: int, kept_head: str) -> list[str]:
     """Each difference between the database's audit events and the workflow's record, in words.
 
     ``events`` are the database's rows of one proposal in ``seq`` order, with their ``key``;
     the workflow's are those keyed ``<version>.<position>``.
     """
-    mine = [e for e in events if WORKFLOW_KEY.fullmatch(str(e["key"]))]
-    count, head = workflow_chain(mine)
+    count, head = workflow_chain(workflow_events(events))
     if count < kept_events:
+        gone = kept_events - count
         return [
             f"the workflow recorded {kept_events} events and the database holds {count} of them:"
-            f" {kept_events - count} are missing"
+            f" {gone} {'is' if gone == 1 else 'are'} missing"
         ]
     if count > kept_events:
+        added = count - kept_events
         return [
             f"the database holds {count} events attributed to the workflow, which recorded {kept_events}:"
-            f" {count - kept_events} were added"
+            f" {added} {'was' if added == 1 else 'were'} added"
         ]
     if head != kept_head:
         return [

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RequestStatus,
         Role,
         Stage,
+        subject_problem,
     )
     from ilea.messages import (
         AcceptInput,
@@ -226,27 +227,11 @@ def check_hand_over(state: ProposalState, inp: HandOverInput, now: datetime) -> 
     need_role(inp.actor, Role.program_officer)
     if state.stage in TERMINAL_STAGES:
         raise refuse(ErrorType.closed, f"the proposal is already {state.stage.value}")
-    problem = person_problem(inp.sub)
+    problem = subject_problem(inp.sub)
     if problem is None and inp.sub == state.owner:
         problem = f"{inp.sub} already owns this proposal"
     if problem is not None:
         raise refuse(ErrorType.invalid, problem, ("body", "sub"))
-
-
-def person_problem(sub: str) -> str | None:
-    """Why ``sub`` cannot name a person who owns a proposal (product.md's identity rules), or None."""
-    if not sub.strip():
-        return "name the program officer (their sub) to hand the proposal over to"
-    if len(sub) > SUB_MAX_LENGTH or not sub.isprintable():
-        return f"a sub has at most {SUB_MAX_LENGTH} printable characters"
-    if sub == SYSTEM:
-        return f"{SYSTEM!r} is the system's own name, not a person's"
-    return None
-
-
-#: product.md: a token's ``sub`` is at most this long; ``system`` is the workflow's own actor name
-SUB_MAX_LENGTH = 128
-SYSTEM = "system"
 
 
 def check_retarget(state: ProposalState, inp: RetargetInput, now: datetime) -> InstructorRequestView:

@@ -65,7 +65,7 @@ async def test_a_hand_over_is_refused_to_anyone_but_another_program_officer(
     r = await api.post(f"/v1/proposals/{pid}/owner", json={"sub": "po-3"}, headers=auth("i", "DHS", "isg_member"))
     assert r.status_code == 403
     for sub, msg in (
-        ("system", "'system' is the system's own name, not a person's"),
+        ("system", "the subject (sub) 'system' is reserved"),
         ("po-1", "po-1 already owns this proposal"),
     ):
         r = await api.post(f"/v1/proposals/{pid}/owner", json={"sub": sub}, headers=auth(*PO2))

@@ -113,11 +113,11 @@ def test_a_revision_must_keep_the_proposal_valid() -> None:
     with pytest.raises(ApplicationError) as refused:
         checks.check_revision(state, RevisionInput(actor=PO, proposal=too_soon, comment="sooner"), SUBMITTED)
     assert refused.value.type == ErrorType.invalid.value
-    assert refused.value.message == "start_date must be at least 60 days after submission (on or after 2027-07-31)"
+    assert refused.value.message == "The course must start at least 60 days after submission (on or after 2027-07-31)"
     assert list(refused.value.details) == [
         {
             "loc": ["body", "proposal", "start_date"],
-            "msg": "start_date must be at least 60 days after submission (on or after 2027-07-31)",
+            "msg": "The course must start at least 60 days after submission (on or after 2027-07-31)",
         }
     ]
     good = RevisionInput(actor=PO, proposal=fields(today=SUBMITTED.date()), comment="narrower")
