@@ -3,15 +3,18 @@ proposals and instructor requests named in a path (loaded once; 404 when missing
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, Generic, TypeVar, cast
 
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import NotFound, Problem
@@ -19,8 +22,11 @@ from api.refusals import record_if_targeted
 from api.web.signin import session_principal
 from ilea.db import notifications, proposals, roster
 from ilea.domain import Role
-from ilea.messages import ErrorType
+from ilea.messages import AuditChain, ErrorType
 from ilea.settings import Settings
+from workflows.proposal import ProposalWorkflow, workflow_id
+
+log = logging.getLogger("ilea.api")
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -175,6 +181,44 @@ async def load_proposal(proposal_id: str, db: Db, caller: CurrentUser) -> Propos
     return await find_proposal(db, proposal_id)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditedProposal:
+    """A proposal whose audit trail is to be verified, and its workflow's own record of the trail
+    (None when the workflow could not be asked)."""
+
+    id: str
+    kept: AuditChain | None
+
+
+async def load_audited_proposal(proposal_id: str, db: Db, client: Temporal, caller: CurrentUser) -> AuditedProposal:
+    """The proposal in the path as far as its read model or its workflow knows it: verification is
+    for a trail whose rows (even the read model's row) may have been deleted; 404 when neither does."""
+    kept = await workflow_record(client, proposal_id)
+    if kept is None and not await proposals.exists(db, proposal_id):
+        raise NotFound("proposal", proposal_id)
+    return AuditedProposal(proposal_id, kept)
+
+
+async def workflow_record(client: Client, proposal_id: str) -> AuditChain | None:
+    """The proposal workflow's record of its audit chain (the ``audit_chain`` query); None when
+    there is no such workflow, or it does not answer in time (a worker replays a closed one)."""
+    handle = client.get_workflow_handle(workflow_id(proposal_id))
+    try:
+        record: AuditChain = await handle.query(ProposalWorkflow.audit_chain, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            log.warning("the workflow of %s did not answer for its audit chain: %s", proposal_id, err)
+        return None
+    except WorkflowQueryFailedError as err:  # a workflow recorded before it kept a chain, on an old worker
+        log.warning("the workflow of %s cannot tell its audit chain: %s", proposal_id, err)
+        return None
+    return record
+
+
+#: how long verification waits for the workflow's answer before checking the database alone
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
 async def load_request(request_id: str, db: Db, caller: CurrentUser) -> RequestRef:
     """The instructor request in the path."""
     found = await find_request(db, request_id)
@@ -221,3 +265,4 @@ async def load_notification(notification_id: int, db: Db, caller: CurrentUser) -
 ProposalDoc = Annotated[dict[str, Any], Depends(load_proposal_doc)]
 KnownNotification = Annotated[dict[str, Any], Depends(load_notification)]
 KnownProposal = Annotated[ProposalRef, Depends(load_proposal)]
+AuditedProposalDep = Annotated[AuditedProposal, Depends(load_audited_proposal)]

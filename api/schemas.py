@@ -153,6 +153,11 @@ class ChainCheck(BaseModel):
     first_broken_seq: int | None
     #: each difference found, in words (empty when valid)
     problems: list[str] = []
+
+
+class AuditTrailCheck(ChainCheck):
+    """A proposal's audit trail verified, against the database's chain and the workflow's record."""
+
     #: the workflow's own record of its audit events, which the database's were compared with;
     #: null when the workflow could not be asked (then only the database's chain was checked)
     workflow: AuditChain | None = None

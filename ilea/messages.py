@@ -213,8 +213,9 @@ class ProposalView(ProposalFields):
 
     id: str
     stage: Stage
-    #: the program officer who owns the proposal (its submitter, until handed over): the one notified
-    owner: str = ""
+    #: the program officer who owns the proposal (its submitter, until handed over): the one notified;
+    #: None in states recorded before the workflow kept one (the read model's owner column stands)
+    owner: str | None = None
     owner_name: str = ""
     overdue: bool = False
     dissent: bool = False

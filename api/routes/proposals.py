@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import SkipValidation
-from temporalio.client import WithStartWorkflowOperation, WorkflowQueryFailedError
+from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from api import actions, visibility
 from api.auth import Principal
 from api.deps import (
+    AuditedProposalDep,
     BoardChair,
     BoardMember,
     CurrentUser,
@@ -35,9 +34,9 @@ from api.idempotency import EffectKey
 from api.refusals import record_refusal
 from api.schemas import (
     AuditEvents,
+    AuditTrailCheck,
     BoardDecisionBody,
     BoardPositionBody,
-    ChainCheck,
     CutoffBody,
     HandOverBody,
     IsgVoteBody,
@@ -51,7 +50,6 @@ from api.validation import check_proposal
 from ilea.db import audit, people, proposals
 from ilea.domain import Academy, Role, Stage, Topic
 from ilea.messages import (
-    AuditChain,
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
@@ -67,7 +65,6 @@ from workflows import rules
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
-log = logging.getLogger("ilea.api")
 
 
 def _out(request: Request, doc: dict[str, Any], user: Principal) -> dict[str, Any]:
@@ -171,46 +168,22 @@ async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str
     return {"items": visibility.events(await audit.fetch(db, proposal.id), visibility.seer(user))}
 
 
-@router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Verify the audit trail")
-async def verify_events(proposal_id: str, user: CurrentUser, db: Db, client: Temporal) -> dict[str, Any]:
+@router.get("/{proposal_id}/events/verify", response_model=AuditTrailCheck, summary="Verify the audit trail")
+async def verify_events(user: CurrentUser, proposal: AuditedProposalDep, db: Db) -> dict[str, Any]:
     """Recompute the database's hash chain, and compare its events with the workflow's own record.
 
     The workflow's record (how many events it wrote, and their chain's head) is kept where the
     database cannot rewrite it, so deleting the newest events, or rewriting events and
     recomputing the chain, is found too; a proposal with no audit rows left is tampered.
     """
-    items = await audit.fetch(db, proposal_id)
-    kept = await workflow_record(client, proposal_id)
-    if not items and kept is None and not await proposals.exists(db, proposal_id):
-        raise Problem(404, f"no proposal {proposal_id}")
-    verdict = audit.verify(proposal_id, items, kept)
+    verdict = audit.verify(proposal.id, await audit.fetch(db, proposal.id), proposal.kept)
     return {
         "valid": verdict.valid,
         "events": verdict.events,
         "first_broken_seq": verdict.first_broken_seq,
         "problems": verdict.problems,
-        "workflow": kept,
+        "workflow": proposal.kept,
     }
-
-
-async def workflow_record(client: Temporal, proposal_id: str) -> AuditChain | None:
-    """The proposal workflow's record of its audit chain; None when there is no such workflow or
-    it does not answer in time (a worker must replay a closed workflow to answer)."""
-    handle = client.get_workflow_handle(workflow_id(proposal_id))
-    try:
-        record: AuditChain = await handle.query(ProposalWorkflow.audit_chain, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            log.warning("the workflow of %s did not answer for its audit chain: %s", proposal_id, err)
-        return None
-    except WorkflowQueryFailedError as err:  # a workflow recorded before it kept a chain, on an old worker
-        log.warning("the workflow of %s cannot tell its audit chain: %s", proposal_id, err)
-        return None
-    return record
-
-
-#: how long verification waits for the workflow's answer before checking the database alone
-QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 # Every action: the caller's role policy first (401/403), then the body and the proposal from
