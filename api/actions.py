@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.deadline import action_deadline
 from api.errors import Problem
 from ilea.db import audit
 from ilea.models import ActionResult
@@ -61,7 +62,8 @@ async def send(
     # returns), so the Update's result, kept in history, need not carry it.
     arg = arg.model_copy(update={"return_state": False})
     try:
-        result: ActionResult = await handle.execute_update(update, arg, id=update_id)
+        async with action_deadline():  # 503 when not through in time; a keyed retry gets the result
+            result: ActionResult = await handle.execute_update(update, arg, id=update_id)
         return result
     except WorkflowUpdateFailedError as err:
         cause = err.cause

@@ -11,6 +11,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from api import actions
+from api.deadline import action_deadline
 from api.deps import (
     BoardChair,
     BoardMember,
@@ -105,9 +106,10 @@ async def submit(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await client.execute_update_with_start_workflow(
-        ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
-    )
+    async with action_deadline():  # 503 when not through in time; a keyed retry gets the proposal
+        await client.execute_update_with_start_workflow(
+            ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
+        )
     return await _current(request, db, pid)
 
 
