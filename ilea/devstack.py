@@ -216,6 +216,14 @@ class EmbeddedPostgres:
 #: OS crash or power cut can drop the last commits, never corrupt the file.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
+#: The dev server answers an idle worker's long poll after this many seconds (Temporal's
+#: default is a minute), so that a poll "recently" means a few seconds ago: /readyz can then
+#: tell a stopped worker from an idle one quickly. An idle worker polls again at once.
+LONG_POLL_S = 10
+
+#: ``ILEA_WORKER_POLL_MAX_AGE_SECONDS`` for processes against the dev server.
+WORKER_POLL_MAX_AGE_S = 2 * LONG_POLL_S
+
 
 @dataclass
 class TemporalDevServer:
@@ -246,6 +254,7 @@ class TemporalDevServer:
             "--log-level",
             "warn",
         ]
+        cmd += ["--dynamic-config-value", f'matching.longPollExpirationInterval="{LONG_POLL_S}s"']
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
             for pragma in SQLITE_PRAGMAS:

@@ -78,6 +78,7 @@ async def test_a_hung_database_is_503_everywhere_then_served_again(
         ),
     }
     ready = await api.get("/readyz")
+    alive = await api.get("/healthz")
     proxy.thaw()
 
     for what, r in answers.items():
@@ -88,6 +89,7 @@ async def test_a_hung_database_is_503_everywhere_then_served_again(
             assert r.json()["code"] == "Unavailable", f"{what}: {r.text[:300]}"
     assert ready.status_code == 503
     assert ready.json()["postgres"].startswith("unavailable")
+    assert alive.status_code == 200  # liveness does not depend on the database
 
     # Served again once it answers; the vote's keyed retry has its one effect.
     again = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=vote)
