@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
 from ilea.settings import Settings
+
+if TYPE_CHECKING:
+    from ilea import devstack
 
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)
 
@@ -196,7 +198,7 @@ def dev(
         state / "temporal.db", temporal_port, ui_port, headless=headless, log_file=state / "temporal.log"
     )
     pg: devstack.EmbeddedPostgres | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    supervisor: devstack.Supervisor | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -212,6 +214,8 @@ def dev(
             pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
             database_url = pg.url
         env = {
+            # Against the dev server (10 s long polls) a stopped worker shows in /readyz in 20 s.
+            "ILEA_WORKER_POLL_MAX_AGE_SECONDS": str(devstack.WORKER_POLL_MAX_AGE_S),
             **os.environ,
             "ILEA_DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal.address,
@@ -223,49 +227,32 @@ def dev(
             api_port=api_port,
         )
         asyncio.run(_migrate_and_seed(settings, seed=True))
-        roles = ("worker", "api")
-        for role in roles:
-            log = open(state / f"{role}.log", "ab")  # noqa: SIM115
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ilea.cli", role],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-        devstack.wait_for_port(api_port, 60, children[1])
-        _wait_ready(api_port, children)
+        # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
+        supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
+        for role in ("worker", "api"):
+            supervisor.add(role, [sys.executable, "-m", "ilea.cli", role], state / f"{role}.log")
+        supervisor.start_all()
+        _wait_ready(api_port, supervisor)
         _banner(settings, api_port, None if headless else ui_port, state, time.monotonic() - started)
         while not stopping:
-            for role, child in zip(roles, children, strict=True):
-                if child.poll() is not None:
-                    typer.echo(f"the {role} exited (code {child.returncode}); see {state}/{role}.log", err=True)
-                    stopping = True
+            supervisor.check(stopping=lambda: stopping)
             time.sleep(0.2)
     finally:
         typer.echo("stopping…")
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if supervisor is not None:
+            supervisor.stop()
         temporal.stop()
         if pg is not None and pg.started_here:
             pg.stop()
         typer.echo("stopped; state kept in " + str(state))
 
 
-def _wait_ready(port: int, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+def _wait_ready(port: int, supervisor: devstack.Supervisor, timeout: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(c.poll() is not None for c in children):
+        if any(c.process is None or c.process.poll() is not None for c in supervisor.children):
             raise RuntimeError("the worker or the API exited during start-up")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
