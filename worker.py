@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.email import EmailOutbox
+from activities.outage import DatabaseOutageInterceptor
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
 from ilea.db import create_pool
@@ -66,6 +67,8 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: 
         task_queue=task_queue,
         workflows=[ProposalWorkflow],
         activities=activities_for(pool),
+        # A database outage: retried quietly, logged once when it starts and once when it ends.
+        interceptors=[DatabaseOutageInterceptor(), *kwargs.pop("interceptors", [])],
         # On SIGTERM running activities get this long to finish before they are cancelled
         # (they are idempotent either way, so a cancelled one is simply retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=20),
