@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The machine's PostgreSQL, used by `make test-external-db` (CI runs it too).
 EXTERNAL_PG ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast test-external-db lint typecheck clean
+.PHONY: run test test-external-db lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -29,15 +29,17 @@ test: $(STAMP)
 test-external-db: $(STAMP)
 	ILEA_TEST_DATABASE_URL=$(EXTERNAL_PG) $(BIN)/pytest -m "not e2e"
 
+# Each step fails the target: lint errors, unformatted files, an import against the layers.
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # Issue 6's benchmark (`make bench BENCH_ARGS=--quick` for the smoke-test size); see README "Performance".
 .PHONY: bench

@@ -14,7 +14,6 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.email import EmailOutbox
 from activities.outage import DatabaseOutageInterceptor
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
@@ -22,6 +21,7 @@ from ilea.db import create_pool
 from ilea.logs import setup_logging
 from ilea.loop import run_loop
 from ilea.observability import worker_runtime
+from ilea.outbox import EmailOutbox
 from ilea.settings import Settings
 from ilea.temporal import connect
 from workflows.proposal import ProposalWorkflow

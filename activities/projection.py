@@ -6,7 +6,7 @@ import asyncpg
 from temporalio import activity
 
 from ilea.db import proposals
-from ilea.models import ProjectInput
+from ilea.messages import ProjectInput
 
 
 class ProjectionActivities:

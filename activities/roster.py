@@ -7,13 +7,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ilea.db import roster
-from ilea.models import (
-    BookInput,
-    BookResult,
-    InstructorRef,
-    ReleaseBookingsInput,
-    ReleaseBookingsResult,
-)
+from ilea.messages import BookInput, BookResult, InstructorRef, ReleaseBookingsInput, ReleaseBookingsResult
 
 
 class RosterActivities:

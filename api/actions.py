@@ -16,7 +16,7 @@ from api.auth import Principal
 from api.deadline import action_deadline
 from api.errors import Problem
 from ilea.db import audit
-from ilea.models import ActionResult
+from ilea.messages import ActionResult
 from workflows.proposal import workflow_id
 
 log = logging.getLogger("ilea.api")

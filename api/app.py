@@ -24,6 +24,7 @@ from api.limits import RateLimitMiddleware
 from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from ilea.db import TRANSIENT_DB_ERRORS, create_pool
+from ilea.db import idempotency as idempotency_keys
 from ilea.observability import HttpMetrics, MetricsMiddleware
 from ilea.settings import Settings
 from ilea.temporal import connect
@@ -103,13 +104,7 @@ async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> in
     """One sweep; returns how many expired keys it deleted."""
     expired = 0
     while True:
-        done = await pool.execute(
-            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
-            " SELECT ctid FROM idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2))",
-            retention,
-            EXPIRE_BATCH,
-        )
-        n = int(done.split()[-1])
+        n = await idempotency_keys.expire(pool, retention, EXPIRE_BATCH)
         expired += n
         if n < EXPIRE_BATCH:
             break

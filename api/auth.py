@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import jwt
 from pydantic import BaseModel, ValidationError
 
-from ilea.models import Actor, Agency, Role
+from ilea.domain import Agency, Role
+from ilea.messages import Actor
 from ilea.settings import Settings
 
 
@@ -80,27 +80,3 @@ class TokenVerifier:
             )
         except ValidationError as err:
             raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None
-
-
-def issue_token(
-    settings: Settings,
-    *,
-    sub: str,
-    agency: Agency,
-    roles: list[Role],
-    name: str = "",
-    ttl: timedelta | None = None,
-) -> str:
-    """A signed development token (HS256 with the configured key)."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": sub,
-        "name": name or sub,
-        "agency": agency.value,
-        "roles": [r.value for r in roles],
-        "iat": now,
-        "exp": now + (ttl or timedelta(hours=settings.token_ttl_hours)),
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-    }
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from api.auth import VERIFIED, AuthError, Principal
 from api.errors import Problem
-from ilea.models import Role
+from ilea.domain import Role
 from ilea.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
 from ilea.db import TRANSIENT_DB_ERRORS
-from ilea.models import ErrorType
+from ilea.messages import ErrorType
 
 log = logging.getLogger("ilea.api")
 

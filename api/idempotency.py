@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deadline
 from api.auth import VERIFIED, AuthError
+from ilea.db import idempotency as keys
 
 log = logging.getLogger("ilea.api")
 
@@ -70,24 +71,10 @@ class IdempotencyMiddleware:
         digest = hashlib.sha256(method_path.encode() + b"\x00" + body).hexdigest()
         pool = state.pool
 
-        inserted = await pool.fetchval(
-            "INSERT INTO idempotency_keys (caller, key, method_path, body_hash) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            caller,
-            key,
-            method_path,
-            digest,
-        )
+        inserted = await keys.claim(pool, caller, key, method_path, digest)
         if not inserted:
-            inserted = await pool.fetchval(
-                "UPDATE idempotency_keys SET created_at = now() WHERE caller = $1 AND key = $2"
-                " AND method_path = $3 AND body_hash = $4 AND status_code IS NULL"
-                " AND created_at < now() - $5::interval RETURNING true",
-                caller,
-                key,
-                method_path,
-                digest,
-                abandoned_after(state.settings.request_timeout_seconds),
+            inserted = await keys.take_over(
+                pool, caller, key, method_path, digest, abandoned_after(state.settings.request_timeout_seconds)
             )
             if inserted:
                 log.warning("took over an abandoned Idempotency-Key of %s on %s", caller, method_path)
@@ -120,20 +107,12 @@ class IdempotencyMiddleware:
             status = captured.get("status")
             if status is None or status >= 500 or status == 401:
                 # Nothing durable happened that the key must pin: let a retry run it again.
-                await pool.execute("DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2", caller, key)
+                await keys.release(pool, caller, key)
             else:
                 ctype = next(
                     (v.decode() for k, v in captured["headers"] if k.lower() == b"content-type"), "application/json"
                 )
-                await pool.execute(
-                    "UPDATE idempotency_keys SET status_code = $3, response = $4, content_type = $5"
-                    " WHERE caller = $1 AND key = $2",
-                    caller,
-                    key,
-                    status,
-                    captured["body"],
-                    ctype,
-                )
+                await keys.store_response(pool, caller, key, status, captured["body"], ctype)
 
     async def _replay(self, pool: Any, caller: str, key: str, method_path: str, digest: str, send: Send) -> None:
         loop = asyncio.get_running_loop()
@@ -143,12 +122,7 @@ class IdempotencyMiddleware:
         until = loop.time() + wait
         retry_after: bytes | None = None
         while True:
-            row = await pool.fetchrow(
-                "SELECT method_path, body_hash, status_code, response, content_type FROM idempotency_keys"
-                " WHERE caller = $1 AND key = $2",
-                caller,
-                key,
-            )
+            row = await keys.get(pool, caller, key)
             if row is None:
                 # It failed (a 5xx, e.g. an action not through in time): nothing was pinned to
                 # the key, and sending the request again runs it (or returns its result).

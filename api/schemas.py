@@ -7,18 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
-from ilea.models import (
-    Agency,
-    BoardDecision,
-    BoardPosition,
-    InstructorRequestView,
-    IsgVote,
-    ProposalFields,
-    ProposalView,
-    Stage,
-    Strict,
-    Topic,
-)
+from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
+from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
 
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

@@ -25,7 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from bench import floor, lifecycle, readpath, report
 from bench import stack as stackmod
 from bench.stack import CpuMeter, RssSampler
-from ilea.models import Agency
+from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
 

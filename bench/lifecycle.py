@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from api.auth import issue_token
 from bench.stats import Latencies
-from ilea.cli import demo_roster
-from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
+from ilea.demo import demo_roster
+from ilea.domain import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 
 #: Actions (HTTP POSTs, each one Temporal Update) in one lifecycle: 1 + 4 + 3 + 1 + 3.
 ACTIONS_PER_LIFECYCLE = 1 + len(ISG_SEATS) + len(BOARD_MEMBERS) + 1 + len(INSTRUCTOR_AGENCIES)

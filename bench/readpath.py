@@ -27,7 +27,7 @@ from bench.stats import summarise
 from ilea.db import proposals as proposals_db
 from ilea.db.migrate import migrate
 from ilea.devstack import free_port
-from ilea.models import Agency, Role, Topic
+from ilea.domain import Agency, Party, Role, Topic
 
 # A realistic mix after some years of operation: most proposals are closed.
 STAGE_WEIGHTS = {
@@ -64,21 +64,23 @@ def _pending(stage: str, rnd: random.Random) -> list[tuple[str, str, str | None]
     """(party, kind, request_id) of what a proposal in ``stage`` waits for."""
     if stage == "isg_review":
         seats = [s for s in ("STATE", "TREASURY", "DHS", "DOJ") if rnd.random() < 0.6] or ["DHS"]
-        votes: list[tuple[str, str, str | None]] = [(f"isg:{s}", "isg_vote", None) for s in seats]
+        votes: list[tuple[str, str, str | None]] = [(str(Party.isg(Agency(s))), "isg_vote", None) for s in seats]
         return votes
     if stage == "changes_requested":
-        return [("program_officer", "revise", None)]
+        return [(str(Party.program_officer()), "revise", None)]
     if stage == "board_review":
         members = [a for a in ("TREASURY", "DHS", "DOJ") if rnd.random() < 0.5]
-        board: list[tuple[str, str, str | None]] = [(f"board:{a}", "board_position", None) for a in members]
-        return [*board, ("board:chair", "board_decision", None)]
+        board: list[tuple[str, str, str | None]] = [
+            (str(Party.board(Agency(a))), "board_position", None) for a in members
+        ]
+        return [*board, (str(Party.chair()), "board_decision", None)]
     if stage in ("staffing", "staffing_at_risk"):
         agencies = [a for a in ("TREASURY", "DHS", "DOJ") if rnd.random() < 0.6] or ["DOJ"]
         out: list[tuple[str, str, str | None]] = [
-            (f"agency:{a}", "instructor_request", str(uuid.uuid4())) for a in agencies
+            (str(Party.coordinators(Agency(a))), "instructor_request", str(uuid.uuid4())) for a in agencies
         ]
         if stage == "staffing_at_risk":
-            out.append(("program_officer", "retarget", str(uuid.uuid4())))
+            out.append((str(Party.program_officer()), "retarget", str(uuid.uuid4())))
         return out
     return []
 
@@ -268,7 +270,7 @@ def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> t
     env = {**clean_env(), "ILEA_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal, "ILEA_API_PORT": str(port)}
     log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ilea.cli", "api"],
+        [sys.executable, "-m", "cli", "api"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

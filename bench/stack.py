@@ -18,7 +18,7 @@ import psutil
 
 from ilea.devstack import free_port
 
-#: The roles `ilea dev` starts as `python -m ilea.cli <role>`.
+#: The roles `ilea dev` starts as `python -m cli <role>`.
 ROLES = ("worker", "api")
 
 
@@ -56,7 +56,7 @@ def start(state: Path, timeout: float = 120) -> DevStack:
     cmd = [
         sys.executable,
         "-m",
-        "ilea.cli",
+        "cli",
         "dev",
         "--headless",
         "--state-dir",
@@ -95,7 +95,7 @@ def child_pids(dev_pid: int) -> dict[str, int]:
     for child in psutil.Process(dev_pid).children(recursive=False):
         with contextlib.suppress(psutil.Error):
             cmd = child.cmdline()
-            if len(cmd) >= 2 and cmd[-2] == "ilea.cli" and cmd[-1] in ROLES:
+            if len(cmd) >= 2 and cmd[-2] == "cli" and cmd[-1] in ROLES:
                 found[cmd[-1]] = child.pid
             elif any(part.endswith("temporal") for part in cmd[:1]) and "server" in cmd:
                 found["temporal"] = child.pid

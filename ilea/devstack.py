@@ -20,13 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SEARCH_ATTRIBUTES = {
-    "IleaStage": "Keyword",
-    "IleaAcademy": "Keyword",
-    "IleaTopic": "Keyword",
-    "IleaPendingOn": "KeywordList",
-    "IleaStartDate": "Datetime",
-}
+from ilea import search_attributes
 
 _PG_SYSTEM_USER = "embedded_postgres"
 
@@ -271,8 +265,7 @@ class TemporalDevServer:
                 cmd += ["--sqlite-pragma", pragma]
         if self.headless:
             cmd.append("--headless")
-        for key, kind in SEARCH_ATTRIBUTES.items():
-            cmd += ["--search-attribute", f"{key}={kind}"]
+        cmd += search_attributes.dev_server_args()
         return cmd
 
     def start(self, timeout: float = 60) -> TemporalDevServer:

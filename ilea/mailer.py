@@ -8,12 +8,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from ilea.domain import Agency, Party, PartyKind
 from ilea.settings import Settings
 
 #: mail domain of each agency, for the default ``ilea-<role>@<domain>`` addresses
-AGENCY_DOMAINS = {"STATE": "state.gov", "TREASURY": "treasury.gov", "DHS": "dhs.gov", "DOJ": "usdoj.gov"}
+AGENCY_DOMAINS = {
+    Agency.STATE: "state.gov",
+    Agency.TREASURY: "treasury.gov",
+    Agency.DHS: "dhs.gov",
+    Agency.DOJ: "usdoj.gov",
+}
 
-_ROLE_OF = {"isg": "isg", "board": "board", "agency": "coordinator"}
+#: the ``<role>`` of the default mailbox of each kind of party
+_MAILBOX_ROLE = {PartyKind.isg: "isg", PartyKind.board: "board", PartyKind.agency: "coordinator"}
 
 
 def addresses_for(party: str, settings: Settings) -> list[str]:
@@ -27,15 +34,16 @@ def addresses_for(party: str, settings: Settings) -> list[str]:
     configured = settings.notify_addresses.get(party)
     if configured:
         return [a.strip() for a in configured.split(",") if a.strip()]
-    if party == "program_officer":
-        return ["ilea-program-officer@state.gov"]
-    if party == "board:chair":
-        return ["ilea-board-chair@state.gov"]
-    kind, _, agency = party.partition(":")
-    domain = AGENCY_DOMAINS.get(agency)
-    if domain is None or kind not in _ROLE_OF:
+    try:
+        parsed = Party.parse(party)
+    except ValueError:
         return []
-    return [f"ilea-{_ROLE_OF[kind]}@{domain}"]
+    if parsed == Party.program_officer():
+        return [f"ilea-program-officer@{AGENCY_DOMAINS[Agency.STATE]}"]
+    if parsed == Party.chair():
+        return [f"ilea-board-chair@{AGENCY_DOMAINS[Agency.STATE]}"]
+    assert parsed.agency is not None
+    return [f"ilea-{_MAILBOX_ROLE[parsed.kind]}@{AGENCY_DOMAINS[parsed.agency]}"]
 
 
 def build_message(row: dict[str, Any], to: list[str], settings: Settings) -> EmailMessage:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ilea.models import RuleConfig
+from ilea.messages import RuleConfig
 
 #: Signing key used only in development; refused anywhere else.
 DEV_JWT_SECRET = "ilea-development-signing-key-do-not-use-in-production"

@@ -18,16 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ilea import search_attributes
 from ilea.db import create_pool
 from ilea.db.migrate import migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
-from tests.support import SA_TYPES
 
 
 def _with_database(url: str, database: str) -> str:
@@ -93,15 +90,6 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={k: getattr(IndexedValueType, v) for k, v in SA_TYPES.items()},
-        )
-    )
-
-
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server (the pip-installed binary; nothing downloaded)."""
@@ -109,7 +97,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=bin_path("temporal-test-server"),
     )
-    await register_search_attributes(env.client)
+    await search_attributes.register(env.client)
     try:
         yield env
     finally:
@@ -119,15 +107,10 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (no time skipping), for API tests."""
-    from ilea.devstack import SEARCH_ATTRIBUTES
-
-    args: list[str] = []
-    for key, kind in SEARCH_ATTRIBUTES.items():
-        args += ["--search-attribute", f"{key}={kind}"]
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=bin_path("temporal"),
-        dev_server_extra_args=[*args, "--log-level", "error"],
+        dev_server_extra_args=[*search_attributes.dev_server_args(), "--log-level", "error"],
     )
     try:
         yield env

@@ -16,32 +16,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ilea.db import roster
-from ilea.models import (
+from ilea.domain import Agency, CourseType, IsgVote, Role, Topic
+from ilea.messages import (
     ActionResult,
     Actor,
-    Agency,
-    CourseType,
     InstructorNeed,
-    IsgVote,
     IsgVoteInput,
     ProposalFields,
     ProposalInput,
     ProposalOutcome,
     ReadInput,
-    Role,
     RuleConfig,
-    Topic,
 )
 from worker import build_worker
 from workflows.proposal import ProposalWorkflow, workflow_id
-
-SA_TYPES = {
-    "IleaStage": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaAcademy": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaTopic": "INDEXED_VALUE_TYPE_KEYWORD",
-    "IleaPendingOn": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
-    "IleaStartDate": "INDEXED_VALUE_TYPE_DATETIME",
-}
 
 PO = Actor(sub="po-1", name="Pat Officer", agency=Agency.STATE, roles=[Role.program_officer])
 PO2 = Actor(sub="po-2", name="Sam Officer", agency=Agency.STATE, roles=[Role.program_officer])
@@ -172,7 +160,7 @@ async def vote_all(handle: WorkflowHandle[Any, Any], vote: IsgVote = IsgVote.con
 
 async def seed_instructors(pool: asyncpg.Pool, per_agency: int = 3) -> dict[Agency, list[str]]:
     """Active instructors covering every topic, ``per_agency`` of each agency."""
-    from ilea.models import COMPONENTS
+    from ilea.domain import COMPONENTS
 
     ids: dict[Agency, list[str]] = {}
     for agency in (Agency.TREASURY, Agency.DHS, Agency.DOJ):

@@ -15,11 +15,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import EmailOutbox
 from ilea.db import create_pool
 from ilea.devstack import free_port
-from ilea.models import Agency, IsgVote, IsgVoteInput
+from ilea.domain import Agency, IsgVote
+from ilea.messages import IsgVoteInput
 from ilea.outage import Outage
+from ilea.outbox import EmailOutbox
 from ilea.settings import Settings
 from tests.hung_db import FreezableProxy
 from tests.support import fields, isg, running_worker, start_proposal

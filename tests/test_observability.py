@@ -11,11 +11,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.auth import issue_token
 from ilea.devstack import free_port
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.observability import tracing_interceptors, worker_runtime
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from tests.support import fields, running_worker, start_proposal
 
 

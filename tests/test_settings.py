@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ilea.models import RuleConfig
+from ilea.messages import RuleConfig
 from ilea.settings import Settings
 
 

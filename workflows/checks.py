@@ -13,31 +13,33 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.models import (
+    from ilea.domain import (
         BOARD_MEMBERS,
         INSTRUCTOR_AGENCIES,
         ISG_SEATS,
         TERMINAL_STAGES,
-        Actor,
         Agency,
         BoardDecision,
-        BoardDecisionInput,
         BoardPosition,
+        IsgVote,
+        RequestStatus,
+        Role,
+        Stage,
+    )
+    from ilea.messages import (
+        Actor,
+        BoardDecisionInput,
         BoardPositionInput,
         BoardPositionRecord,
         CutoffInput,
         ErrorType,
         InstructorRequestView,
-        IsgVote,
         IsgVoteInput,
         ProposalFields,
         ReleaseInput,
-        RequestStatus,
         RetargetInput,
         RevisionInput,
-        Role,
         RuleConfig,
-        Stage,
         WithdrawInput,
     )
     from workflows import rules

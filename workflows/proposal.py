@@ -20,17 +20,22 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from activities.roster import RosterActivities
-    from ilea.models import (
+    from ilea.domain import (
         BOARD_MEMBERS,
         ISG_SEATS,
         TERMINAL_STAGES,
+        Agency,
+        BoardDecision,
+        IsgVote,
+        RequestStatus,
+        Stage,
+    )
+    from ilea.messages import (
         AcceptInput,
         ActionInput,
         ActionResult,
         Actor,
-        Agency,
         AuditEventIn,
-        BoardDecision,
         BoardDecisionInput,
         BoardDecisionRecord,
         BoardPositionInput,
@@ -39,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
         CutoffInput,
         DeclineInput,
         InstructorRequestView,
-        IsgVote,
         IsgVoteInput,
         IsgVoteRecord,
         NotificationIn,
@@ -50,10 +54,8 @@ with workflow.unsafe.imports_passed_through():
         ReadInput,
         ReleaseBookingsInput,
         ReleaseInput,
-        RequestStatus,
         RetargetInput,
         RevisionInput,
-        Stage,
         WithdrawInput,
     )
     from workflows import rules

@@ -16,16 +16,8 @@ from zoneinfo import ZoneInfo
 import holidays
 import pycountry
 
-from ilea.models import (
-    Academy,
-    Agency,
-    BoardPosition,
-    CourseType,
-    InstructorNeed,
-    IsgVote,
-    ProposalFields,
-    RuleConfig,
-)
+from ilea.domain import Academy, Agency, BoardPosition, CourseType, IsgVote
+from ilea.messages import InstructorNeed, ProposalFields, RuleConfig
 
 EASTERN = ZoneInfo("America/New_York")
 

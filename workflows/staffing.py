@@ -9,14 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ilea.models import (
-    Agency,
-    InstructorNeed,
-    InstructorRef,
-    InstructorRequestView,
-    RequestStatus,
-    RuleConfig,
-)
+from ilea.domain import Agency, RequestStatus
+from ilea.messages import InstructorNeed, InstructorRef, InstructorRequestView, RuleConfig
 from workflows import rules
 
 NewId = Callable[[], str]

@@ -11,14 +11,11 @@ from datetime import date, datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.models import (
-        BOARD_MEMBERS,
-        ISG_SEATS,
+    from ilea.domain import BOARD_MEMBERS, ISG_SEATS, Agency, RequestStatus, Stage
+    from ilea.messages import (
         Actor,
-        Agency,
         BoardDecisionRecord,
         BoardPositionRecord,
         Deadlines,
@@ -26,20 +23,16 @@ with workflow.unsafe.imports_passed_through():
         PendingItem,
         ProposalFields,
         ProposalView,
-        RequestStatus,
-        Stage,
     )
+    from ilea.search_attributes import ACADEMY as SA_ACADEMY
+    from ilea.search_attributes import PENDING_ON as SA_PENDING
+    from ilea.search_attributes import STAGE as SA_STAGE
+    from ilea.search_attributes import START_DATE as SA_START
+    from ilea.search_attributes import TOPIC as SA_TOPIC
     from workflows import rules
     from workflows.staffing import Staffing
 
 from workflows.checks import STAFFING_STAGES
-
-SA_STAGE = SearchAttributeKey.for_keyword("IleaStage")
-SA_ACADEMY = SearchAttributeKey.for_keyword("IleaAcademy")
-SA_TOPIC = SearchAttributeKey.for_keyword("IleaTopic")
-SA_PENDING = SearchAttributeKey.for_keyword_list("IleaPendingOn")
-SA_START = SearchAttributeKey.for_datetime("IleaStartDate")
-SEARCH_ATTRIBUTES = (SA_STAGE, SA_ACADEMY, SA_TOPIC, SA_PENDING, SA_START)
 
 
 class ProposalViews:

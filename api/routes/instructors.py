@@ -11,7 +11,7 @@ from api.deps import Coordinator, CurrentUser, Db
 from api.errors import Problem
 from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
 from ilea.db import roster
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 

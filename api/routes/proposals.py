@@ -37,8 +37,8 @@ from api.schemas import (
     WithdrawBody,
 )
 from ilea.db import audit, proposals
-from ilea.models import (
-    Academy,
+from ilea.domain import Academy, Stage, Topic
+from ilea.messages import (
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
@@ -47,8 +47,6 @@ from ilea.models import (
     ProposalInput,
     ReadInput,
     RevisionInput,
-    Stage,
-    Topic,
     WithdrawInput,
 )
 from workflows import rules

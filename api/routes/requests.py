@@ -12,15 +12,8 @@ from api.errors import Problem
 from api.idempotency import update_id
 from api.schemas import AcceptBody, InstructorRequest, InstructorRequests, ReasonBody, RetargetBody
 from ilea.db import roster
-from ilea.models import (
-    AcceptInput,
-    Agency,
-    DeclineInput,
-    ReleaseInput,
-    RequestStatus,
-    RetargetInput,
-    Role,
-)
+from ilea.domain import Agency, RequestStatus, Role
+from ilea.messages import AcceptInput, DeclineInput, ReleaseInput, RetargetInput
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(prefix="/v1/instructor-requests", tags=["instructor requests"])

@@ -10,25 +10,14 @@ from api.auth import Principal
 from api.deps import CurrentUser, Db
 from api.schemas import Tasks
 from ilea.db import proposals
-from ilea.models import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, Agency, Role
+from ilea.domain import Party, parties_for
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
-def parties_of(user: Principal) -> list[str]:
+def parties_of(user: Principal) -> list[Party]:
     """The pending-on parties the caller acts for."""
-    parties = []
-    if user.has(Role.isg_member):
-        parties.append(f"isg:{user.agency}")
-    if user.has(Role.board_member) and user.agency in BOARD_MEMBERS:
-        parties.append(f"board:{user.agency}")
-    if user.has(Role.board_chair) and user.agency is Agency.STATE:
-        parties.append("board:chair")
-    if user.has(Role.agency_coordinator) and user.agency in INSTRUCTOR_AGENCIES:
-        parties.append(f"agency:{user.agency}")
-    if user.has(Role.program_officer):
-        parties.append("program_officer")
-    return parties
+    return parties_for(user.agency, user.roles)
 
 
 @router.get("", response_model=Tasks, summary="Actions pending on you or your agency's seat")

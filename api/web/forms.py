@@ -22,7 +22,8 @@ from api.idempotency import update_id
 from api.web.render import message, safe_next, to_login
 from api.web.session import CsrfError, check_csrf, flash, read_form, viewer
 from ilea.db import proposals, roster
-from ilea.models import (
+from ilea.domain import Role
+from ilea.messages import (
     AcceptInput,
     BoardDecisionInput,
     BoardPositionInput,
@@ -31,7 +32,6 @@ from ilea.models import (
     IsgVoteInput,
     ReleaseInput,
     RetargetInput,
-    Role,
     WithdrawInput,
 )
 from workflows.proposal import ProposalWorkflow

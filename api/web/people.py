@@ -16,8 +16,9 @@ from api.schemas import InstructorBody
 from api.web.forms import Stop, begin
 from api.web.render import message, render, to_login
 from api.web.session import flash, viewer
+from ilea.db import notifications as notifications_db
 from ilea.db import roster
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
+from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
 
 router = APIRouter(include_in_schema=False)
 
@@ -148,16 +149,10 @@ async def notifications(request: Request, db: Db) -> Response:
     if user is None:
         return to_login(request)
     parties = parties_of(user)
-    rows = await db.fetch(
-        "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"
-        " p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
-        " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
-        parties,
-        NOTIFICATIONS_LIMIT,
-    )
+    rows = await notifications_db.for_parties(db, parties, NOTIFICATIONS_LIMIT)
     return render(
         request,
         "notifications.html",
-        {"rows": [dict(r) for r in rows], "parties": parties, "limit": NOTIFICATIONS_LIMIT},
+        {"rows": rows, "parties": parties, "limit": NOTIFICATIONS_LIMIT},
         user=user,
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ilea.models import ACADEMY_NAMES, Academy
+from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind
 
 STAGE_LABELS = {
     "submitted": "Submitted",
@@ -50,16 +50,24 @@ ROUND_OUTCOMES = {
 }
 
 
-def party_label(party: str) -> str:
-    """``isg:DHS`` → ``DHS ISG seat``; ``board:chair`` → ``Board chair``."""
-    if party == "program_officer":
+#: how a party of each kind is named on the pages, after its agency
+_PARTY_NOUNS = {PartyKind.isg: "ISG seat", PartyKind.board: "Board member", PartyKind.agency: "coordinator"}
+
+
+def party_label(party: Party | str) -> str:
+    """``isg:DHS`` → ``DHS ISG seat``; ``board:chair`` → ``Board chair``; anything else as it is."""
+    if isinstance(party, str):
+        text = party
+        try:
+            party = Party.parse(text)
+        except ValueError:
+            return text
+    if party == Party.program_officer():
         return "Program officer"
-    if party == "board:chair":
+    if party == Party.chair():
         return "Board chair"
-    kind, _, agency = party.partition(":")
-    return {"isg": f"{agency} ISG seat", "board": f"{agency} Board member", "agency": f"{agency} coordinator"}.get(
-        kind, party
-    )
+    assert party.agency is not None
+    return f"{party.agency.value} {_PARTY_NOUNS[party.kind]}"
 
 
 def academy_label(code: str) -> str:
@@ -134,7 +142,9 @@ def describe_event(event: dict[str, Any]) -> str:
             why = f" ({d['why']})" if d.get("why") else ""
             return f"Stage changed from {frm} to {to}{why}."
         case "reminder":
-            return f"Reminder sent to {party_label(str(d.get('party', '')))}."
+            party = str(d.get("party", ""))
+            # the Board reminder names the Board as a whole ("board"), not one of its parties
+            return f"Reminder sent to {'the Policy Board' if party == 'board' else party_label(party)}."
         case "escalation":
             return f"Escalated: {_detail_text(d)}."
         case "withdrawn":

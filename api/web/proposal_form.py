@@ -23,7 +23,8 @@ from api.web.forms import Stop, begin, comment_of
 from api.web.render import message, render, to_login
 from api.web.session import flash, viewer
 from ilea.db import proposals
-from ilea.models import ProposalFields, Role
+from ilea.domain import Role
+from ilea.messages import ProposalFields
 
 router = APIRouter(include_in_schema=False)
 

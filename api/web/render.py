@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from api.auth import Principal
 from api.web import present
 from api.web.session import CSRF_FIELD, FLASH_COOKIE, csrf_token, take_flash
-from ilea.models import Academy, Agency, Stage, Topic
+from ilea.domain import Academy, Agency, Stage, Topic
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.auth import Principal, issue_token
+from api.auth import Principal
 from api.deps import Db
 from api.routes.tasks import parties_of
 from api.web import forms, people, present, proposal_form
@@ -25,7 +25,9 @@ from api.web.session import (
     viewer,
 )
 from ilea.db import audit, proposals, roster
-from ilea.models import Academy, Agency, Role, Stage, Topic
+from ilea.demo import DEMO_USERS
+from ilea.domain import Academy, Agency, Role, Stage, Topic
+from ilea.tokens import issue_token
 
 router = APIRouter(include_in_schema=False)
 router.include_router(forms.router)
@@ -34,12 +36,6 @@ router.include_router(people.router)
 
 BOARD_LIMIT = 200
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _demo_users() -> list[tuple[str, str, Agency, list[Role]]]:
-    from ilea.cli import DEMO_USERS  # the CLI's list, so `ilea dev` tokens and the login page agree
-
-    return DEMO_USERS
 
 
 @router.get("/")
@@ -59,7 +55,7 @@ async def ui_root() -> RedirectResponse:
 async def login_page(request: Request, next: str | None = None) -> Response:
     if request.app.state.settings.env == "production":
         return message(request, "Sign in", _SSO_ONLY, status=404)
-    users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in _demo_users()]
+    users = [{"sub": s, "name": n, "agency": a.value, "roles": [r.value for r in rs]} for s, n, a, rs in DEMO_USERS]
     return render(request, "login.html", {"users": users, "next": safe_next(next, "/ui/board")}, user=viewer(request))
 
 
@@ -76,7 +72,7 @@ async def login(request: Request) -> Response:
     except CsrfError as err:
         return message(request, "Refused", str(err), status=403)
     form = await read_form(request)
-    match = next((u for u in _demo_users() if u[0] == form.get("sub")), None)
+    match = next((u for u in DEMO_USERS if u.sub == form.get("sub")), None)
     if match is None:
         return message(request, "Sign in", "Choose one of the listed users.", status=400)
     sub, name, agency, roles = match

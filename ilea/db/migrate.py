@@ -7,7 +7,7 @@ from importlib import resources
 
 import asyncpg
 
-from ilea.models import ACADEMY_NAMES, COMPONENTS, Topic
+from ilea.domain import ACADEMY_NAMES, COMPONENTS, Topic
 
 log = logging.getLogger(__name__)
 

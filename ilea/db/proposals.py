@@ -10,15 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db import audit
-from ilea.models import ProjectInput, ProposalView
+from ilea.db import audit, notifications
+from ilea.domain import Agency, Party
+from ilea.messages import ProjectInput, ProposalView
 
 
 def party_agency(party: str) -> str:
     """The agency a pending party belongs to (`board:chair` and program officers are STATE)."""
-    if party in ("board:chair", "program_officer"):
-        return "STATE"
-    return party.split(":", 1)[1]
+    return (Party.parse(party).agency or Agency.STATE).value
 
 
 async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
@@ -78,13 +77,7 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events],
         )
         await _write_stage_periods(con, view.id, inserted)
-        if inp.notifications:
-            await con.executemany(
-                "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-                [(view.id, n.key, n.party, n.kind, n.subject, n.body, n.at) for n in inp.notifications],
-            )
+        await notifications.add(con, view.id, inp.notifications)
     return bool(applied)
 
 
@@ -247,14 +240,14 @@ async def counts_by_stage(db: asyncpg.Pool) -> dict[str, int]:
 
 
 async def tasks_for(
-    db: asyncpg.Pool, parties: Sequence[str], *, exclude_reviews_by: str | None = None, limit: int = 500
+    db: asyncpg.Pool, parties: Sequence[Party], *, exclude_reviews_by: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
     """Pending tasks of these parties, oldest first; reviews of one's own proposals left out."""
     rows = await db.fetch(
         "SELECT kind, proposal_id, title, since, due, request_id, party FROM tasks"
         " WHERE party = ANY($1) AND NOT (kind = ANY($3) AND $2 = ANY(authors))"
         " ORDER BY since, proposal_id LIMIT $4",
-        list(parties),
+        [str(p) for p in parties],
         exclude_reviews_by or "",
         ["isg_vote", "board_position", "board_decision", "overdue_board"],
         limit,

@@ -12,9 +12,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import issue_token
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from tests.support import running_worker
 
 TokenFor = Callable[..., dict[str, str]]

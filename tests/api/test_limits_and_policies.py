@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.deps import Policy
-from ilea.models import Role
+from ilea.domain import Role
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields

@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from ilea.models import Agency, CourseType, InstructorNeed, Topic
+from ilea.domain import Agency, CourseType, Topic
+from ilea.messages import InstructorNeed
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors
 

@@ -2,7 +2,7 @@
 happy-path lifecycles over HTTP by retrying clients, and the end-state checks.
 
 The pieces are started the way `ilea dev` starts them (Temporal dev server, embedded
-PostgreSQL, `ilea migrate --seed-demo`, then `python -m ilea.cli worker|api`), but each
+PostgreSQL, `ilea migrate --seed-demo`, then `python -m cli worker|api`), but each
 one here is a handle of its own, so a test can SIGKILL the worker, stop PostgreSQL or
 restart the API in the middle of the load.
 """
@@ -33,12 +33,12 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from api.auth import issue_token
-from ilea.cli import demo_roster
 from ilea.db import audit, create_pool
+from ilea.demo import demo_roster
 from ilea.devstack import WORKER_POLL_MAX_AGE_S, EmbeddedPostgres, TemporalDevServer, free_port
-from ilea.models import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
+from ilea.domain import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from worker import workflow_runner
 from workflows.proposal import ProposalWorkflow, workflow_id
 
@@ -93,7 +93,7 @@ class ChaosStack:
     def _spawn(self, role: str) -> subprocess.Popen[bytes]:
         with open(self.root / f"{role}.log", "ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "ilea.cli", role],
+                [sys.executable, "-m", "cli", role],
                 env=self.env,
                 cwd=ROOT,
                 stdout=out,
@@ -209,7 +209,7 @@ def start_stack() -> ChaosStack:
         temporal.start()
         pg.start()
         subprocess.run(
-            [sys.executable, "-m", "ilea.cli", "migrate", "--seed-demo"],
+            [sys.executable, "-m", "cli", "migrate", "--seed-demo"],
             env=stack.env,
             cwd=ROOT,
             check=True,

@@ -47,7 +47,7 @@ class Dev:
 
     def start(self, timeout: float = 90) -> float:
         """Starts it and waits until it is up and ready; returns the seconds that took."""
-        args = [sys.executable, "-m", "ilea.cli", "dev", "--headless", "--state-dir", str(self.state)]
+        args = [sys.executable, "-m", "cli", "dev", "--headless", "--state-dir", str(self.state)]
         for name in ("api", "temporal", "pg"):
             args += [f"--{name}-port", str(self.ports[name])]
         started = time.monotonic()

@@ -20,8 +20,8 @@ import pytest
 import typer
 import yaml
 
-from ilea import cli
-from ilea.devstack import SEARCH_ATTRIBUTES
+from cli import main as cli
+from ilea import search_attributes
 from ilea.settings import Settings
 from tests.deploy.manifests import (
     DEPLOY,
@@ -57,7 +57,7 @@ def _bootstrap_attributes() -> dict[str, str]:
 
 
 def test_search_attributes_registered_are_the_ones_the_code_uses() -> None:
-    assert _bootstrap_attributes() == SEARCH_ATTRIBUTES
+    assert _bootstrap_attributes() == search_attributes.cli_types()
     job = by_kind_name(RENDERED["base"])["Job", "ilea-temporal-bootstrap"]["spec"]["template"]["spec"]
     script = by_kind_name(RENDERED["base"])["ConfigMap", job["volumes"][0]["configMap"]["name"]]["data"]
     assert script == {BOOTSTRAP_SCRIPT.name: BOOTSTRAP_SCRIPT.read_text()}

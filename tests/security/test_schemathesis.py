@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import issue_token
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors
 

@@ -6,9 +6,9 @@ import re
 
 import httpx
 
-from api.auth import issue_token
-from ilea.models import Agency, Role
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
+from ilea.tokens import issue_token
 from tests.api.conftest import api, auth, settings  # noqa: F401  (fixtures reused as they are)
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ilea.models import Agency
+from ilea.domain import Agency
 from tests.support import seed_instructors
 from tests.web.test_browser import BROWSER, Cdp, chromium, keep, served  # noqa: F401  (served: a fixture, reused)
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from ilea.models import Agency
+from ilea.domain import Agency
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from api.web.present import Bar, bar_chart, describe_event, is_overdue, party_label, when
 from api.web.proposal_form import _field_key, fields_from_form
+from ilea.domain import Agency, Party
 
 
 def test_parties_read_as_people() -> None:
@@ -14,6 +15,9 @@ def test_parties_read_as_people() -> None:
     assert party_label("board:chair") == "Board chair"
     assert party_label("agency:TREASURY") == "TREASURY coordinator"
     assert party_label("program_officer") == "Program officer"
+    assert party_label(Party.coordinators(Agency.DOJ)) == "DOJ coordinator"
+    assert party_label(Party.chair()) == "Board chair"
+    assert party_label("not-a-party") == "not-a-party"
 
 
 def test_events_read_as_sentences() -> None:
@@ -35,6 +39,10 @@ def test_events_read_as_sentences() -> None:
         "detail": {"attempted": "isg_vote", "reason": "you submitted this proposal"},
     }
     assert describe_event(refused) == "po-1 (STATE) tried isg vote; refused: you submitted this proposal."
+    seat_reminder = {"actor": "system", "action": "reminder", "detail": {"party": "isg:DHS"}}
+    assert describe_event(seat_reminder) == "Reminder sent to DHS ISG seat."
+    board_reminder = {"actor": "system", "action": "reminder", "detail": {"party": "board"}}
+    assert describe_event(board_reminder) == "Reminder sent to the Policy Board."
     unknown = {"actor": "system", "action": "something_new", "detail": {"a_b": 1}}
     assert describe_event(unknown) == "The system: something new (a b: 1)."
 

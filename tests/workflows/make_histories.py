@@ -22,31 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ilea import search_attributes
 from ilea.db import create_pool
 from ilea.db.migrate import migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
-from ilea.models import (
-    AcceptInput,
-    Agency,
-    BoardDecision,
-    BoardDecisionInput,
-    IsgVote,
-    IsgVoteInput,
-    ReadInput,
-    RevisionInput,
-    Stage,
-    WithdrawInput,
-)
+from ilea.domain import Agency, BoardDecision, IsgVote, Stage
+from ilea.messages import AcceptInput, BoardDecisionInput, IsgVoteInput, ReadInput, RevisionInput, WithdrawInput
 from tests.support import (
     CHAIR,
     PO,
-    SA_TYPES,
     coordinator,
     fields,
     isg,
@@ -235,12 +224,7 @@ async def record(names: list[str]) -> list[Path]:
                 test_server_existing_path=bin_path("temporal-test-server"),
             )
             try:
-                await env.client.operator_service.add_search_attributes(
-                    AddSearchAttributesRequest(
-                        namespace=env.client.namespace,
-                        search_attributes={k: getattr(IndexedValueType, v) for k, v in SA_TYPES.items()},
-                    )
-                )
+                await search_attributes.register(env.client)
                 HISTORIES.mkdir(exist_ok=True)
                 for name in names:
                     task_queue = f"histories-{uuid.uuid4()}"

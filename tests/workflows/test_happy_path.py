@@ -8,14 +8,8 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import audit, proposals
-from ilea.models import (
-    AcceptInput,
-    Agency,
-    BoardDecision,
-    BoardDecisionInput,
-    RequestStatus,
-    Stage,
-)
+from ilea.domain import Agency, BoardDecision, RequestStatus, Stage
+from ilea.messages import AcceptInput, BoardDecisionInput
 from tests.support import (
     CHAIR,
     coordinator,

@@ -23,21 +23,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import audit, proposals
-from ilea.models import (
+from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, RequestStatus, Role, Stage
+from ilea.messages import (
     Actor,
-    Agency,
-    BoardDecision,
     BoardDecisionInput,
-    BoardPosition,
     BoardPositionInput,
-    IsgVote,
     IsgVoteInput,
     ProposalView,
     ReadInput,
-    RequestStatus,
     RevisionInput,
-    Role,
-    Stage,
     WithdrawInput,
 )
 from tests.support import CHAIR, PO, PO2, board, fields, isg, running_worker, start_proposal, vote_all

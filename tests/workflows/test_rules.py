@@ -9,17 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ilea.models import (
-    Academy,
-    Agency,
-    BoardPosition,
-    CourseType,
-    InstructorNeed,
-    IsgVote,
-    ProposalFields,
-    RuleConfig,
-    Topic,
-)
+from ilea.domain import Academy, Agency, BoardPosition, CourseType, IsgVote, Topic
+from ilea.messages import InstructorNeed, ProposalFields, RuleConfig
 from workflows import rules
 from workflows.rules import IsgOutcome
 

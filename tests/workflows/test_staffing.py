@@ -22,11 +22,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import audit, roster
-from ilea.models import (
+from ilea.domain import Agency, BoardDecision, RequestStatus, Stage, Topic
+from ilea.messages import (
     AcceptInput,
     ActionResult,
-    Agency,
-    BoardDecision,
     BoardDecisionInput,
     CutoffInput,
     DeclineInput,
@@ -36,10 +35,7 @@ from ilea.models import (
     ProposalView,
     ReadInput,
     ReleaseInput,
-    RequestStatus,
     RetargetInput,
-    Stage,
-    Topic,
     WithdrawInput,
 )
 from tests.support import CHAIR, PO, coordinator, fields, running_worker, seed_instructors, start_proposal, vote_all

@@ -6,7 +6,8 @@ import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from ilea.models import Agency, IsgVote, IsgVoteInput, Stage
+from ilea.domain import Agency, IsgVote, Stage
+from ilea.messages import IsgVoteInput
 from tests.support import fields, isg, running_worker, start_proposal
 from workflows.proposal import ProposalWorkflow
 

@@ -32,17 +32,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from ilea.db import audit
-from ilea.models import (
-    Agency,
-    BoardDecision,
-    BoardDecisionInput,
-    IsgVote,
-    IsgVoteInput,
-    ProposalInput,
-    ProposalOutcome,
-    ReadInput,
-    Stage,
-)
+from ilea.domain import Agency, BoardDecision, IsgVote, Stage
+from ilea.messages import BoardDecisionInput, IsgVoteInput, ProposalInput, ProposalOutcome, ReadInput
 from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
 from tests.workflows.test_replay import FILES, LEGACY, load

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot, on a self-hosted Temporal: the ILEA namespace and its search attributes
-# (the same list as ilea/devstack.py SEARCH_ATTRIBUTES; tests/deploy checks they agree).
+# (the same list as ilea/search_attributes.py; tests/deploy checks they agree).
 # Idempotent: an existing namespace is kept, and `search-attribute create` skips
 # attributes that already exist with the same type.
 # Used by the Kubernetes Job (from a ConfigMap) and by deploy/compose.yaml (mounted).

@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from activities.email import DrainResult, EmailOutbox, digest_cutoff
 from ilea.devstack import free_port
 from ilea.mailer import addresses_for
+from ilea.outbox import DrainResult, EmailOutbox, digest_cutoff
 from ilea.settings import Settings
 
 

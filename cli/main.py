@@ -1,4 +1,7 @@
-"""The `ilea` command: the embedded development stack and the production entry points."""
+"""The `ilea` command: the embedded development stack and the production entry points.
+
+This package sits above ``api`` and ``worker`` (it starts them); nothing below imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,86 +11,29 @@ import os
 import signal
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ilea.models import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Role, Topic
+from ilea import devstack
+from ilea.db import create_pool, roster
+from ilea.db.migrate import migrate as apply_migrations
+from ilea.demo import demo_roster, demo_tokens
+from ilea.domain import Agency, Role
 from ilea.settings import Settings
-
-if TYPE_CHECKING:
-    from ilea import devstack
+from ilea.tokens import issue_token
 
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)
 
-DEMO_USERS: list[tuple[str, str, Agency, list[Role]]] = [
-    ("demo-po", "Pat Okafor (INL program officer)", Agency.STATE, [Role.program_officer]),
-    ("demo-isg-state", "Sam Rivera (ISG, State/INL)", Agency.STATE, [Role.isg_member]),
-    ("demo-isg-treasury", "Tara Chen (ISG, Treasury)", Agency.TREASURY, [Role.isg_member]),
-    ("demo-isg-dhs", "Dana Brooks (ISG, DHS)", Agency.DHS, [Role.isg_member]),
-    ("demo-isg-doj", "Jordan Lee (ISG, Justice)", Agency.DOJ, [Role.isg_member]),
-    ("demo-board-treasury", "Morgan Hale (Board, Treasury)", Agency.TREASURY, [Role.board_member]),
-    ("demo-board-dhs", "Avery Stone (Board, DHS)", Agency.DHS, [Role.board_member]),
-    ("demo-board-doj", "Riley Quinn (Board, Justice)", Agency.DOJ, [Role.board_member]),
-    ("demo-chair", "Casey Morgan (Board chair, State)", Agency.STATE, [Role.board_chair]),
-    ("demo-coord-treasury", "Robin Park (Treasury coordinator)", Agency.TREASURY, [Role.agency_coordinator]),
-    ("demo-coord-dhs", "Jamie Cruz (DHS coordinator)", Agency.DHS, [Role.agency_coordinator]),
-    ("demo-coord-doj", "Alex Novak (Justice coordinator)", Agency.DOJ, [Role.agency_coordinator]),
-    ("demo-auditor", "Kim Walsh (auditor)", Agency.STATE, [Role.auditor]),
-]
-
-_ROSTER_NS = uuid.UUID("2b7c1a52-93c4-4f0e-8f53-1ea0c0de0002")
-_FIRST = ["Maria", "James", "Aisha", "Daniel", "Elena", "Victor", "Grace", "Omar", "Lucia", "Henry", "Nadia", "Peter"]
-_LAST = [
-    "Alvarez",
-    "Bennett",
-    "Diallo",
-    "Fischer",
-    "Gomez",
-    "Hughes",
-    "Ivanova",
-    "Khan",
-    "Lindqvist",
-    "Moreau",
-    "Nakamura",
-    "Ortiz",
-]
-
-
-def demo_roster() -> list[dict[str, Any]]:
-    """Four active instructors per agency; every topic covered twice in each agency."""
-    topics = list(Topic)
-    roster = []
-    n = 0
-    for agency in INSTRUCTOR_AGENCIES:
-        for i in range(4):
-            expertise = [topics[(i * 3 + k) % len(topics)].value for k in range(6)]
-            roster.append(
-                {
-                    "instructor_id": str(uuid.uuid5(_ROSTER_NS, f"{agency}-{i}")),
-                    "name": f"{_FIRST[n % 12]} {_LAST[(n * 5) % 12]}",
-                    "agency": agency.value,
-                    "component": COMPONENTS[agency][i % len(COMPONENTS[agency])],
-                    "expertise": expertise,
-                    "languages": ["en", ["es", "fr", "ru", "th"][i]],
-                }
-            )
-            n += 1
-    return roster
-
 
 async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
-    from ilea.db import create_pool, roster
-    from ilea.db.migrate import migrate
-
     assert settings.database_url
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as con:
-            applied = await migrate(con)
+            applied = await apply_migrations(con)
         if seed:
             for person in demo_roster():
                 await roster.create_instructor(pool, **person)
@@ -109,6 +55,7 @@ def migrate(seed_demo: Annotated[bool, typer.Option(help="also add the demo rost
 @app.command()
 def api() -> None:
     """Serve the HTTP API (uvicorn) on ILEA_API_HOST:ILEA_API_PORT."""
+    # Imported here, not at the top: the API process need not load the worker, nor the worker the API.
     import uvicorn
 
     from api.app import create_app
@@ -143,24 +90,9 @@ def token(
     hours: Annotated[int, typer.Option(help="validity")] = 12,
 ) -> None:
     """Print a signed development JWT accepted by the running API."""
-    from api.auth import issue_token
-
     typer.echo(
         issue_token(Settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
     )
-
-
-def demo_tokens(settings: Settings) -> list[tuple[str, str, str]]:
-    from api.auth import issue_token
-
-    return [
-        (
-            sub,
-            f"{agency.value} {'+'.join(r.value for r in roles)}",
-            issue_token(settings, sub=sub, agency=agency, roles=roles, name=name, ttl=timedelta(days=30)),
-        )
-        for sub, name, agency, roles in DEMO_USERS
-    ]
 
 
 @app.command()
@@ -173,8 +105,6 @@ def dev(
     headless: Annotated[bool, typer.Option(help="no Temporal Web UI")] = False,
 ) -> None:
     """Start everything on embedded defaults: Temporal dev server, PostgreSQL, worker, API."""
-    from ilea import devstack
-
     base = Settings()
     if base.env == "production":
         raise typer.BadParameter("`ilea dev` is for development; ILEA_ENV is production")
@@ -230,7 +160,7 @@ def dev(
         # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
         supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
         for role in ("worker", "api"):
-            supervisor.add(role, [sys.executable, "-m", "ilea.cli", role], state / f"{role}.log")
+            supervisor.add(role, [sys.executable, "-m", "cli", role], state / f"{role}.log")
         supervisor.start_all()
         _wait_ready(api_port, supervisor)
         _banner(settings, api_port, None if headless else ui_port, state, time.monotonic() - started)

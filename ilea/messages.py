@@ -1,9 +1,13 @@
-"""Models that cross the Temporal boundary and the HTTP boundary.
+"""The messages that cross the Temporal boundary and the HTTP boundary.
 
-Both the API and the worker import this module; workflows import it through
-``imports_passed_through``. Every workflow, update and activity takes one of
-these as its single argument so fields can be added without breaking
-running workflows.
+Workflow input and outcome, every Update's input and result, the views of a proposal and
+of an instructor request that the workflow returns and the read model stores, and the
+activities' inputs and results. Both the API and the worker import this module; workflows
+import it through ``imports_passed_through``. Every workflow, Update and activity takes one
+of these as its single argument so fields can be added without breaking running workflows.
+
+The product's words these messages are made of (agencies, stages, topics, parties) live in
+:mod:`ilea.domain`.
 """
 
 from __future__ import annotations
@@ -15,13 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ilea.domain import (  # noqa: F401  (re-exported until every module imports ilea.domain)
-    ACADEMY_NAMES,
-    BOARD_MEMBERS,
-    COMPONENTS,
-    INSTRUCTOR_AGENCIES,
-    ISG_SEATS,
-    TERMINAL_STAGES,
+from ilea.domain import (
     Academy,
     Agency,
     BoardDecision,
@@ -67,7 +65,6 @@ class Strict(BaseModel):
         return value
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 InstructorAgency = Annotated[Agency, Field(description="TREASURY, DHS or DOJ")]
 
 

@@ -1,5 +1,8 @@
 """The notification outbox: pending rows sent by SMTP, each marked sent once it is accepted.
 
+Not a Temporal activity: the worker process runs it beside its Temporal worker (``worker.py``),
+polling the ``notifications`` table (SQL in ``ilea/db/notifications.py``).
+
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and moved to ``sending`` (with
 ``claimed_at``) in the same statement, so concurrent senders (several workers)
 never take the same row. After the SMTP server accepts a message the row
@@ -42,7 +45,7 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 import asyncpg
 
-from ilea.db import TRANSIENT_DB_ERRORS
+from ilea.db import TRANSIENT_DB_ERRORS, notifications
 from ilea.mailer import addresses_for, build_digest, build_message
 from ilea.outage import Outage
 from ilea.settings import Settings
@@ -50,35 +53,6 @@ from ilea.settings import Settings
 log = logging.getLogger("ilea.email")
 
 EASTERN = ZoneInfo("America/New_York")
-
-_COLUMNS = "id, proposal_id, party, kind, subject, body, created_at, email_attempts, claimed_at"
-
-#: pending rows, and rows whose claim is stale (``$3`` seconds old: the sender died)
-_CLAIMABLE = (
-    "(email_status = 'pending'"
-    " OR (email_status = 'sending' AND claimed_at < now() - make_interval(secs => $3::double precision)))"
-)
-
-_CLAIM = f"""
-UPDATE notifications SET email_status = 'sending', claimed_at = now()
-WHERE id IN (
-    SELECT id FROM notifications WHERE {_CLAIMABLE} AND id > $2
-    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-)
-RETURNING {_COLUMNS}
-"""
-
-_CLAIM_DIGEST = f"""
-UPDATE notifications SET email_status = 'sending', claimed_at = now()
-WHERE id IN (
-    SELECT id FROM notifications WHERE {_CLAIMABLE} AND created_at < $2 AND id > $1
-    ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED
-)
-RETURNING {_COLUMNS}
-"""
-
-#: one digest claimer at a time, so a party's rows are never split over two emails
-_DIGEST_LOCK = 0x11EA_D16E
 
 
 @dataclass(frozen=True)
@@ -130,7 +104,7 @@ class EmailOutbox:
         sent = retried = failed = 0
         after = 0  # rows put back to pending in this pass wait for the next pass
         while True:
-            rows = [dict(r) for r in await self._pool.fetch(_CLAIM, self._batch, after, self._stale_seconds)]
+            rows = await notifications.claim(self._pool, self._batch, after, self._stale_seconds)
             if not rows:
                 return DrainResult(sent, retried, failed)
             after = max(r["id"] for r in rows)
@@ -146,10 +120,8 @@ class EmailOutbox:
     async def _drain_digests(self) -> DrainResult:
         """Each party's notifications from before the latest digest hour, as one email per party."""
         cutoff = digest_cutoff(self._clock(), self._settings.email_digest_hour)
-        async with self._pool.acquire() as con, con.transaction():
-            if not await con.fetchval("SELECT pg_try_advisory_xact_lock($1)", _DIGEST_LOCK):
-                return DrainResult()  # another sender is claiming digests right now
-            rows = [dict(r) for r in await con.fetch(_CLAIM_DIGEST, 0, cutoff, self._stale_seconds)]
+        # none while another sender is claiming digests right now
+        rows = await notifications.claim_digest(self._pool, cutoff, self._stale_seconds)
         by_party: dict[str, list[dict[str, Any]]] = {}
         for row in sorted(rows, key=lambda r: r["id"]):
             by_party.setdefault(row["party"], []).append(row)
@@ -183,11 +155,7 @@ class EmailOutbox:
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             return await self._failed(rows, f"{type(err).__name__}: {err}", final=False)
-        await self._pool.executemany(
-            "UPDATE notifications SET email_status = 'sent', sent_at = now(), email_attempts = email_attempts + 1"
-            " WHERE id = $1 AND email_status = 'sending' AND claimed_at = $2",
-            [(r["id"], r["claimed_at"]) for r in rows],
-        )
+        await notifications.mark_sent(self._pool, rows)
         log.info(
             "emailed %s to %s",
             first["kind"] if len(rows) == 1 else f"a digest of {len(rows)}",
@@ -199,16 +167,10 @@ class EmailOutbox:
     async def _failed(self, rows: list[dict[str, Any]], why: str, *, final: bool) -> str:
         status = "superseded"  # every row's claim was taken over by a later pass: its outcome counts there
         for row in rows:
-            now = await self._pool.fetchval(
-                "UPDATE notifications SET email_attempts = email_attempts + 1,"
-                " email_status = CASE WHEN $2 OR email_attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END"
-                " WHERE id = $1 AND email_status = 'sending' AND claimed_at = $4 RETURNING email_status",
-                row["id"],
-                final,
-                self._settings.smtp_max_attempts,
-                row["claimed_at"],
+            now = await notifications.mark_failed(
+                self._pool, row, final=final, max_attempts=self._settings.smtp_max_attempts
             )
-            status = str(now) if now is not None else status
+            status = now if now is not None else status
             log.warning(
                 "email of notification %s to %s not sent (%s); now %s",
                 row["id"],

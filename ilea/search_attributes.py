@@ -1,0 +1,56 @@
+"""The Temporal search attributes of a proposal, defined once.
+
+The workflow upserts them (``workflows/views.py``); the dev server and the tests register them
+from here; the deployment's bootstrap script (``deploy/k8s/base/temporal-bootstrap.sh``) names
+the same ones, which ``tests/deploy`` checks.
+"""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+
+STAGE = SearchAttributeKey.for_keyword("IleaStage")
+ACADEMY = SearchAttributeKey.for_keyword("IleaAcademy")
+TOPIC = SearchAttributeKey.for_keyword("IleaTopic")
+#: the parties a proposal waits on (``isg:DHS`` …): the task board's "pending on" filter
+PENDING_ON = SearchAttributeKey.for_keyword_list("IleaPendingOn")
+START_DATE = SearchAttributeKey.for_datetime("IleaStartDate")
+
+ALL: tuple[SearchAttributeKey, ...] = (STAGE, ACADEMY, TOPIC, PENDING_ON, START_DATE)
+
+#: the ``--type`` names of the ``temporal`` CLI (dev server, ``operator search-attribute create``)
+_CLI_TYPE_NAMES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
+
+
+def cli_types() -> dict[str, str]:
+    """Name → type as the ``temporal`` CLI spells it, e.g. ``{"IleaPendingOn": "KeywordList", …}``."""
+    return {key.name: _CLI_TYPE_NAMES[key.indexed_value_type] for key in ALL}
+
+
+def dev_server_args() -> list[str]:
+    """The ``temporal server start-dev`` arguments that register every attribute."""
+    args: list[str] = []
+    for name, kind in cli_types().items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    return args
+
+
+async def register(client: Client) -> None:
+    """Register every attribute on the client's namespace (the time-skipping test server has no flag for it)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL},
+        )
+    )
