@@ -138,7 +138,7 @@ def dev(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        temporal.start()
+        temporal.start(wait=False)  # PostgreSQL starts and migrates meanwhile
         database_url = base.database_url
         if not database_url:
             pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
@@ -157,6 +157,7 @@ def dev(
             api_port=api_port,
         )
         asyncio.run(_migrate_and_seed(settings, seed=True))
+        temporal.wait()
         # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
         supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
         for role in ("worker", "api"):

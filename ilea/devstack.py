@@ -268,7 +268,9 @@ class TemporalDevServer:
         cmd += search_attributes.dev_server_args()
         return cmd
 
-    def start(self, timeout: float = 60) -> TemporalDevServer:
+    def start(self, timeout: float = 60, *, wait: bool = True) -> TemporalDevServer:
+        """Start the server; with ``wait=False`` return at once (then :meth:`wait`), so that
+        something else can start meanwhile."""
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
@@ -279,8 +281,14 @@ class TemporalDevServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout, self.process)
+        if wait:
+            self.wait(timeout)
         return self
+
+    def wait(self, timeout: float = 60) -> None:
+        """Until the server listens (raises if it exits first or takes longer)."""
+        assert self.process is not None
+        wait_for_port(self.port, timeout, self.process)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -6,10 +6,13 @@ earlier proposals there (the ports' TIME_WAIT sockets no longer block it)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +23,12 @@ import httpx
 import pytest
 
 from ilea.devstack import free_port
-from tests.chaos.stack import Load, _clean_env, proposal_body
+from tests.chaos.stack import ANSWER_WITHIN_S, Load, _clean_env, proposal_body
 
 pytestmark = pytest.mark.chaos
 
-#: ILEA_REQUEST_TIMEOUT_SECONDS (15) and a second for the way there and back
-ANSWER_WITHIN_S = 16.0
+log = logging.getLogger("ilea.chaos")
+
 UP_WITHIN_S = 15.0
 
 
@@ -93,12 +96,19 @@ class Dev:
 
 
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Dev]:
-    d = Dev(tmp_path, {"api": free_port(), "temporal": free_port(), "pg": free_port()})
+def dev(request: pytest.FixtureRequest) -> Iterator[Dev]:
+    # Outside pytest's basetemp, like the other chaos stacks: PostgreSQL runs as its own
+    # user, which cannot enter pytest's private folders (and a concurrent run prunes them).
+    ports = {"api": free_port(), "temporal": free_port(), "pg": free_port()}
+    d = Dev(Path(tempfile.mkdtemp(prefix="ilea-chaos-dev-")), ports)
     try:
         yield d
     finally:
         d.close()
+        if getattr(request.node, "chaos_failed", False) or os.environ.get("ILEA_CHAOS_KEEP") == "1":
+            log.warning("ilea dev state kept in %s", d.state)
+        else:
+            shutil.rmtree(d.state, ignore_errors=True)
 
 
 def time_wait_on(port: int) -> int:

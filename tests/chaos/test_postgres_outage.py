@@ -16,13 +16,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.chaos.stack import Call, ChaosStack, Load, chaos_n, check_end_state, proposal_body
+from tests.chaos.stack import ANSWER_WITHIN_S, Call, ChaosStack, Load, chaos_n, check_end_state, proposal_body
 
 pytestmark = pytest.mark.chaos
 
 HUNG_S = 60.0
-#: ILEA_REQUEST_TIMEOUT_SECONDS (15) and a second for the way there and back
-ANSWER_WITHIN_S = 16.0
 
 
 async def probe(c: httpx.AsyncClient, load: Load, pid: str) -> list[Call]:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.chaos.stack import ChaosStack, Load, chaos_n, check_end_state, timed
+from tests.chaos.stack import ANSWER_WITHIN_S, ChaosStack, Load, chaos_n, check_end_state, timed
 
 pytestmark = pytest.mark.chaos
 
@@ -33,9 +33,10 @@ async def test_worker_killed_three_times(chaos_stack: ChaosStack) -> None:
         restarts.append(round(await timed(chaos_stack.start_worker), 1))
     await task
     took = time.monotonic() - started
+    statuses = load.assert_answered(within=ANSWER_WITHIN_S)
     counts = await check_end_state(chaos_stack, load)
     assert chaos_stack.worker_starts == 4
     print(
         f"\nseed {seed}: {load.n} lifecycles in {took:.0f} s with 3 worker kills at {kills}"
-        f" (restarts took {restarts} s); client retries {dict(load.retries)}; {counts}"
+        f" (restarts took {restarts} s); answers {dict(statuses)}; client retries {dict(load.retries)}; {counts}"
     )

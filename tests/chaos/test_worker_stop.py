@@ -10,13 +10,11 @@ import time
 
 import pytest
 
-from tests.chaos.stack import ChaosStack, Load, ReadyWatch, chaos_n, check_end_state
+from tests.chaos.stack import ANSWER_WITHIN_S, ChaosStack, Load, ReadyWatch, chaos_n, check_end_state
 
 pytestmark = pytest.mark.chaos
 
 STOPPED_S = 60.0
-#: ILEA_REQUEST_TIMEOUT_SECONDS (15) and a second for the way there and back
-ANSWER_WITHIN_S = 16.0
 NOT_READY_WITHIN_S = 30.0
 
 
