@@ -57,4 +57,4 @@ deploy-check: $(STAMP)
 # worker and a Ctrl-C with an immediate restart (`ILEA_CHAOS_N=40 make chaos` for a quick run).
 .PHONY: chaos
 chaos: $(STAMP)
-	ILEA_CHAOS=1 $(BIN)/pytest tests/chaos -s
+	ILEA_CHAOS=1 $(BIN)/pytest tests/chaos -s --durations=0
