@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -25,7 +24,7 @@ from api.routes import health, instructors, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from ilea.db import TRANSIENT_DB_ERRORS, create_pool
 from ilea.db import idempotency as idempotency_keys
-from ilea.observability import HttpMetrics, MetricsMiddleware
+from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
 from ilea.settings import Settings
 from ilea.temporal import connect
 
@@ -135,10 +134,14 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
             )
+            # /metrics on a port of its own: never reachable through the API's port.
+            exporter = serve_metrics(app.state.metrics, settings) if settings.api_metrics_port else None
             try:
                 yield
             finally:
                 reclaimer.cancel()
+                if exporter is not None:
+                    exporter.shutdown()
         finally:
             if own_pool:
                 await app.state.pool.close()
@@ -159,20 +162,13 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     app.include_router(web_routes.router)
     app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
-    if settings.api_metrics:
-        metrics = HttpMetrics()
-        app.state.metrics = metrics
-
-        @app.get("/metrics", include_in_schema=False)
-        async def prometheus_metrics() -> Response:
-            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.state.metrics = HttpMetrics() if settings.api_metrics_port else None
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     app.add_middleware(errors.DatabaseDownMiddleware)
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds)
-    if settings.api_metrics:
+    if app.state.metrics is not None:
         app.add_middleware(
             MetricsMiddleware, metrics=app.state.metrics
         )  # outermost: also covers the middlewares' queries

@@ -27,15 +27,8 @@ def abandoned_after(request_timeout_s: float) -> timedelta:
     so it died mid-request (SIGKILL, OOM, lost node) or could not record its outcome (the
     database went away). A retry with the same body takes it over and runs again, which is safe
     even when the first is only slow: the Temporal update id (or new proposal's id) comes from
-    the key."""
+    the key (``api.actions.update_id``, ``api.actions.new_proposal_id``)."""
     return timedelta(seconds=2 * request_timeout_s)
-
-
-def update_id(caller: str, key: str | None) -> str | None:
-    """A Temporal update id derived from the key, so Temporal deduplicates retries too."""
-    if not key:
-        return None
-    return "idem-" + hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()[:32]
 
 
 class IdempotencyMiddleware:

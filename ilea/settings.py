@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,11 @@ DEV_JWT_SECRET = "ilea-development-signing-key-do-not-use-in-production"
 TASK_QUEUE = "ilea-proposals"
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password, if any, replaced by ``***`` (for printing a DSN)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 class Settings(BaseSettings):
     """Configuration from the environment (``ILEA_`` prefix; Temporal's own names for Temporal).
 
@@ -24,12 +30,14 @@ class Settings(BaseSettings):
         ValueError: if the development signing key is used outside development.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ILEA_", extra="ignore")
+    # hide_input_in_errors: a refused setting is named in the error, never echoed with the
+    # other inputs (a ValidationError would otherwise print them, the signing key included).
+    model_config = SettingsConfigDict(env_prefix="ILEA_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "test", "production"] = "development"
 
     # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)  # holds the password
     db_pool_min: int = 2
     db_pool_max: int = 10
     #: bound on connecting, on each statement and on waiting for a pooled connection (API and
@@ -44,7 +52,7 @@ class Settings(BaseSettings):
         "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "ILEA_TEMPORAL_NAMESPACE")
     )
     temporal_api_key: str | None = Field(
-        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "ILEA_TEMPORAL_API_KEY")
+        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "ILEA_TEMPORAL_API_KEY"), repr=False
     )
     temporal_tls_cert: Path | None = Field(
         None,
@@ -57,6 +65,9 @@ class Settings(BaseSettings):
     task_queue: str = TASK_QUEUE
     #: workflows kept in worker memory (~0.4 MiB each); others replay their history when next needed
     worker_max_cached_workflows: int = 400
+    #: names this worker to Temporal as ``<name>@<hostname>`` (default ``<pid>@<hostname>``), so
+    #: that deploy/worker_probe.py can tell two workers on one host apart
+    worker_name: str | None = None
 
     # HTTP API.
     api_host: str = "127.0.0.1"
@@ -68,7 +79,8 @@ class Settings(BaseSettings):
     #: poll lasts the server's matching.longPollExpirationInterval (1 min by default, 10 s
     #: under `ilea dev`), so keep this above it.
     worker_poll_max_age_seconds: float = Field(75.0, gt=0)
-    docs_enabled: bool = True
+    #: /docs and /openapi.json; by default on, except in production
+    docs_enabled: bool | None = None
     max_body_bytes: int = 256 * 1024
     #: per caller and API process; 0 turns the limit off
     rate_limit_per_minute: int = 6000
@@ -78,7 +90,7 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(24.0, gt=0)
 
     # Identity: HS256 with a shared key by default, or RS256 keys from a JWKS URL.
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = Field(DEV_JWT_SECRET, repr=False)
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "ilea-dev"
@@ -131,12 +143,20 @@ class Settings(BaseSettings):
     # Observability.
     #: the worker's Prometheus endpoint for Temporal SDK metrics (off when unset)
     worker_metrics_port: int | None = None
-    metrics_host: str = "0.0.0.0"
-    #: the API serves /metrics (Prometheus) when true
-    api_metrics: bool = True
+    #: the API's Prometheus endpoint (/metrics), on a port of its own so that whatever routes
+    #: the API's port (an Ingress, a proxy) never exposes it (off when unset)
+    api_metrics_port: int | None = None
+    #: the address both metrics endpoints listen on; 0.0.0.0 only where a scraper needs it
+    metrics_host: str = "127.0.0.1"
     #: OpenTelemetry tracing through Temporal's interceptor, exported to OTEL_EXPORTER_OTLP_ENDPOINT
     otel_enabled: bool = False
     otel_service_name: str = "ilea"
+
+    @model_validator(mode="after")
+    def _docs_off_in_production(self) -> Settings:
+        if self.docs_enabled is None:
+            self.docs_enabled = self.env != "production"
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:

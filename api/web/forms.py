@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api import actions
+from api.actions import ActionUpdate, InputT
 from api.auth import Principal
-from api.deps import Db, Policy, Temporal
-from api.errors import Problem
-from api.idempotency import update_id
+from api.deps import Db, Policy, Temporal, find_proposal, find_request
+from api.errors import NotFound, Problem
 from api.web.render import message, safe_next, to_login
 from api.web.session import CsrfError, check_csrf, flash, read_form, viewer
-from ilea.db import proposals, roster
 from ilea.domain import Role
 from ilea.messages import (
     AcceptInput,
@@ -75,9 +73,8 @@ async def _proposal_action(
     db: Db,
     client: Temporal,
     role: Role,
-    update: Any,
-    make: Callable[[Principal, dict[str, str]], Any],
-    action: str,
+    update: ActionUpdate[InputT],
+    make: Callable[[Principal, dict[str, str]], InputT],
     ok: str,
 ) -> Response:
     try:
@@ -87,19 +84,8 @@ async def _proposal_action(
     page = f"/ui/proposals/{proposal_id}"
     try:
         Policy(role).check(user)
-        if not await proposals.exists(db, proposal_id):
-            raise Problem(404, f"no proposal {proposal_id}")
-        arg = make(user, form)
-        await actions.send(
-            client,
-            db,
-            proposal_id,
-            user,
-            update,
-            arg,
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
+        proposal = await find_proposal(db, proposal_id)
+        await actions.send(client, db, user, proposal, update, make(user, form), key=form.get("form_id"))
     except Problem as problem:
         return _done(request, form, page, "error", f"Refused: {problem.detail}")
     except (ValidationError, ValueError) as err:
@@ -124,7 +110,6 @@ async def vote(request: Request, proposal_id: str, db: Db, client: Temporal) -> 
         Role.isg_member,
         ProposalWorkflow.isg_vote,
         lambda u, f: IsgVoteInput(actor=u.actor(), vote=f.get("vote", ""), comment=comment_of(f)),
-        "isg_vote",
         "Your vote is recorded.",
     )
 
@@ -139,7 +124,6 @@ async def position(request: Request, proposal_id: str, db: Db, client: Temporal)
         Role.board_member,
         ProposalWorkflow.board_position,
         lambda u, f: BoardPositionInput(actor=u.actor(), position=f.get("position", ""), comment=comment_of(f)),
-        "board_position",
         "Your Board position is recorded.",
     )
 
@@ -154,7 +138,6 @@ async def decision(request: Request, proposal_id: str, db: Db, client: Temporal)
         Role.board_chair,
         ProposalWorkflow.board_decision,
         lambda u, f: BoardDecisionInput(actor=u.actor(), decision=f.get("decision", ""), comment=comment_of(f)),
-        "board_decision",
         "The decision is recorded.",
     )
 
@@ -176,7 +159,6 @@ async def withdraw(request: Request, proposal_id: str, db: Db, client: Temporal)
         Role.program_officer,
         ProposalWorkflow.withdraw,
         lambda u, f: WithdrawInput(actor=u.actor(), reason=_required(f, "reason", "a reason")),
-        "withdraw",
         "The proposal is withdrawn.",
     )
 
@@ -191,7 +173,6 @@ async def cutoff(request: Request, proposal_id: str, db: Db, client: Temporal) -
         Role.program_officer,
         ProposalWorkflow.staffing_cutoff,
         lambda u, f: CutoffInput(actor=u.actor(), cutoff=date.fromisoformat(f.get("cutoff", ""))),
-        "staffing_cutoff",
         "The staffing cutoff is moved.",
     )
 
@@ -205,32 +186,21 @@ async def _request_action(
     db: Db,
     client: Temporal,
     role: Role,
-    update: Any,
-    make: Callable[[Principal, dict[str, str]], Any],
-    action: str,
+    update: ActionUpdate[InputT],
+    make: Callable[[Principal, dict[str, str]], InputT],
     ok: str,
 ) -> Response:
     try:
         user, form = await begin(request)
     except Stop as stop:
         return stop.response
-    row = await roster.get_request(db, request_id)
-    page = f"/ui/proposals/{row['proposal_id']}" if row else "/ui/inbox"
+    found = await find_request(db, request_id)
+    page = f"/ui/proposals/{found.proposal.id}" if found else "/ui/inbox"
     try:
         Policy(role).check(user)
-        if row is None:
-            raise Problem(404, f"no instructor request {request_id}")
-        arg = make(user, form)
-        await actions.send(
-            client,
-            db,
-            row["proposal_id"],
-            user,
-            update,
-            arg,
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
+        if found is None:
+            raise NotFound("instructor request", request_id)
+        await actions.send(client, db, user, found.proposal, update, make(user, form), key=form.get("form_id"))
     except Problem as problem:
         return _done(request, form, page, "error", f"Refused: {problem.detail}")
     except (ValidationError, ValueError) as err:
@@ -250,7 +220,6 @@ async def accept(request: Request, request_id: str, db: Db, client: Temporal) ->
         lambda u, f: AcceptInput(
             actor=u.actor(), request_id=request_id, instructor_id=_required(f, "instructor_id", "an instructor")
         ),
-        "accept_request",
         "The instructor is booked.",
     )
 
@@ -265,7 +234,6 @@ async def decline(request: Request, request_id: str, db: Db, client: Temporal) -
         Role.agency_coordinator,
         ProposalWorkflow.decline_request,
         lambda u, f: DeclineInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
-        "decline_request",
         "The request is declined.",
     )
 
@@ -280,7 +248,6 @@ async def release(request: Request, request_id: str, db: Db, client: Temporal) -
         Role.agency_coordinator,
         ProposalWorkflow.release_request,
         lambda u, f: ReleaseInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
-        "release_request",
         "The instructor is released.",
     )
 
@@ -295,6 +262,5 @@ async def retarget(request: Request, request_id: str, db: Db, client: Temporal) 
         Role.program_officer,
         ProposalWorkflow.retarget_request,
         lambda u, f: RetargetInput(actor=u.actor(), request_id=request_id, agency=f.get("agency", "")),
-        "retarget_request",
         "The slot is sent to the other agency.",
     )

@@ -202,9 +202,8 @@ async def revise(request: Request, proposal_id: str, db: Db, client: Temporal, s
         body = RevisionBody(proposal=ProposalFields.model_validate(fields_from_form(form)), comment=comment or "-")
         if not errors:
             # The JSON API's handler: the same rules, the same update, refusals recorded in the trail.
-            await proposal_routes.revise(
-                request, proposal_id, body, user, db, client, settings, form.get("form_id") or None
-            )
+            act = await proposal_routes.revision(proposal_id, body, db, settings, user)
+            await proposal_routes.revise(request, user, act, db, client, form.get("form_id") or None)
     except ValidationError as err:
         for e in err.errors():
             errors.setdefault(_field_key(e["loc"]), []).append(e["msg"])

@@ -3,7 +3,8 @@
 # (the same list as ilea/search_attributes.py; tests/deploy checks they agree).
 # Idempotent: an existing namespace is kept, and `search-attribute create` skips
 # attributes that already exist with the same type.
-# Used by the Kubernetes Job (from a ConfigMap) and by deploy/compose.yaml (mounted).
+# Run by deploy/compose.yaml (mounted) and by the production walk-through in
+# deploy/README.md; on Kubernetes the Helm values register the same attributes.
 set -eu
 : "${TEMPORAL_ADDRESS:?}" "${TEMPORAL_NAMESPACE:?}"
 RETENTION="${NAMESPACE_RETENTION:-30d}"
