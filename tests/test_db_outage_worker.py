@@ -1,27 +1,21 @@
-"""The worker through a database outage: activities and the email outbox retry with bounded
-backoff and finish their work once PostgreSQL answers again, and the outage is logged once
-when it starts and once when it ends, not on every failed attempt."""
+"""The worker through a database outage: activities retry with bounded backoff and finish
+their work once PostgreSQL answers again, and the outage is logged once when it starts and
+once when it ends, not on every failed attempt (the outbox's part: tests/outbox)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import create_pool
-from ilea.devstack import free_port
 from ilea.domain import Agency, IsgVote
 from ilea.messages import IsgVoteInput
 from ilea.outage import Outage
-from ilea.outbox import EmailOutbox
-from ilea.settings import Settings
 from tests.hung_db import FreezableProxy
 from tests.support import fields, isg, running_worker, start_proposal
 from workflows.proposal import ProposalWorkflow
@@ -99,57 +93,3 @@ async def test_an_action_during_an_outage_completes_after_it_logged_once(
     failed = int(ours[1].split("(")[1].split()[0])
     assert ours[1].startswith("PostgreSQL available again") and failed >= 2  # several attempts, two lines
     assert failure_warnings(caplog) == []
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.subjects.append(envelope.content.decode(errors="replace"))
-        return "250 2.0.0 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-async def test_the_outbox_retries_through_an_outage_and_logs_it_once(
-    pool: asyncpg.Pool,
-    worker_pool: asyncpg.Pool,
-    proxy: FreezableProxy,
-    smtp: tuple[Inbox, int],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    inbox, port = smtp
-    settings = Settings(env="test", smtp_host="127.0.0.1", smtp_port=port, smtp_poll_seconds=0.2)  # type: ignore[call-arg]
-    caplog.set_level(logging.INFO, logger="ilea.email")
-    stop = asyncio.Event()
-    proxy.freeze()
-    task = asyncio.create_task(EmailOutbox(worker_pool, settings).run(stop))
-    await pool.execute(
-        "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body, created_at)"
-        " VALUES ('p-1', 'k1', 'program_officer', 'pending_action', 'Sent after the outage', 'Please act.', $1)",
-        datetime.now(UTC),
-    )
-    await asyncio.sleep(OUTAGE_S)  # several passes fail meanwhile (0.5 s each, then backoff)
-    proxy.thaw()
-    for _ in range(200):
-        if inbox.subjects:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(task, 30)
-    assert len(inbox.subjects) == 1 and "Sent after the outage" in inbox.subjects[0]
-    assert await pool.fetchval("SELECT email_status FROM notifications") == "sent"
-    lines = [r.getMessage() for r in caplog.records if "PostgreSQL" in r.getMessage()]
-    assert len(lines) == 2, lines
-    assert lines[0].startswith("PostgreSQL unavailable") and lines[1].startswith("PostgreSQL available again")
-    assert not any(r.getMessage().startswith("outbox pass failed") for r in caplog.records)

@@ -5,41 +5,23 @@ returns its result with no second effect. Here no worker polls the task queue at
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
-from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from api.deadline import DeadlineMiddleware
 from ilea.settings import Settings
-from tests.api.conftest import TokenFor
-from tests.support import fields, running_worker
+from tests.api.conftest import StartWorker, TokenFor
+from tests.support import fields
 
 TIMEOUT_S = 3.0
 
 
 @pytest.fixture
 def settings(task_queue: str) -> Settings:
-    return Settings(env="test", task_queue=task_queue, request_timeout_seconds=TIMEOUT_S)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-async def app(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[FastAPI]:
-    """The API with no worker on its task queue (a test starts one when it wants)."""
-    application = create_app(settings, pool=pool, temporal=dev_env.client)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client:
-        yield client
+    return Settings(env="test", task_queue=task_queue, request_timeout_seconds=TIMEOUT_S)
 
 
 def assert_action_pending(r: httpx.Response) -> None:
@@ -52,37 +34,29 @@ def assert_action_pending(r: httpx.Response) -> None:
 
 
 async def test_a_submission_with_no_worker_is_503_and_its_keyed_retry_creates_it_once(
-    api: httpx.AsyncClient,
-    auth: TokenFor,
-    pool: asyncpg.Pool,
-    dev_env: WorkflowEnvironment,
-    settings: Settings,
+    api_no_worker: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, start_worker: StartWorker
 ) -> None:
     po = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "submit-1"}
     body = fields().model_dump(mode="json")
-    first = await api.post("/v1/proposals", json=body, headers=po)
+    first = await api_no_worker.post("/v1/proposals", json=body, headers=po)
     assert_action_pending(first)
     # Nothing is pinned to the key: the retry runs the request again.
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = 'submit-1'") == 0
 
-    async with running_worker(dev_env.client, pool, settings.task_queue):
-        again = await api.post("/v1/proposals", json=body, headers=po)
+    async with start_worker():
+        again = await api_no_worker.post("/v1/proposals", json=body, headers=po)
         assert again.status_code == 201, again.text
         assert again.json()["stage"] == "isg_review"
-        third = await api.post("/v1/proposals", json=body, headers=po)
+        third = await api_no_worker.post("/v1/proposals", json=body, headers=po)
     assert third.status_code == 201 and third.content == again.content  # the stored answer now
     assert await pool.fetchval("SELECT count(*) FROM proposals") == 1
 
 
 async def test_a_vote_that_lands_after_its_503_is_returned_to_the_keyed_retry_once(
-    api: httpx.AsyncClient,
-    auth: TokenFor,
-    pool: asyncpg.Pool,
-    dev_env: WorkflowEnvironment,
-    settings: Settings,
+    api_no_worker: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, start_worker: StartWorker
 ) -> None:
-    async with running_worker(dev_env.client, pool, settings.task_queue):
-        r = await api.post(
+    async with start_worker():
+        r = await api_no_worker.post(
             "/v1/proposals", json=fields().model_dump(mode="json"), headers=auth("po-1", "STATE", "program_officer")
         )
         assert r.status_code == 201, r.text
@@ -90,10 +64,10 @@ async def test_a_vote_that_lands_after_its_503_is_returned_to_the_keyed_retry_on
 
     # The worker is gone: the vote's Update waits in Temporal, the request does not.
     vote = {**auth("isg-dhs", "DHS", "isg_member"), "Idempotency-Key": "vote-1"}
-    first = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=vote)
+    first = await api_no_worker.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=vote)
     assert_action_pending(first)
 
-    async with running_worker(dev_env.client, pool, settings.task_queue):
+    async with start_worker():
         # The waiting Update is delivered when a worker polls again: the action takes effect
         # although its request answered 503.
         for _ in range(100):
@@ -104,7 +78,7 @@ async def test_a_vote_that_lands_after_its_503_is_returned_to_the_keyed_retry_on
                 break
             await asyncio.sleep(0.1)
         assert votes == 1
-        retry = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=vote)
+        retry = await api_no_worker.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=vote)
     assert retry.status_code == 200, retry.text
     dhs = next(v for v in retry.json()["isg_votes"] if v["agency"] == "DHS")
     assert dhs["vote"] == "concur"

@@ -4,21 +4,16 @@ recently (Temporal's description of the queue lists its pollers); /healthz is li
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.taskqueue.v1 import PollerInfo
-from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from api.routes.health import last_poll_age
 from ilea.settings import Settings
-from tests.support import running_worker
+from tests.api.conftest import StartWorker
 
 #: Short, so that a stopped worker shows within seconds (the tests' dev server holds an idle
 #: poll for a minute, so an idle worker is "ready" only just after it started polling).
@@ -27,20 +22,7 @@ MAX_AGE_S = 3.0
 
 @pytest.fixture
 def settings(task_queue: str) -> Settings:
-    return Settings(env="test", task_queue=task_queue, worker_poll_max_age_seconds=MAX_AGE_S)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-async def app(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, pool=pool, temporal=dev_env.client)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client:
-        yield client
+    return Settings(env="test", task_queue=task_queue, worker_poll_max_age_seconds=MAX_AGE_S)
 
 
 async def until(api: httpx.AsyncClient, status: int, within: float = 30) -> dict[str, Any]:
@@ -57,22 +39,22 @@ async def until(api: httpx.AsyncClient, status: int, within: float = 30) -> dict
 
 
 async def test_not_ready_without_a_worker_ready_with_one_and_not_once_it_stops(
-    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings
+    api_no_worker: httpx.AsyncClient, start_worker: StartWorker
 ) -> None:
-    r = await api.get("/readyz")
+    r = await api_no_worker.get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"ready": False, "postgres": "ok", "worker": r.json()["worker"]}
     assert "never" in r.json()["worker"]
-    assert (await api.get("/healthz")).status_code == 200
+    assert (await api_no_worker.get("/healthz")).status_code == 200
 
-    async with running_worker(dev_env.client, pool, settings.task_queue):
-        assert await until(api, 200) == {"ready": True, "postgres": "ok", "worker": "ok"}
+    async with start_worker():
+        assert await until(api_no_worker, 200) == {"ready": True, "postgres": "ok", "worker": "ok"}
 
     # Stopped: its last poll gets older, and past the limit the API is not ready.
-    gone = await until(api, 503, within=MAX_AGE_S + 30)
+    gone = await until(api_no_worker, 503, within=MAX_AGE_S + 30)
     assert gone["postgres"] == "ok"
     assert gone["worker"].startswith("unavailable: no worker polled") and "ago" in gone["worker"]
-    assert (await api.get("/healthz")).status_code == 200
+    assert (await api_no_worker.get("/healthz")).status_code == 200
 
 
 def poller(at: float) -> PollerInfo:
