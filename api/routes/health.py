@@ -102,4 +102,6 @@ async def readyz(request: Request) -> JSONResponse:
     )
     checks = {"postgres": postgres, "worker": worker}
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    if ready:
+        return JSONResponse({"ready": True, **checks})
+    return JSONResponse({"ready": False, **checks}, status_code=503, headers={"Retry-After": "5"})

@@ -71,7 +71,7 @@ async def _current(request: Request, db: Db, proposal: ProposalRef) -> dict[str,
     """The proposal as the read model has it (an action's effect is there when it returns)."""
     doc = await proposals.get(db, proposal.id)
     if doc is None:  # pragma: no cover - the workflow writes it before answering
-        raise Problem(503, "the proposal is not recorded yet; retry shortly")
+        raise Problem(503, "the proposal is not recorded yet; retry shortly", headers={"Retry-After": "1"})
     return _out(request, doc)
 
 

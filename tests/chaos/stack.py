@@ -109,11 +109,12 @@ class ChaosStack:
     def start_worker(self, timeout: float = 60) -> None:
         assert self.worker is None or self.worker.poll() is not None
         log_file = self.root / "worker.log"
-        seen = log_file.read_bytes().count(b"worker polling") if log_file.exists() else 0
+        # worker.py logs "worker <identity> polling <task queue> on <address>" once it polls.
+        seen = log_file.read_bytes().count(b" polling ") if log_file.exists() else 0
         self.worker = self._spawn("worker")
         self.worker_starts += 1
         deadline = time.monotonic() + timeout
-        while log_file.read_bytes().count(b"worker polling") <= seen:
+        while log_file.read_bytes().count(b" polling ") <= seen:
             if self.worker.poll() is not None:
                 raise RuntimeError(f"the worker exited ({self.worker.returncode}):\n{tail(log_file)}")
             if time.monotonic() > deadline:
