@@ -22,7 +22,7 @@ pytestmark = pytest.mark.chaos
 async def test_api_restarted_mid_load(chaos_stack: ChaosStack) -> None:
     seed = int(os.environ.get("ILEA_CHAOS_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
-    load = Load(chaos_stack.base, max(10, chaos_n(200) // 2))
+    load = Load(chaos_stack.base, max(10, chaos_n(200) * 3 // 10))  # 60: `make chaos` within 10 minutes
     started = time.monotonic()
     task = asyncio.create_task(load.run())
     restarts = []

@@ -122,12 +122,18 @@ def time_wait_on(port: int) -> int:
 
 
 @pytest.mark.timeout(300)
-async def test_a_worker_killed_under_ilea_dev_is_restarted_and_the_proposal_completes(dev: Dev) -> None:
-    dev.start()
-    load = Load(dev.base, 1)
-    async with httpx.AsyncClient(base_url=dev.base) as c:
-        p = await load.post(c, "/v1/proposals", proposal_body(0, datetime.now(UTC).date()), load.tokens.po)
-        load.ids[0] = p["id"]
+async def test_ilea_dev_restarts_a_killed_worker_and_starts_again_at_once_after_ctrl_c(dev: Dev) -> None:
+    """One `ilea dev` session (a stack start is a good share of `make chaos`'s time): first the
+    killed worker, then Ctrl-C and an immediate new start."""
+    first_up = dev.start()
+    load = Load(dev.base, 3)
+    today = datetime.now(UTC).date()
+    async with httpx.AsyncClient(base_url=dev.base) as c:  # keep-alive: the server closes these at Ctrl-C
+        for i in range(load.n):
+            load.ids[i] = (await load.post(c, "/v1/proposals", proposal_body(i, today), load.tokens.po))["id"]
+
+        # The worker SIGKILLed: the stack starts another and keeps running; the proposal
+        # submitted before the kill completes its lifecycle.
         old = dev.child("worker")
         assert old is not None
         os.kill(old, signal.SIGKILL)
@@ -136,23 +142,13 @@ async def test_a_worker_killed_under_ilea_dev_is_restarted_and_the_proposal_comp
             assert time.monotonic() - killed_at < 60, f"no new worker:\n{dev.out.read_text()[-2000:]}"
             await asyncio.sleep(0.1)
         restarted = time.monotonic() - killed_at
-        await load.review_and_staff(c, 0, p["id"])
-        final = (await c.get(f"/v1/proposals/{p['id']}", headers=load.tokens.po)).json()
-    assert final["stage"] == "scheduled"
-    assert dev.process is not None and dev.process.poll() is None, "the stack stopped"
-    assert b"the worker exited (code -9)" in dev.out.read_bytes()
-    statuses = load.assert_answered(within=ANSWER_WITHIN_S)
-    print(f"\nworker {old} killed, {new} running {restarted:.1f} s later; answers {dict(statuses)}")
+        await load.review_and_staff(c, 0, load.ids[0])
+        final = (await c.get(f"/v1/proposals/{load.ids[0]}", headers=load.tokens.po)).json()
+        assert final["stage"] == "scheduled"
+        assert dev.process is not None and dev.process.poll() is None, "the stack stopped"
+        assert b"the worker exited (code -9)" in dev.out.read_bytes()
 
-
-@pytest.mark.timeout(300)
-async def test_ctrl_c_then_start_again_at_once(dev: Dev) -> None:
-    first_up = dev.start()
-    load = Load(dev.base, 3)
-    today = datetime.now(UTC).date()
-    async with httpx.AsyncClient(base_url=dev.base) as c:  # keep-alive: the server closes these at Ctrl-C
-        for i in range(load.n):
-            load.ids[i] = (await load.post(c, "/v1/proposals", proposal_body(i, today), load.tokens.po))["id"]
+        # Ctrl-C, and at once a new start on the same ports.
         stopping = time.monotonic()
         assert dev.ctrl_c() == 0
         stopped = time.monotonic() - stopping
@@ -162,9 +158,11 @@ async def test_ctrl_c_then_start_again_at_once(dev: Dev) -> None:
         found = [(await c.get(f"/v1/proposals/{pid}", headers=load.tokens.po)) for pid in load.ids.values()]
     assert [r.status_code for r in found] == [200] * load.n
     assert [r.json()["title"] for r in found] == [proposal_body(i, today)["title"] for i in range(load.n)]
-    load.assert_answered(within=ANSWER_WITHIN_S)
+    assert found[0].json()["stage"] == "scheduled"
+    statuses = load.assert_answered(within=ANSWER_WITHIN_S)
     print(
-        f"\nfirst start {first_up:.1f} s; Ctrl-C stopped it in {stopped:.1f} s, up again in {up:.1f} s"
-        f" ({lingering} socket(s) in TIME_WAIT on the API port)"
+        f"\nfirst start {first_up:.1f} s; worker {old} killed, {new} running {restarted:.1f} s later;"
+        f" Ctrl-C stopped the stack in {stopped:.1f} s, up again in {up:.1f} s ({lingering} socket(s) in"
+        f" TIME_WAIT on the API port); answers {dict(statuses)}"
     )
     assert up < UP_WITHIN_S
