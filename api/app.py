@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -20,10 +19,13 @@ from api.auth import TokenVerifier
 from api.deadline import DeadlineMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
-from api.routes import health, instructors, proposals, reports, requests, tasks
+from api.oidc import OidcClient
+from api.routes import health, instructors, people, proposals, reports, requests, tasks
 from api.web import routes as web_routes
+from api.web.signin import SessionMiddleware
 from ilea.db import TRANSIENT_DB_ERRORS, create_pool
 from ilea.db import idempotency as idempotency_keys
+from ilea.db import people as people_db
 from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
 from ilea.settings import Settings
 from ilea.temporal import connect
@@ -156,13 +158,20 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
-    app.state.verifier = TokenVerifier(settings)
+
+    async def grant_of(sub: str) -> people_db.Grant | None:  # roles from grants kept in ILEA (issue 18)
+        return await people_db.grant_of(app.state.pool, sub)
+
+    app.state.grants = grant_of
+    app.state.verifier = TokenVerifier(settings, grants=grant_of)
+    app.state.oidc = OidcClient(settings) if settings.oidc_issuer else None
     errors.install(app)
-    for module in (health, proposals, requests, instructors, tasks, reports):
+    for module in (health, proposals, requests, instructors, tasks, reports, people):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
-    app.include_router(web_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
+    web_routes.install(app)
     app.state.metrics = HttpMetrics() if settings.api_metrics_port else None
+
+    app.add_middleware(SessionMiddleware)  # who the session cookie names, once per request
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from api.auth import VERIFIED, AuthError, Principal
 from api.errors import NotFound, Problem
+from api.web.signin import session_principal
 from ilea.db import proposals, roster
 from ilea.domain import Role
 from ilea.messages import ErrorType
@@ -50,9 +51,9 @@ async def current_user(
     """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
     token = credentials.credentials if credentials else None
     if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
-        # The web pages' session cookie; /v1 actions need an explicit bearer token, so a
-        # cross-site form can never drive the JSON API with a visitor's cookie.
-        token = request.cookies.get("ilea_session")
+        # The web pages' session (resolved once by the session middleware); /v1 actions need an
+        # explicit bearer token, so a cross-site form can never drive the JSON API with a cookie.
+        return session_principal(request)
     if not token:
         raise AuthError("a bearer token is required")
     # The idempotency middleware verified this request's bearer token already.

@@ -23,6 +23,8 @@ from ilea.db.migrate import migrate as apply_migrations
 from ilea.db.migrate import wait_for_database
 from ilea.demo import demo_roster, demo_tokens
 from ilea.domain import Agency, Role
+from ilea.grants import GrantRefused
+from ilea.grants import grant as set_grant
 from ilea.settings import Settings, redact_url
 from ilea.tokens import issue_token
 
@@ -125,6 +127,22 @@ def token(
     typer.echo(
         issue_token(Settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
     )
+
+
+@app.command()
+def grant(
+    sub: Annotated[str, typer.Option(help="the person's subject, exactly as the identity provider issues it")],
+    email: Annotated[str, typer.Option()],
+    agency: Annotated[Agency, typer.Option()],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles; the grant becomes exactly these")],
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Grant a person their agency and roles (the first access_admin); written to the access log."""
+    try:
+        person = asyncio.run(set_grant(Settings(), sub=sub, name=name, email=email, agency=agency, roles=role))
+    except GrantRefused as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(f"granted {person['sub']}: {person['agency']} {', '.join(person['roles'])}")
 
 
 @app.command()

@@ -97,6 +97,35 @@ class Settings(BaseSettings):
     jwt_audience: str = "ilea-api"
     token_ttl_hours: int = 12
 
+    # --- sign-in with OpenID Connect; roles granted in ILEA (issue 18) ---
+    #: the identity provider (discovery at <issuer>/.well-known/openid-configuration); unset: no OIDC sign-in
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(None, repr=False)
+    #: how ILEA authenticates at the token endpoint (Login.gov requires private_key_jwt)
+    oidc_client_auth: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic"
+    #: the PEM private key for private_key_jwt (its public half is registered with the provider)
+    oidc_private_key_path: Path | None = None
+    #: the ``kid`` of that key, when the provider holds several of the client's keys
+    oidc_private_key_id: str | None = None
+    oidc_scopes: str = "openid email profile"
+    #: extra authorization parameters, e.g. {"acr_values": "urn:acr.login.gov:auth-only"}
+    oidc_auth_params: dict[str, str] = Field(default_factory=dict)
+    #: the callback address registered with the provider (https://ilea.example.gov/ui/auth/callback);
+    #: unset: built from the request (development)
+    oidc_redirect_uri: str | None = None
+    #: where the provider sends the browser after signing out there (…/ui/signed-out); unset: from the request
+    oidc_post_logout_redirect_uri: str | None = None
+    #: send the ID token as id_token_hint when signing out at the provider (Login.gov takes client_id only)
+    oidc_logout_id_token_hint: bool = True
+    #: ILEA_TRUST_TOKEN_ROLES: agency and roles from token claims instead of grants (development,
+    #: service accounts); unset means true outside production and false in production
+    trust_token_roles: bool | None = None
+    #: a web session ends after this long without a request, and this long after sign-in at the latest
+    session_idle_minutes: float = Field(30, gt=0)
+    session_max_hours: float = Field(12, gt=0)
+    # --- end of issue 18's settings ---
+
     # Business rules (product.md defaults), all configurable.
     isg_round_business_days: int = 10
     isg_reminder_business_days: int = 2
@@ -167,7 +196,23 @@ class Settings(BaseSettings):
             )
         if self.env == "production" and self.jwt_algorithm == "HS256" and len(self.jwt_secret) < 32:
             raise ValueError("ILEA_JWT_SECRET must be at least 32 characters in production")
+        self._check_oidc()
         return self
+
+    def _check_oidc(self) -> None:
+        if not self.oidc_issuer:
+            return
+        if not self.oidc_client_id:
+            raise ValueError("ILEA_OIDC_CLIENT_ID is needed with ILEA_OIDC_ISSUER")
+        if self.oidc_client_auth == "private_key_jwt" and not self.oidc_private_key_path:
+            raise ValueError("ILEA_OIDC_CLIENT_AUTH=private_key_jwt needs ILEA_OIDC_PRIVATE_KEY_PATH")
+        if self.oidc_client_auth != "private_key_jwt" and not self.oidc_client_secret:
+            raise ValueError(f"ILEA_OIDC_CLIENT_AUTH={self.oidc_client_auth} needs ILEA_OIDC_CLIENT_SECRET")
+
+    @property
+    def roles_from_claims(self) -> bool:
+        """Whether a token's own agency and roles claims are believed (ILEA_TRUST_TOKEN_ROLES)."""
+        return self.env != "production" if self.trust_token_roles is None else self.trust_token_roles
 
     def rules(self) -> RuleConfig:
         """The business-rule parameters the workflow is started with."""
