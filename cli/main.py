@@ -194,7 +194,7 @@ def dev(
             pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
             database_url = pg.url
         env = {
-            # Against the dev server (10 s long polls) a stopped worker shows in /readyz in 20 s.
+            # Against the dev server (5 s long polls) a stopped worker shows in /readyz in 20 s.
             "ILEA_WORKER_POLL_MAX_AGE_SECONDS": str(devstack.WORKER_POLL_MAX_AGE_S),
             **os.environ,
             "ILEA_DATABASE_URL": database_url,

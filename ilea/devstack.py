@@ -223,10 +223,13 @@ SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 #: The dev server answers an idle worker's long poll after this many seconds (Temporal's
 #: default is a minute), so that a poll "recently" means a few seconds ago: /readyz can then
 #: tell a stopped worker from an idle one quickly. An idle worker polls again at once.
-LONG_POLL_S = 10
+LONG_POLL_S = 5
 
-#: ``ILEA_WORKER_POLL_MAX_AGE_SECONDS`` for processes against the dev server.
-WORKER_POLL_MAX_AGE_S = 2 * LONG_POLL_S
+#: ``ILEA_WORKER_POLL_MAX_AGE_SECONDS`` for processes against the dev server. A stopped worker's
+#: last poll can still be answered (with a task it never runs) up to LONG_POLL_S after it
+#: stopped, so /readyz says so within LONG_POLL_S + this (20 s); an idle worker's last poll is
+#: at most LONG_POLL_S old, and a busy one's younger.
+WORKER_POLL_MAX_AGE_S = 3 * LONG_POLL_S
 
 
 @dataclass

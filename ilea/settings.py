@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     #: Update is not through by then answers 503 and may still take effect
     request_timeout_seconds: float = Field(15.0, gt=2)
     #: /readyz wants a worker poll of the task queue at most this old. An idle worker's long
-    #: poll lasts the server's matching.longPollExpirationInterval (1 min by default, 10 s
+    #: poll lasts the server's matching.longPollExpirationInterval (1 min by default, 5 s
     #: under `ilea dev`), so keep this above it.
     worker_poll_max_age_seconds: float = Field(75.0, gt=0)
     #: /docs and /openapi.json; by default on, except in production

@@ -90,7 +90,7 @@ class ChaosStack:
             "ILEA_API_PORT": str(self.api_port),
             # The load is one caller per role: no rate limit in the way.
             "ILEA_RATE_LIMIT_PER_MINUTE": "0",
-            # As `ilea dev` sets it: the dev server's long polls last 10 s.
+            # As `ilea dev` sets it: the dev server's long polls last 5 s.
             "ILEA_WORKER_POLL_MAX_AGE_SECONDS": str(WORKER_POLL_MAX_AGE_S),
         }
 
