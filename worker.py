@@ -17,7 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.outage import DatabaseOutageInterceptor
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
-from ilea.db import create_pool
+from ilea.db import audit, create_pool
 from ilea.logs import setup_logging
 from ilea.loop import run_loop
 from ilea.observability import worker_runtime
@@ -92,6 +92,7 @@ async def run(settings: Settings) -> None:
         db_timeout=settings.db_timeout_seconds,
     )
     try:
+        await audit.check_app_login(pool, strict=settings.env == "production")
         client = await connect(settings, runtime=worker_runtime(settings))
         identity = worker_identity(settings) or client.identity
         worker = build_worker(
