@@ -45,9 +45,10 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 import asyncpg
 
-from ilea.db import notifications, people
+from ilea.db import TRANSIENT_DB_ERRORS, notifications, people
 from ilea.domain import Party, PartyKind
 from ilea.mailer import addresses_for, build_digest, build_message
+from ilea.outage import Outage
 from ilea.settings import Settings
 
 log = logging.getLogger("ilea.email")
@@ -87,6 +88,7 @@ class EmailOutbox:
         self._settings = settings
         self._batch = batch
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._outage = Outage("PostgreSQL", log, "the outbox retries with backoff")
 
     @property
     def enabled(self) -> bool:
@@ -198,10 +200,17 @@ class EmailOutbox:
             return
         if self._settings.email_digest:
             log.info("daily digest: notifications are emailed at %02d:00 US Eastern", self._settings.email_digest_hour)
+        poll = self._settings.smtp_poll_seconds
         while not stop.is_set():
+            wait = poll
             try:
                 await self.drain()
-            except (asyncpg.PostgresError, OSError) as err:
+            except TRANSIENT_DB_ERRORS as err:  # logged once per outage, retried sooner at first
+                self._outage.failed(err)
+                wait = self._outage.backoff(1.0, poll)
+            except asyncpg.PostgresError as err:
                 log.warning("outbox pass failed: %s", err)
+            else:
+                self._outage.recovered()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._settings.smtp_poll_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=wait)

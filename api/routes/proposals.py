@@ -12,6 +12,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from api import actions, visibility
 from api.auth import Principal
+from api.deadline import action_deadline
 from api.deps import (
     AuditedProposalDep,
     BoardChair,
@@ -78,7 +79,7 @@ async def _current(request: Request, db: Db, proposal: ProposalRef, user: Princi
     """The proposal as the read model has it (an action's effect is there when it returns)."""
     doc = await proposals.get(db, proposal.id)
     if doc is None:  # pragma: no cover - the workflow writes it before answering
-        raise Problem(503, "the proposal is not recorded yet; retry shortly")
+        raise Problem(503, "the proposal is not recorded yet; retry shortly", headers={"Retry-After": "1"})
     return _out(request, doc, user)
 
 
@@ -122,9 +123,10 @@ async def start_proposal(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await client.execute_update_with_start_workflow(
-        ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
-    )
+    async with action_deadline():  # 503 when not through in time; a keyed retry gets the proposal
+        await client.execute_update_with_start_workflow(
+            ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
+        )
     return await _current(request, db, ProposalRef(pid), user)
 
 
