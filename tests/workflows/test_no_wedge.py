@@ -68,7 +68,7 @@ WAIT = 15.0
 
 #: text as a request body may carry it (no NUL: the schemas refuse it)
 text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40)
-nonblank = text.filter(lambda s: s.strip() != "")
+nonblank = text.map(lambda s: f"because {s}")
 #: dates anywhere in ``date``'s range, the ends of the calendar and the near future weighed in
 dates = st.one_of(
     st.dates(),
@@ -92,9 +92,20 @@ any_actor = st.builds(
 )
 
 
+def one_of_these(choices: list[T]) -> st.SearchStrategy[T]:
+    """One of ``choices``, drawn as an index: what is drawn must not depend on the proposal's
+    state (how many requests it has), or hypothesis cannot replay an example."""
+    return st.integers(0, 15).map(lambda i: choices[i % len(choices)])
+
+
+def mostly(usual: st.SearchStrategy[T], rarely: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    """``usual`` three times in four, else ``rarely`` (hypothesis tries the first choice first)."""
+    return st.integers(0, 3).flatmap(lambda i: rarely if i == 3 else usual)
+
+
 def actor(*usual: Actor) -> st.SearchStrategy[Actor]:
     """Mostly someone who may act (so the handler runs), sometimes anyone."""
-    return st.one_of(st.sampled_from(usual), any_actor)
+    return mostly(one_of_these(list(usual)), any_actor)
 
 
 needs = st.lists(
@@ -116,11 +127,12 @@ def later(day: date, days: int) -> date:
 
 
 #: a course's dates: ending on the calendar's last day (weighed in), a few days apart, or anywhere
-date_pairs = st.one_of(
-    st.integers(0, 20).map(lambda d: (date.max - timedelta(days=d), date.max)),
-    st.integers(0, 20).map(lambda d: (date.max - timedelta(days=d), date.max)),
-    st.tuples(dates, st.integers(0, 20)).map(lambda p: (p[0], later(p[0], p[1]))),
-    st.tuples(dates, dates),
+date_pairs = st.integers(0, 2).flatmap(
+    lambda i: [
+        st.integers(0, 20).map(lambda d: (date.max - timedelta(days=d), date.max)),
+        st.tuples(dates, st.integers(0, 20)).map(lambda p: (p[0], later(p[0], p[1]))),
+        st.tuples(dates, dates),
+    ][i]
 )
 
 
@@ -141,7 +153,7 @@ def proposal_fields(draw: st.DrawFn) -> ProposalFields:
         "estimated_cost_usd": draw(st.decimals(0, Decimal("999999999999.99"), places=2)),
         "justification": draw(text),
     }
-    part = draw(st.sampled_from(["dates", "dates", "dates", "countries", "needs", "kind"]))
+    part = draw(mostly(st.just("dates"), st.sampled_from(["countries", "needs", "kind"])))
     if part == "dates":
         start_date, end_date = draw(date_pairs)
         free.update(start_date=start_date, end_date=end_date)
@@ -184,11 +196,11 @@ def test_every_update_that_acts_is_sent() -> None:
 def action(draw: st.DrawFn, kind: str, view: ProposalView, instructors: list[str]) -> tuple[Any, Any]:
     """One Update and its input, drawn for a proposal as it stands."""
     requests = [r.id for r in view.instructor_requests] or ["no-such-request"]
-    request_id = draw(st.one_of(st.sampled_from(requests), text))
+    request_id = draw(st.one_of(one_of_these(requests), text))
     agencies = [r.agency for r in view.instructor_requests if r.id == request_id] or list(Agency)
     coordinators = actor(*(coordinator(a) for a in agencies if a is not Agency.STATE), coordinator(Agency.DHS))
     # mostly a reason the rules accept, so the handler runs
-    reason = draw(st.one_of(*[nonblank] * 7, st.just(" ")))
+    reason = draw(mostly(nonblank, st.just(" ")))
     comment = draw(st.one_of(st.none(), text))
     if kind == "isg_vote":
         who = draw(actor(*(isg(a) for a in Agency)))
@@ -213,7 +225,7 @@ def action(draw: st.DrawFn, kind: str, view: ProposalView, instructors: list[str
             actor=draw(actor(PO2)), cutoff=draw(st.one_of(near, dates))
         )
     if kind == "accept_request":
-        instructor = draw(st.one_of(st.sampled_from(instructors), st.text(min_size=1, max_size=100)))
+        instructor = draw(st.one_of(one_of_these(instructors), st.text(min_size=1, max_size=100)))
         return ProposalWorkflow.accept_request, AcceptInput(
             actor=draw(coordinators), request_id=request_id, instructor_id=instructor
         )
@@ -323,14 +335,14 @@ async def answered(handle: Handle, update: Awaitable[T]) -> T:
 
 @pytest.mark.parametrize("kind", sorted(UPDATES))
 @settings(
-    max_examples=15,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
 async def test_no_input_wedges_a_proposal(lab: Lab, kind: str, data: st.DataObject) -> None:
     # mostly in the stage where the Update acts, sometimes in another
-    stage = data.draw(st.one_of(*[st.just(UPDATES[kind])] * 3, st.sampled_from(STAGES)), label="stage")
+    stage = data.draw(mostly(st.just(UPDATES[kind]), st.sampled_from(STAGES)), label="stage")
     handle, view = await lab.proposal(stage)
     update, arg = data.draw(action(kind, view, lab.instructors), label="update")
     lab.changed(stage)  # the next example gets it again only if it is still in that stage
@@ -350,4 +362,19 @@ async def test_no_input_wedges_a_proposal(lab: Lab, kind: str, data: st.DataObje
     else:
         assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
     assert (await handle.query(ProposalWorkflow.state)).id == view.id
+    assert await failed_tasks(handle) == []
+
+
+async def test_a_revision_ending_on_the_last_day_there_is_leaves_the_proposal_answering(lab: Lab) -> None:
+    """The case that wedged proposals (issue 13), kept as an example of its own: a revision whose
+    course ends on 9999-12-31 overflowed the end-of-day arithmetic on every workflow task."""
+    handle, view = await lab.proposal(Stage.changes_requested)
+    last = fields().model_copy(update={"start_date": date.max - timedelta(days=9), "end_date": date.max})
+    revision = RevisionInput(actor=PO2, proposal=last, comment="as late as can be")
+    try:
+        await answered(handle, handle.execute_update(ProposalWorkflow.revise, revision))
+    except WorkflowUpdateFailedError as err:  # refused by the 3-year horizon, where it is a rule
+        assert isinstance(err.cause, ApplicationError) and err.cause.type == "Invalid", err.cause
+    after = await answered(handle, handle.execute_update(ProposalWorkflow.current, ReadInput()))
+    assert after.proposal is not None and after.proposal.id == view.id
     assert await failed_tasks(handle) == []
