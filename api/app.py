@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -165,8 +164,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     errors.install(app)
     for module in (health, proposals, requests, instructors, tasks, reports, people):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
-    app.include_router(web_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
+    web_routes.install(app)
     app.state.metrics = HttpMetrics() if settings.api_metrics_port else None
 
     app.add_middleware(SessionMiddleware)  # who the session cookie names, once per request

@@ -6,8 +6,8 @@ same checks as ``PUT /v1/people/{sub}`` and ``DELETE /v1/people/{sub}/roles/{rol
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs, urlencode
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,19 +17,15 @@ from api.auth import Principal
 from api.deps import Db
 from api.errors import Problem
 from api.routes.people import PersonBody, client_ip, grant_person, revoke_person_role
-from api.web.forms import Stop, begin
-from api.web.render import message, render, to_login
-from api.web.session import flash, viewer
+from api.web.deps import Posted, ViewerWith
+from api.web.render import render
+from api.web.session import flash
 from ilea.db import people
 from ilea.domain import ROLE_AGENCIES, Agency, Role
 
 router = APIRouter(include_in_schema=False)
 
 LOG_SHOWN = 100
-
-
-def _may_read(user: Principal) -> bool:
-    return user.has(Role.access_admin, Role.auditor)
 
 
 def _enum(kind: Any, value: str | None) -> Any:
@@ -77,15 +73,12 @@ async def _page(
     )
 
 
+AccessReader = Annotated[Principal, ViewerWith(Role.access_admin, Role.auditor, title="People and access")]
+AccessAdmin = Annotated[Principal, ViewerWith(Role.access_admin, title="People and access")]
+
+
 @router.get("/ui/access", response_model=None)
-async def access_page(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not _may_read(user):
-        return message(
-            request, "People and access", "This page is for access administrators and auditors.", user=user, status=403
-        )
+async def access_page(request: Request, db: Db, user: AccessReader) -> Response:
     return await _page(request, db, user)
 
 
@@ -95,22 +88,9 @@ def _back(request: Request, kind: str, text: str, **query: str) -> RedirectRespo
     return response
 
 
-async def _admin_form(request: Request, verb: str) -> tuple[Principal, dict[str, str]]:
-    """The signed-in access administrator and their form (CSRF-checked); :class:`Stop` otherwise."""
-    user, form = await begin(request)
-    if not user.has(Role.access_admin):
-        text = f"Only an access administrator {verb} roles."
-        raise Stop(message(request, "People and access", text, user=user, status=403))
-    return user, form
-
-
 @router.post("/ui/access/grant", response_model=None)
-async def grant(request: Request, db: Db) -> Response:
-    try:
-        user, form = await _admin_form(request, "grants")
-    except Stop as stop:
-        return stop.response
-    roles = parse_qs((await request.body()).decode("utf-8", errors="replace")).get("roles", [])
+async def grant(request: Request, db: Db, user: AccessAdmin, form: Posted) -> Response:
+    roles = form.getlist("roles")
     sub = (form.get("sub") or "").strip()
     values = {**form, "sub": sub, "roles": roles, "active": form.get("active") == "true"}
     try:
@@ -132,11 +112,7 @@ async def grant(request: Request, db: Db) -> Response:
 
 
 @router.post("/ui/access/revoke", response_model=None)
-async def revoke(request: Request, db: Db) -> Response:
-    try:
-        user, form = await _admin_form(request, "revokes")
-    except Stop as stop:
-        return stop.response
+async def revoke(request: Request, db: Db, user: AccessAdmin, form: Posted) -> Response:
     role = _enum(Role, form.get("role"))
     sub = form.get("sub", "")
     if role is None:

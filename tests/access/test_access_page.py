@@ -14,9 +14,13 @@ from tests.web.conftest import csrf_of, sign_in
 
 
 def flash_of(html: str) -> str:
-    found = re.search(r'<div class="flash (ok|error)"[^>]*>(.*?)</div>', html, re.S)
+    found = re.search(
+        r'<div class="usa-alert usa-alert--(success|error)[^"]*"[^>]*>.*?<p class="usa-alert__text">(.*?)</p>',
+        html,
+        re.S,
+    )
     assert found, "no flash message on the page"
-    return f"{found.group(1)}: {found.group(2).strip()}"
+    return f"{'ok' if found.group(1) == 'success' else 'error'}: {found.group(2).strip()}"
 
 
 async def test_an_access_admin_grants_and_revokes_on_the_page(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -89,7 +93,7 @@ async def test_auditors_read_and_others_are_turned_away(api: httpx.AsyncClient, 
 
     sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
     page = await api.get("/ui/access")
-    assert page.status_code == 403 and "for access administrators and auditors" in page.text
+    assert page.status_code == 403 and "This is for access admins or auditors" in page.text
     assert 'href="/ui/access"' not in (await api.get("/ui/board")).text
 
 

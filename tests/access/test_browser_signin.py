@@ -126,26 +126,27 @@ async def test_sign_in_at_the_provider_vote_and_sign_out(
 
     # Back at ILEA, on the inbox, with the roles the grant gives.
     await page.wait_for_url(f"{base}/ui/inbox")
-    await expect(page.locator("header")).to_contain_text("Dana Brooks")
-    await expect(page.locator("header")).to_contain_text("(DHS; isg member)")
+    await expect(page.locator("header.usa-header")).to_contain_text("Dana Brooks")
+    await expect(page.locator("header.usa-header")).to_contain_text("(DHS; isg member)")
     await expect(page.locator("main")).to_contain_text(title)
     keep(tmp_path / "inbox.png", await page.screenshot())
     cookies = {c["name"]: c for c in await context.cookies(base)}
     session = cookies["ilea_session"]
     assert session["httpOnly"] and session["sameSite"] == "Lax" and "." not in session["value"]
 
-    # Acts: the ISG vote through the inbox form.
+    # Acts: the ISG vote, from the inbox's task to its decision page.
+    await page.locator(f'a[href="/ui/proposals/{pid}/vote"]').click()
     form = page.locator(f'form[action="/ui/proposals/{pid}/vote"]')
-    await form.locator("select[name=vote]").select_option("concur")
-    await form.locator("input[name=comment]").fill("DHS can support this course")
-    await form.locator("button[type=submit]").click()
+    await form.locator("label[for=vote-concur]").click()
+    await form.locator("textarea[name=comment]").fill("DHS can support this course")
+    await form.get_by_role("button", name="Record the vote").click()
     await expect(page.locator("main")).to_contain_text("Your vote is recorded.")
     async with httpx.AsyncClient(base_url=base) as api:
         doc = (await api.get(f"/v1/proposals/{pid}", headers={"Authorization": f"Bearer {po}"})).json()
     assert [(v["agency"], v["vote"], v["by"]) for v in doc["isg_votes"]] == [("DHS", "concur", "00u-dana-brooks")]
 
     # Sign out: ILEA ends the session, then the provider asks to confirm ending its own.
-    await page.locator("header form.who button[type=submit]").click()
+    await page.locator("header.usa-header").get_by_role("button", name="Sign out").click()
     await page.wait_for_url(f"{settings.oidc_issuer}/session/end**")
     keep(tmp_path / "provider-logout.png", await page.screenshot())
     await page.get_by_role("button", name="Yes, sign me out").click()
