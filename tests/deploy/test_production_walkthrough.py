@@ -207,6 +207,8 @@ async def check_web_sign_in(base: str, granted: str, ungranted: str) -> None:
     async with loopback_browser() as browser:
         signed_in = await web_sign_in(browser, base, granted)
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/inbox", signed_in.text[:500]
+        cookie = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith("ilea_session="))
+        assert {"secure", "httponly", "samesite=lax"} <= {a.strip().lower() for a in cookie.split(";")}, cookie
         inbox = await browser.get(f"{base}/ui/inbox")
         assert inbox.status_code == 200 and "(DHS; agency coordinator)" in inbox.text, inbox.text[:500]
     async with loopback_browser() as browser:
