@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
-from ilea.db import create_pool
+from ilea.db import audit, create_pool
 from ilea.logs import setup_logging
 from ilea.loop import run_loop
 from ilea.observability import worker_runtime
@@ -84,6 +84,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     try:
+        await audit.check_app_login(pool, strict=settings.env == "production")
         client = await connect(settings, runtime=worker_runtime(settings))
         identity = worker_identity(settings) or client.identity
         worker = build_worker(

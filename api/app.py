@@ -19,10 +19,10 @@ from api.auth import TokenVerifier
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.oidc import OidcClient
-from api.routes import health, instructors, people, proposals, reports, requests, tasks
+from api.routes import health, instructors, notifications, people, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from api.web.signin import SessionMiddleware
-from ilea.db import create_pool
+from ilea.db import audit, create_pool
 from ilea.db import idempotency as idempotency_keys
 from ilea.db import people as people_db
 from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
@@ -128,6 +128,8 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         else:
             app.state.pool = pool
         try:
+            if own_pool:  # the login the deployment gave us may not be able to rewrite audit rows
+                await audit.check_app_login(app.state.pool, strict=settings.env == "production")
             app.state.temporal = temporal or await connect(settings)
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
@@ -162,7 +164,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     app.state.verifier = TokenVerifier(settings, grants=grant_of)
     app.state.oidc = OidcClient(settings) if settings.oidc_issuer else None
     errors.install(app)
-    for module in (health, proposals, requests, instructors, tasks, reports, people):
+    for module in (health, proposals, requests, instructors, tasks, notifications, reports, people):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     web_routes.install(app)
     app.state.metrics = HttpMetrics() if settings.api_metrics_port else None

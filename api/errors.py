@@ -16,6 +16,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
+from api.validation import explain_all
 from ilea.messages import ErrorType
 
 log = logging.getLogger("ilea.api")
@@ -93,17 +94,57 @@ class Problem(Exception):
         self.extra = extra or {}
 
     @classmethod
-    def from_refusal(cls, kind: str | None, message: str, details: list[Any] | None = None) -> Problem:
+    def from_refusal(
+        cls, kind: str | None, message: str, details: list[Any] | None = None, *, action: str | None = None
+    ) -> Problem:
         """The problem for a refusal of type ``kind`` (an :class:`ErrorType` value), its status from
-        :data:`STATUS_BY_TYPE`: the workflow's ``ApplicationError`` and the API's own refusals alike."""
+        :data:`STATUS_BY_TYPE`: the workflow's ``ApplicationError`` and the API's own refusals alike.
+
+        An ``Invalid`` refusal always carries ``errors``: the ``{loc, msg}`` items in ``details``
+        (the workflow's shape: ``ApplicationError(message, {"loc": [...], "msg": ...}, ...)``, or
+        one list of them), else one error for the field :data:`INVALID_FIELD` names for ``action``.
+        """
         status = STATUS_BY_TYPE.get(kind or "", 500)
         errors = None
         extra: dict[str, Any] = {}
-        if kind == ErrorType.invalid and details and isinstance(details[0], dict) and "loc" in details[0]:
-            errors = details
+        if kind == ErrorType.invalid:
+            errors = located(details) or [{"loc": ["body", *INVALID_FIELD.get(action or "", ())], "msg": message}]
         elif kind == ErrorType.booking_conflict and details:
             extra["conflict"] = details[0]
         return cls(status, message, kind=kind, errors=errors, extra=extra)
+
+    @classmethod
+    def invalid(cls, errors: list[dict[str, Any]]) -> Problem:
+        """A 422 listing every broken rule of a request."""
+        detail = errors[0]["msg"] if len(errors) == 1 else f"{len(errors)} problems with this request (see errors)"
+        return cls(422, detail, kind=ErrorType.invalid, errors=errors)
+
+
+#: The body field a workflow's ``Invalid`` refusal of an action concerns, when its details
+#: name none: a vote or position without its comment, a blank reason, a cutoff out of range,
+#: an instructor who cannot be booked, a slot re-targeted to an agency with no instructors.
+INVALID_FIELD: dict[str, tuple[str, ...]] = {
+    "isg_vote": ("comment",),
+    "revise": ("comment",),
+    "board_position": ("comment",),
+    "board_decision": ("comment",),
+    "withdraw": ("reason",),
+    "staffing_cutoff": ("cutoff",),
+    "accept_request": ("instructor_id",),
+    "decline_request": ("reason",),
+    "release_request": ("reason",),
+    "retarget_request": ("agency",),
+}
+
+
+def located(details: list[Any] | None) -> list[dict[str, Any]]:
+    """The ``{loc, msg}`` items of a refusal's details (given one by one, or as one list)."""
+    items = details[0] if details and len(details) == 1 and isinstance(details[0], list) else details or []
+    return [
+        {"loc": list(d["loc"]), "msg": str(d["msg"])}
+        for d in items
+        if isinstance(d, dict) and isinstance(d.get("loc"), list) and "msg" in d
+    ]
 
 
 class NotFound(Problem):
@@ -136,10 +177,6 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
-    return list(loc)
-
-
 def install(app: FastAPI) -> None:
     """Register the one mapping from exception types to problem responses."""
 
@@ -153,8 +190,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": _loc(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        return problem_response(422, f"{len(errors)} field(s) are invalid", errors=errors)
+        problem = Problem.invalid(explain_all(exc.errors()))
+        return problem_response(422, problem.detail, kind=problem.kind, errors=problem.errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,5 +1,12 @@
 """`Idempotency-Key` for every POST: the same key, caller and body answer the first response
-again with no second effect; the same key with another body is a 422."""
+again with no second effect; the same key with another body is a 422.
+
+A body is compared by its *fingerprint*: the hash of its canonical JSON (keys sorted, no
+whitespace), so re-formatted JSON is the same body. The fingerprint is also part of the
+identity of the request's effect (the Temporal update id, a new proposal's id: see
+:data:`EffectKey`): once a key is forgotten, reusing it with another body is a new request
+with its own effect, never a replay of the old one's.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,9 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Header, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import VERIFIED, AuthError
@@ -22,9 +30,41 @@ WAIT_FOR_FIRST_S = 30.0
 #: A key still "in progress" this long after its first request belongs to an API process that
 #: died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in progress"
 #: for ever. A retry with the same body takes it over and runs again, which is safe even when
-#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key
-#: (``api.actions.update_id``, ``api.actions.new_proposal_id``).
+#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key and
+#: the body (:data:`EffectKey`, ``api.actions.update_id``, ``api.actions.new_proposal_id``).
 ABANDONED_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
+
+#: Request-state key of ``(key, fingerprint)`` once the middleware has taken a keyed POST.
+KEYED = "ilea.idempotency"
+
+
+def fingerprint(method_path: str, body: bytes) -> str:
+    """SHA-256 of the method, path and canonical JSON of the body (raw bytes if not JSON)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON (the route answers 422): compare as bytes
+        canonical = body
+    return hashlib.sha256(method_path.encode() + b"\x00" + canonical).hexdigest()
+
+
+async def effect_key(
+    request: Request, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None
+) -> str | None:
+    """The identity of a keyed request's effect: its ``Idempotency-Key`` and body fingerprint.
+
+    None without a key. Actions derive the Update's id (and a submission its proposal's id)
+    from it and the caller, so Temporal runs a retry once even after the key was forgotten,
+    and a reused key with another body is another effect.
+    """
+    keyed = request.scope.get("state", {}).get(KEYED)
+    if keyed is None:  # no key, or no bearer token (the route answers 401)
+        return None
+    key, digest = keyed
+    return f"{key}\x00{digest}"
+
+
+#: A route's ``Idempotency-Key`` (documented in OpenAPI), as the identity of the request's effect.
+EffectKey = Annotated[str | None, Depends(effect_key)]
 
 
 class IdempotencyMiddleware:
@@ -49,7 +89,6 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)  # the route answers 401
             return
         caller = principal.sub
-        scope.setdefault("state", {})[VERIFIED] = (token, principal)  # the route need not verify again
         body = b""
         more = True
         while more:
@@ -57,7 +96,10 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         method_path = f"POST {scope['path']}"
-        digest = hashlib.sha256(method_path.encode() + b"\x00" + body).hexdigest()
+        digest = fingerprint(method_path, body)
+        request_state = scope.setdefault("state", {})
+        request_state[VERIFIED] = (token, principal)  # the route need not verify again
+        request_state[KEYED] = (key, digest)
         pool = state.pool
 
         inserted = await keys.claim(pool, caller, key, method_path, digest)

@@ -20,8 +20,8 @@ import typer
 
 from ilea import devstack
 from ilea.db import create_pool, roster
+from ilea.db.migrate import ensure_app_login, wait_for_database
 from ilea.db.migrate import migrate as apply_migrations
-from ilea.db.migrate import wait_for_database
 from ilea.demo import demo_roster, demo_tokens
 from ilea.domain import Agency, Role
 from ilea.grants import GrantRefused
@@ -33,13 +33,15 @@ from ilea.tokens import issue_token
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 
-async def _migrate_and_seed(settings: Settings, seed: bool, wait: float = 0) -> list[str]:
-    assert settings.database_url
-    await wait_for_database(settings.database_url, wait)
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+async def _migrate_and_seed(owner_url: str, seed: bool, app_login: str | None = None, wait: float = 0) -> list[str]:
+    """Migrate as the tables' owner; with ``app_login``, also create the application's login."""
+    await wait_for_database(owner_url, wait)
+    pool = await create_pool(owner_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as con:
             applied = await apply_migrations(con)
+            if app_login:
+                await ensure_app_login(con, app_login)
         if seed:
             for person in demo_roster():
                 await roster.create_instructor(pool, **person)
@@ -53,11 +55,12 @@ def migrate(
     seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False,
     wait: Annotated[float, typer.Option(help="seconds to keep trying while PostgreSQL does not answer")] = 0,
 ) -> None:
-    """Apply database migrations (and seed reference data), under an advisory lock."""
+    """Apply database migrations (and seed reference data) as the tables' owner, under an advisory lock."""
     settings = Settings()
-    if not settings.database_url:
-        raise typer.BadParameter("ILEA_DATABASE_URL is not set")
-    applied = asyncio.run(_migrate_and_seed(settings, seed_demo, wait))
+    owner_url = settings.migration_database_url or settings.database_url
+    if not owner_url:
+        raise typer.BadParameter("ILEA_MIGRATION_DATABASE_URL (or ILEA_DATABASE_URL) is not set")
+    applied = asyncio.run(_migrate_and_seed(owner_url, seed_demo, wait=wait))
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
 
 
@@ -191,9 +194,13 @@ def dev(
     try:
         temporal.start()
         database_url = base.database_url
+        owner_url, app_login = base.migration_database_url or database_url, None
         if not database_url:
             pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
-            database_url = pg.url
+            # Migrations run as the owner; the worker and the API log in as ilea_app's member,
+            # which cannot update, delete or truncate audit rows.
+            owner_url, database_url, app_login = pg.url, pg.app_url, devstack.APP_LOGIN
+        assert owner_url is not None
         env = {
             **os.environ,
             "ILEA_DATABASE_URL": database_url,
@@ -205,7 +212,7 @@ def dev(
             temporal_address=temporal.address,
             api_port=api_port,
         )
-        asyncio.run(_migrate_and_seed(settings, seed=True))
+        asyncio.run(_migrate_and_seed(owner_url, seed=True, app_login=app_login))
         roles = ("worker", "api")
         for role in roles:
             log = open(state / f"{role}.log", "ab")  # noqa: SIM115

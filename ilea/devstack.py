@@ -22,6 +22,10 @@ from ilea import search_attributes
 
 _PG_SYSTEM_USER = "embedded_postgres"
 
+#: The application's login on the embedded server: a member of ilea_app (migration 005), so
+#: the worker and the API cannot update, delete or truncate audit rows in development either.
+APP_LOGIN = "ilea_app_login"
+
 
 def bin_path(name: str) -> str:
     """A binary installed into this virtual environment by a pip package."""
@@ -82,6 +86,11 @@ class EmbeddedPostgres:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/ilea"
+
+    @property
+    def app_url(self) -> str:
+        """The application's login (created by ``ilea dev`` after migrating)."""
+        return f"postgresql://{APP_LOGIN}@127.0.0.1:{self.port}/ilea"
 
     def admin_url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

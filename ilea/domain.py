@@ -88,6 +88,11 @@ def subject_problem(sub: str) -> str | None:
     return None
 
 
+def misplaced_roles(agency: Agency, roles: Iterable[Role]) -> list[Role]:
+    """The roles that ``agency`` cannot hold (e.g. a DHS ``program_officer``)."""
+    return [r for r in roles if agency not in ROLE_AGENCIES[r]]
+
+
 class Academy(StrEnum):
     BUD = "BUD"
     BKK = "BKK"

@@ -114,6 +114,8 @@ class RuleConfig(BaseModel):
     staffing_cutoff_days: int = 30
     staffing_cutoff_min_days: int = 7
     min_lead_days: int = 60
+    #: the latest a course may start, in days after its submission (or revision): 3 years
+    max_horizon_days: int = 1095
     fast_track_max_cost_usd: Decimal = Decimal("150000")
 
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
     database_url: str | None = Field(None, repr=False)  # holds the password
+    #: the tables' owner, for `ilea migrate` (default: ILEA_DATABASE_URL). The API and the worker
+    #: log in with ILEA_DATABASE_URL as a member of ilea_app, which cannot rewrite audit rows.
+    migration_database_url: str | None = Field(None, repr=False)  # holds the password
     db_pool_min: int = 2
     db_pool_max: int = 10
 
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "ilea-dev"
     jwt_audience: str = "ilea-api"
     token_ttl_hours: int = 12
+    #: in production, a token whose `exp` is more than this after its `iat` is refused (401)
+    jwt_max_lifetime_hours: float = Field(12.0, gt=0)
 
     # --- sign-in with OpenID Connect; roles granted in ILEA (issue 18) ---
     #: the identity provider (discovery at <issuer>/.well-known/openid-configuration); unset: no OIDC sign-in
@@ -129,6 +134,8 @@ class Settings(BaseSettings):
     staffing_cutoff_days: int = 30
     staffing_cutoff_min_days: int = 7
     min_lead_days: int = 60
+    #: the latest a course may start, in days after its submission (or revision): 3 years
+    max_horizon_days: int = 1095
     fast_track_max_cost_usd: Decimal = Decimal("150000")
 
     # Embedded development stack (`ilea dev`).

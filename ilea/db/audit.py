@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -143,6 +147,52 @@ async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> lis
     return [dict(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class ChainHead:
+    """The seq and hash of the newest event another store (the workflow) knows it appended.
+
+    Refusals the API records may follow it in the chain, so the chain may be longer; it may
+    not be shorter, and the event at ``seq`` must still have that hash.
+    """
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What verifying a proposal's chain found: ``problems`` names each difference."""
+
+    events: int
+    first_broken_seq: int | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def verify(proposal_id: str, events: Sequence[dict[str, Any]], head: ChainHead | None = None) -> ChainVerdict:
+    """Recompute the chain, and compare it with ``head`` when given.
+
+    A chain with no events at all is tampered (every proposal's first projection records its
+    submission). Deleting the newest events, or rewriting events and recomputing the chain,
+    is found only by the comparison with ``head``.
+    """
+    if not events:
+        return ChainVerdict(0, 1, ["no audit events are recorded for this proposal"])
+    broken = verify_chain(proposal_id, events)
+    problems = [] if broken is None else [f"event {broken} does not match its hash or its link to the one before"]
+    if head is not None and broken is None:
+        if len(events) < head.seq:
+            problems.append(f"the workflow recorded {head.seq} events; the database holds {len(events)}")
+            broken = len(events) + 1
+        elif events[head.seq - 1]["hash"] != head.hash:
+            problems.append(f"event {head.seq}'s hash differs from the workflow's record of it")
+            broken = head.seq
+    return ChainVerdict(len(events), broken, problems)
+
+
 def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | None:
     """The seq of the first event whose hash or link is wrong, or None when the chain holds."""
 
@@ -159,3 +209,53 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
         )
 
     return first_broken(events, expected)
+
+
+#: The hash-chained, append-only tables: the audit trail and the access log (issue 18).
+APPEND_ONLY = ("audit_events", "access_events")
+
+
+async def rewrite_privileges(con: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """How the current database login could rewrite an append-only table (empty when it cannot).
+
+    The application must log in as a member of ``ilea_app`` (migration 005): not a superuser,
+    not the tables' owner (who can disable the append-only triggers), and without UPDATE,
+    DELETE or TRUNCATE on :data:`APPEND_ONLY`.
+    """
+    rows = await con.fetch(
+        "SELECT current_user AS who, r.rolsuper AS superuser, c.relname AS name,"
+        " pg_has_role(current_user, c.relowner, 'USAGE') AS owner,"
+        " has_table_privilege(c.oid, 'UPDATE') AS update,"
+        " has_table_privilege(c.oid, 'DELETE') AS delete,"
+        " has_table_privilege(c.oid, 'TRUNCATE') AS truncate"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user"
+        " AND c.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest($1::text[]) AS t)) ORDER BY c.relname",
+        list(APPEND_ONLY),
+    )
+    found = [f"{rows[0]['who']} is a superuser"] if rows and rows[0]["superuser"] else []
+    for row in rows:
+        who, name = row["who"], row["name"]
+        if row["owner"]:
+            found.append(f"{who} owns {name} (and can disable its triggers)")
+        found += [f"{who} may {p.upper()} {name}" for p in ("update", "delete", "truncate") if row[p]]
+    return found
+
+
+async def check_app_login(db: asyncpg.Pool, *, strict: bool) -> None:
+    """At start-up: a login that could rewrite audit rows is refused when ``strict``
+    (production), and logged as a warning otherwise.
+
+    Raises:
+        RuntimeError: ``strict`` and :func:`rewrite_privileges` found something.
+    """
+    found = await rewrite_privileges(db)
+    if not found:
+        return
+    what = "; ".join(found)
+    if strict:
+        raise RuntimeError(
+            f"refusing to start: the database login could rewrite the audit trail ({what}). Log in as a"
+            " member of ilea_app (CREATE ROLE <login> LOGIN PASSWORD '...' IN ROLE ilea_app) and run"
+            " migrations as the owner (ILEA_MIGRATION_DATABASE_URL)"
+        )
+    log.warning("the database login could rewrite the audit trail: %s", what)

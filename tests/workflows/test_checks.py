@@ -118,7 +118,7 @@ def test_a_revision_must_keep_the_proposal_valid() -> None:
     assert problems == [
         {
             "loc": ["body", "start_date"],
-            "msg": "start_date must be at least 60 days after submission (on or after 2027-07-31)",
+            "msg": "The course must start at least 60 days after submission (on or after 2027-07-31)",
         }
     ]
     good = RevisionInput(actor=PO, proposal=fields(today=SUBMITTED.date()), comment="narrower")
