@@ -179,7 +179,7 @@ def test_the_production_walkthrough_takes_a_proposal_to_scheduled(
         (someone_new, "sign_in_refused"),
     ]
     verified = httpx.get(f"{apis[1]}/v1/people/access-log/verify", headers=admin, timeout=10).json()
-    assert verified == {"valid": True, "events": len(log), "first_broken_seq": None}
+    assert verified == {"valid": True, "events": len(log), "first_broken_seq": None, "problems": []}
 
     # As the README says: `temporal workflow list` needs nothing but the exported variables.
     env = {**walk.env, "TEMPORAL_ADDRESS": f"127.0.0.1:{walk.ports['TEMPORAL_PORT']}"}
