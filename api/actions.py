@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from api.auth import Principal
+from api.deadline import action_deadline
 from api.deps import ProposalRef
 from api.errors import Problem
 from api.refusals import record_refusal
@@ -88,7 +89,8 @@ async def send(
     handle = client.get_workflow_handle_for(ProposalWorkflow.run, workflow_id(proposal.id))
     arg = arg.model_copy(update={"return_state": return_state})
     try:
-        return await handle.execute_update(update, arg, id=update_id(user.sub, key))
+        async with action_deadline():  # 503 when not through in time; a keyed retry gets the result
+            return await handle.execute_update(update, arg, id=update_id(user.sub, key))
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if not isinstance(cause, ApplicationError):

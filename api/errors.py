@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
 from api.validation import explain_all
+from ilea.db import TRANSIENT_DB_ERRORS
 from ilea.messages import ErrorType
 
 log = logging.getLogger("ilea.api")
@@ -85,6 +86,7 @@ class Problem(Exception):
         kind: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -92,6 +94,7 @@ class Problem(Exception):
         self.kind = kind
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers
 
     @classmethod
     def from_refusal(
@@ -134,6 +137,7 @@ INVALID_FIELD: dict[str, tuple[str, ...]] = {
     "decline_request": ("reason",),
     "release_request": ("reason",),
     "retarget_request": ("agency",),
+    "hand_over": ("sub",),
 }
 
 
@@ -182,7 +186,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, kind=exc.kind, errors=exc.errors, extra=exc.extra)
+        return problem_response(
+            exc.status, exc.detail, kind=exc.kind, errors=exc.errors, extra=exc.extra, headers=exc.headers
+        )
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
@@ -220,16 +226,25 @@ def install(app: FastAPI) -> None:
         # A path or query value PostgreSQL cannot take (NUL, `%00`): the request's fault, not a 500.
         return problem_response(400, "text must not contain NUL (\\u0000) characters")
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)  # "the database system is shutting down"
-    @app.exception_handler(OSError)
-    async def _db_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
-        return problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
+    for transient in DB_UNAVAILABLE:
+        app.add_exception_handler(transient, _db_unavailable)
 
 
-#: What an unreachable or stopping database raises (refused or dropped connections).
-DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, OSError)
+#: What a database that is down, hung or just back raises: refused or dropped connections,
+#: timeouts (connect, statement, pool acquire), a server shutting down or cancelling, and
+#: asyncpg's own state errors on a connection caught mid-cancel. Never the request's fault.
+DB_UNAVAILABLE: tuple[type[Exception], ...] = TRANSIENT_DB_ERRORS
+
+
+async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return db_unavailable_response(exc)
+
+
+def db_unavailable_response(exc: BaseException) -> JSONResponse:
+    log.warning("database unavailable: %r", exc)
+    return problem_response(
+        503, "the database is unavailable; retry shortly", kind="Unavailable", headers={"Retry-After": "2"}
+    )
 
 
 class DatabaseDownMiddleware:
@@ -254,11 +269,10 @@ class DatabaseDownMiddleware:
 
         try:
             await self.app(scope, receive, watch)
-        except DB_DOWN as exc:
-            log.warning("database unavailable: %s", exc)
+        except DB_UNAVAILABLE as exc:
             if sent["done"]:
-                return  # the answer is out (e.g. storing it for its Idempotency-Key failed)
+                log.warning("database unavailable after the answer went out: %r", exc)
+                return  # e.g. storing it for its Idempotency-Key failed
             if sent["started"]:
                 raise
-            response = problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
-            await response(scope, receive, send)
+            await db_unavailable_response(exc)(scope, receive, send)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 from api.text import LINE, CalendarDate, Comment, Cost, Justification, Reason, Title
-from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
-from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
+from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic, subject_problem
+from ilea.messages import AuditChain, InstructorRequestView, ProposalFields, ProposalView, Strict
 
 #: The votes a person casts (``deemed_concur`` is recorded by the system only).
 CastVote = Literal[IsgVote.concur, IsgVote.nonconcur, IsgVote.request_changes, IsgVote.abstain]
@@ -58,6 +58,20 @@ class CutoffBody(Strict):
     cutoff: CalendarDate
 
 
+class HandOverBody(Strict):
+    """``POST /v1/proposals/{id}/owner``: the program officer who owns the proposal from now on."""
+
+    sub: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+    @field_validator("sub")
+    @classmethod
+    def _a_person(cls, sub: str) -> str:
+        problem = subject_problem(sub)
+        if problem:
+            raise ValueError(problem)
+        return sub
+
+
 class AcceptBody(Strict):
     instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
 
@@ -84,10 +98,11 @@ class InstructorPatch(Strict):
 
 
 class Proposal(ProposalView):
+    """The proposal as the workflow keeps it (its ``owner`` too: the submitter, until handed
+    over), with what the database adds."""
+
     #: ILEA-<fiscal year>-<nnnn>, given when the proposal was first recorded
     reference: str | None = None
-    #: the program officer who owns it (its submitter, until handed over)
-    owner: str | None = None
     history_url: str
 
 
@@ -138,6 +153,9 @@ class ChainCheck(BaseModel):
     first_broken_seq: int | None
     #: each difference found, in words (empty when valid)
     problems: list[str] = []
+    #: the workflow's own record of its audit events, which the database's were compared with;
+    #: null when the workflow could not be asked (then only the database's chain was checked)
+    workflow: AuditChain | None = None
 
 
 class Notification(BaseModel):
@@ -151,6 +169,8 @@ class Notification(BaseModel):
     #: whether the caller has read it (read state is per person)
     read: bool
     email: Literal["not_configured", "queued", "sent", "failed"]
+    #: a request to act clears itself once the action is done (or moot): when it did, else null
+    cleared_at: datetime | None = None
 
 
 class Notifications(BaseModel):

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     migration_database_url: str | None = Field(None, repr=False)  # holds the password
     db_pool_min: int = 2
     db_pool_max: int = 10
+    #: bound on connecting, on each statement and on waiting for a pooled connection (API and
+    #: worker): a PostgreSQL that hangs rather than refuses is an error in seconds, not a hang
+    db_timeout_seconds: float = Field(5.0, gt=0)
 
     # Temporal, under the environment names Temporal's own tools use.
     temporal_address: str = Field(
@@ -73,6 +76,13 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    #: every request is answered within this (product.md "Availability"): an action whose
+    #: Update is not through by then answers 503 and may still take effect
+    request_timeout_seconds: float = Field(15.0, gt=2)
+    #: /readyz wants a worker poll of the task queue at most this old. An idle worker's long
+    #: poll lasts the server's matching.longPollExpirationInterval (1 min by default, 5 s
+    #: under `ilea dev`), so keep this above it.
+    worker_poll_max_age_seconds: float = Field(75.0, gt=0)
     #: /docs and /openapi.json; by default on, except in production
     docs_enabled: bool | None = None
     max_body_bytes: int = 256 * 1024

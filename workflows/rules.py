@@ -74,8 +74,12 @@ def start_of_day(day: date) -> datetime:
 
 
 def end_of_day(day: date) -> datetime:
-    """The end of ``day`` in Eastern Time (i.e. 00:00 ET of the next day)."""
-    return start_of_day(day + timedelta(days=1))
+    """The end of ``day`` in Eastern Time (i.e. 00:00 ET of the next day).
+
+    The last day there is (``date.max``) has no next day: it ends at its own start, so a date
+    at the end of the calendar bounds a deadline instead of overflowing it.
+    """
+    return start_of_day(day + timedelta(days=1) if day < date.max else day)
 
 
 def business_deadline(opened_at: datetime, business_days: int) -> datetime:
@@ -89,9 +93,33 @@ def reminder_time(deadline: datetime, business_days_before: int) -> datetime:
     return end_of_day(add_business_days(last_day, -business_days_before))
 
 
-def default_cutoff(start_date: date, days_before: int) -> date:
-    """The staffing cutoff: ``days_before`` calendar days before the course starts."""
-    return start_date - timedelta(days=days_before)
+def days_before(day: date, days: int) -> date:
+    """``days`` calendar days before ``day``, or the first date there is."""
+    return day - timedelta(days=days) if days < (day - date.min).days else date.min
+
+
+def days_after(day: date, days: int) -> date:
+    """``days`` calendar days after ``day``, or the last date there is."""
+    return day + timedelta(days=days) if days < (date.max - day).days else date.max
+
+
+def default_cutoff(start_date: date, days_before_start: int) -> date:
+    """The staffing cutoff: ``days_before_start`` calendar days before the course starts."""
+    return days_before(start_date, days_before_start)
+
+
+def revised_cutoff(cutoff: date, old_start: date, new_start: date, rules: RuleConfig) -> date:
+    """The cutoff after a revision moved the course from ``old_start`` to ``new_start``.
+
+    The default is recomputed from the new start; an extension (a cutoff later than the old
+    default) is kept when it still fits: later than the new default and at least the minimum
+    days before the new start. The cutoff moves only later than its default, never earlier.
+    """
+    default = default_cutoff(new_start, rules.staffing_cutoff_days)
+    extended = cutoff > default_cutoff(old_start, rules.staffing_cutoff_days)
+    if extended and default < cutoff <= days_before(new_start, rules.staffing_cutoff_min_days):
+        return cutoff
+    return default
 
 
 # --- proposal validation -------------------------------------------------------
@@ -137,8 +165,8 @@ def proposal_problems(values: Mapping[str, Any], today: date, rules: RuleConfig)
     if course_type is CourseType.executive and academy is not None and academy is not Academy.ROS:
         problems.append(((*body, "academy"), "Executive courses are given only at ROS (Roswell)"))
     if start is not None:
-        earliest = today + timedelta(days=rules.min_lead_days)
-        latest = today + timedelta(days=rules.max_horizon_days)
+        earliest = days_after(today, rules.min_lead_days)
+        latest = days_after(today, rules.max_horizon_days)
         if start < earliest:
             problems.append(
                 (

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 def readable_parties(user: Principal) -> list[Party] | None:
     """The parties whose notifications the caller reads; None for every party (an auditor)."""
-    return None if user.has(Role.auditor) else parties_for(user.agency, user.roles)
+    return None if user.has(Role.auditor) else parties_for(user.agency, user.roles, sub=user.sub)
 
 
 def _out(row: dict[str, Any], settings: Settings) -> dict[str, Any]:

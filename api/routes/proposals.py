@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import SkipValidation
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import actions, visibility
 from api.auth import Principal
+from api.deadline import action_deadline
 from api.deps import (
     BoardChair,
     BoardMember,
@@ -37,6 +40,7 @@ from api.schemas import (
     BoardPositionBody,
     ChainCheck,
     CutoffBody,
+    HandOverBody,
     IsgVoteBody,
     Proposal,
     ProposalBody,
@@ -45,12 +49,14 @@ from api.schemas import (
     WithdrawBody,
 )
 from api.validation import check_proposal
-from ilea.db import audit, proposals
-from ilea.domain import Academy, Stage, Topic
+from ilea.db import audit, people, proposals
+from ilea.domain import Academy, Role, Stage, Topic
 from ilea.messages import (
+    AuditChain,
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
+    HandOverInput,
     IsgVoteInput,
     ProposalInput,
     ReadInput,
@@ -62,6 +68,7 @@ from workflows import rules
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
+log = logging.getLogger("ilea.api")
 
 
 def _out(request: Request, doc: dict[str, Any], user: Principal) -> dict[str, Any]:
@@ -75,7 +82,7 @@ async def _current(request: Request, db: Db, proposal: ProposalRef, user: Princi
     """The proposal as the read model has it (an action's effect is there when it returns)."""
     doc = await proposals.get(db, proposal.id)
     if doc is None:  # pragma: no cover - the workflow writes it before answering
-        raise Problem(503, "the proposal is not recorded yet; retry shortly")
+        raise Problem(503, "the proposal is not recorded yet; retry shortly", headers={"Retry-After": "1"})
     return _out(request, doc, user)
 
 
@@ -119,9 +126,10 @@ async def start_proposal(
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await client.execute_update_with_start_workflow(
-        ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
-    )
+    async with action_deadline():  # 503 when not through in time; a keyed retry gets the proposal
+        await client.execute_update_with_start_workflow(
+            ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
+        )
     return await _current(request, db, ProposalRef(pid), user)
 
 
@@ -165,18 +173,46 @@ async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str
     return {"items": visibility.events(await audit.fetch(db, proposal.id), visibility.seer(user))}
 
 
-@router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Recompute the audit trail's hash chain")
-async def verify_events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
-    items = await audit.fetch(db, proposal.id)
-    # The workflow's own record of the chain's head is compared here once the workflow keeps
-    # one (audit.verify's `head`).
-    verdict = audit.verify(proposal.id, items)
+@router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Verify the audit trail")
+async def verify_events(proposal_id: str, user: CurrentUser, db: Db, client: Temporal) -> dict[str, Any]:
+    """Recompute the database's hash chain, and compare its events with the workflow's own record.
+
+    The workflow's record (how many events it wrote, and their chain's head) is kept where the
+    database cannot rewrite it, so deleting the newest events, or rewriting events and
+    recomputing the chain, is found too; a proposal with no audit rows left is tampered.
+    """
+    items = await audit.fetch(db, proposal_id)
+    kept = await workflow_record(client, proposal_id)
+    if not items and kept is None and not await proposals.exists(db, proposal_id):
+        raise Problem(404, f"no proposal {proposal_id}")
+    verdict = audit.verify(proposal_id, items, kept)
     return {
         "valid": verdict.valid,
         "events": verdict.events,
         "first_broken_seq": verdict.first_broken_seq,
         "problems": verdict.problems,
+        "workflow": kept,
     }
+
+
+async def workflow_record(client: Temporal, proposal_id: str) -> AuditChain | None:
+    """The proposal workflow's record of its audit chain; None when there is no such workflow or
+    it does not answer in time (a worker must replay a closed workflow to answer)."""
+    handle = client.get_workflow_handle(workflow_id(proposal_id))
+    try:
+        record: AuditChain = await handle.query(ProposalWorkflow.audit_chain, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            log.warning("the workflow of %s did not answer for its audit chain: %s", proposal_id, err)
+        return None
+    except WorkflowQueryFailedError as err:  # a workflow recorded before it kept a chain, on an old worker
+        log.warning("the workflow of %s cannot tell its audit chain: %s", proposal_id, err)
+        return None
+    return record
+
+
+#: how long verification waits for the workflow's answer before checking the database alone
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 # Every action: the caller's role policy first (401/403), then the body and the proposal from
@@ -298,4 +334,42 @@ async def staffing_cutoff(
 ) -> dict[str, Any]:
     arg = CutoffInput(actor=user.actor(), cutoff=act.body.cutoff)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.staffing_cutoff, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal, user)
+
+
+async def new_owner(
+    proposal_id: str, body: HandOverBody, db: Db, settings: SettingsDep, caller: CurrentUser
+) -> ProposalAction[HandOverBody]:
+    """The hand-over's new owner, checked against the grants ILEA keeps (422), then the proposal (404).
+
+    A person ILEA grants roles to must hold ``program_officer`` (actively). A sub ILEA has no
+    grant for is accepted only where roles come from tokens (development, service accounts):
+    there is no registry to ask, and the workflow checks only that it names a person.
+    """
+    grant = await people.grant_of(db, body.sub)
+    problem = None
+    if grant is not None and not (grant.active and Role.program_officer in grant.roles):
+        problem = f"{body.sub} is not a program officer in ILEA: only a program officer can own a proposal"
+    elif grant is None and not settings.roles_from_claims:
+        problem = f"ILEA grants no role to {body.sub}: only a program officer can own a proposal"
+    if problem:
+        refusal = Problem.invalid([{"loc": ["body", "sub"], "msg": problem}])
+        if await proposals.exists(db, proposal_id):
+            await record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.hand_over), refusal)
+        raise refusal
+    return ProposalAction(body, await find_proposal(db, proposal_id))
+
+
+@router.post("/{proposal_id}/owner", response_model=Proposal, summary="Hand a proposal over to another program officer")
+async def hand_over(
+    request: Request,
+    user: ProgramOfficer,
+    act: Annotated[ProposalAction[HandOverBody], Depends(new_owner)],
+    db: Db,
+    client: Temporal,
+    idempotency_key: EffectKey,
+) -> dict[str, Any]:
+    grant = await people.grant_of(db, act.body.sub)
+    arg = HandOverInput(actor=user.actor(), sub=act.body.sub, name=grant.name if grant else "")
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.hand_over, arg, key=idempotency_key)
     return await _current(request, db, act.proposal, user)

@@ -58,6 +58,8 @@ def party_label(party: Party | str) -> str:
             party = Party.parse(text)
         except ValueError:
             return text
+    if party.kind is PartyKind.person:
+        return str(party.sub)
     if party == Party.program_officer():
         return "Program officer"
     if party == Party.chair():

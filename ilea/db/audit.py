@@ -9,8 +9,6 @@ API's refusal records alike).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,19 +17,13 @@ from typing import Any
 
 import asyncpg
 
+# The pure hashing lives in ilea.chain (the workflow computes its own record with it); these
+# names are part of this module's interface too (ilea.db.people chains the access log with them).
+from ilea import chain
+from ilea.chain import GENESIS, canonical_detail, link_hash, utc_text
+from ilea.messages import AuditChain
+
 log = logging.getLogger(__name__)
-
-GENESIS = "0" * 64
-
-
-def canonical_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as it will read back from jsonb (dates and decimals as strings)."""
-    result: dict[str, Any] = json.loads(json.dumps(detail, default=str))
-    return result
-
-
-def utc_text(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_hash(
@@ -58,12 +50,6 @@ def event_hash(
     return link_hash(prev_hash, body)
 
 
-def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """One link of a hash chain: SHA-256 of the previous hash and ``body`` as canonical JSON."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
-
-
 def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
     """The seq of the first event out of place, wrongly linked, or whose hash is not ``expected(event,
     prev_hash)``; None when the chain holds (the audit trail's and the access log's check)."""
@@ -73,6 +59,11 @@ def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str,
             return int(e["seq"])
         prev = e["hash"]
     return None
+
+
+def broken_at(seq: int | None) -> list[str]:
+    """:func:`first_broken`'s finding in words (none when the chain holds)."""
+    return [] if seq is None else [f"event {seq} does not match its hash or its link to the one before"]
 
 
 async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
@@ -140,23 +131,11 @@ async def append(
 async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> list[dict[str, Any]]:
     """Every event of a proposal, oldest first."""
     rows = await con.fetch(
-        "SELECT seq, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
+        "SELECT seq, event_key AS key, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
         " WHERE proposal_id = $1 ORDER BY seq",
         proposal_id,
     )
     return [dict(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class ChainHead:
-    """The seq and hash of the newest event another store (the workflow) knows it appended.
-
-    Refusals the API records may follow it in the chain, so the chain may be longer; it may
-    not be shorter, and the event at ``seq`` must still have that hash.
-    """
-
-    seq: int
-    hash: str
 
 
 @dataclass(frozen=True)
@@ -172,24 +151,26 @@ class ChainVerdict:
         return not self.problems
 
 
-def verify(proposal_id: str, events: Sequence[dict[str, Any]], head: ChainHead | None = None) -> ChainVerdict:
-    """Recompute the chain, and compare it with ``head`` when given.
+def verify(proposal_id: str, events: Sequence[dict[str, Any]], kept: AuditChain | None = None) -> ChainVerdict:
+    """Recompute the chain, and compare the workflow's events in it with ``kept``, the workflow's
+    own record of them (:mod:`ilea.chain`), when there is one.
 
     A chain with no events at all is tampered (every proposal's first projection records its
     submission). Deleting the newest events, or rewriting events and recomputing the chain,
-    is found only by the comparison with ``head``.
+    is found only by the comparison with the workflow's record.
     """
     if not events:
-        return ChainVerdict(0, 1, ["no audit events are recorded for this proposal"])
+        problems = ["no audit events are recorded for this proposal"]
+        if kept is not None and kept.kept:
+            problems += chain.compare(events, kept.events, kept.head)
+        return ChainVerdict(0, 1, problems)
     broken = verify_chain(proposal_id, events)
-    problems = [] if broken is None else [f"event {broken} does not match its hash or its link to the one before"]
-    if head is not None and broken is None:
-        if len(events) < head.seq:
-            problems.append(f"the workflow recorded {head.seq} events; the database holds {len(events)}")
-            broken = len(events) + 1
-        elif events[head.seq - 1]["hash"] != head.hash:
-            problems.append(f"event {head.seq}'s hash differs from the workflow's record of it")
-            broken = head.seq
+    problems = broken_at(broken)
+    if kept is not None and kept.kept:
+        differences = chain.compare(events, kept.events, kept.head)
+        if differences and broken is None and chain.missing(events, kept.events):
+            broken = len(events) + 1  # the chain ends early: the first event missing
+        problems += differences
     return ChainVerdict(len(events), broken, problems)
 
 

@@ -53,9 +53,21 @@ async def add(con: asyncpg.Connection, proposal_id: str, notifications: Sequence
         return
     await con.executemany(
         "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
-        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " created_at, task) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-        [(proposal_id, n.key, n.party, n.kind, n.subject, n.body, n.at) for n in notifications],
+        [(proposal_id, n.key, n.party, n.kind, n.subject, n.body, n.at, n.task) for n in notifications],
+    )
+
+
+async def clear_done(con: asyncpg.Connection, proposal_id: str, pending: Sequence[str], at: datetime) -> None:
+    """Clear the proposal's notifications asking for an action no longer pending (``pending``:
+    the tasks still pending, :func:`ilea.messages.task_key`)."""
+    await con.execute(
+        "UPDATE notifications SET cleared_at = $3 WHERE proposal_id = $1 AND task IS NOT NULL"
+        " AND cleared_at IS NULL AND NOT (task = ANY($2::text[]))",
+        proposal_id,
+        list(pending),
+        at,
     )
 
 
@@ -117,7 +129,7 @@ async def for_parties(db: asyncpg.Pool, parties: Sequence[Party], limit: int) ->
 # --- a person's notifications (GET /v1/notifications) --------------------------------------------
 
 _FOR_READER = """
-SELECT n.id, n.party, n.kind, n.proposal_id, n.subject, n.body, n.created_at, n.email_status,
+SELECT n.id, n.party, n.kind, n.proposal_id, n.subject, n.body, n.created_at, n.email_status, n.cleared_at,
     EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.sub = $1) AS read
 FROM notifications n
 """

@@ -78,6 +78,8 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
         )
         await _write_stage_periods(con, view.id, inserted)
         await notifications.add(con, view.id, inp.notifications)
+        if applied:
+            await notifications.clear_done(con, view.id, [p.task for p in view.pending_on], view.updated_at)
     return bool(applied)
 
 

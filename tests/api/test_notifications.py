@@ -74,3 +74,24 @@ async def test_only_the_notifications_reader_marks_it_read_and_auditors_see_all(
     assert r.status_code == 200 and r.json()["read"] is True
     # An auditor's read is theirs alone.
     assert (await listed(api, auth("isg-dhs", "DHS", "isg_member")))[0]["read"] is False
+
+
+async def test_the_owner_reads_what_is_addressed_to_them_and_another_program_officer_does_not(
+    api: httpx.AsyncClient, auth: TokenFor
+) -> None:
+    pid = await submitted(api, auth)
+    owner = await listed(api, auth("po-1", "STATE", "program_officer"))
+    assert {(n["party"], n["kind"]) for n in owner if n["proposal_id"] == pid} >= {
+        ("person:po-1", "submitted"),
+        ("person:po-1", "stage_changed"),
+    }
+    other = await listed(api, auth("po-2", "STATE", "program_officer"))
+    assert not [n for n in other if n["party"] == "person:po-1"]
+    # an ISG seat's request to vote clears once the seat has voted
+    dhs = auth("isg-dhs", "DHS", "isg_member")
+    (asked,) = [n for n in await listed(api, dhs) if n["kind"] == "action"]
+    assert asked["cleared_at"] is None
+    r = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=dhs)
+    assert r.status_code == 200, r.text
+    (done,) = [n for n in await listed(api, dhs) if n["kind"] == "action"]
+    assert done["cleared_at"] is not None

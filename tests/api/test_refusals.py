@@ -153,7 +153,8 @@ async def test_chair_blocked_by_two_nonconcur(api: httpx.AsyncClient, auth: Toke
         json={"decision": "disapprove"},
         headers=auth("chair", "STATE", "board_chair"),
     )
-    assert_problem(r, 422, "Invalid")  # a comment is required
+    body = assert_problem(r, 422, "Invalid")  # decided by the workflow, shaped like every 422
+    assert body["errors"] == [{"loc": ["body", "comment"], "msg": "a comment is required to disapprove"}]
     r = await api.post(
         f"/v1/proposals/{pid}/board-decision",
         json={"decision": "disapprove", "comment": "two departments object"},

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from ilea import chain
 from ilea.db import audit
+from ilea.messages import AuditChain
 
 PID = "p-tamper"
 
@@ -20,7 +22,8 @@ async def seed(pool: asyncpg.Pool, n: int = 6) -> None:
             con,
             PID,
             [
-                (f"k{i}", t0 + timedelta(minutes=i), f"user-{i}", "DHS", "isg_vote", {"vote": "concur", "n": i})
+                # keyed as the workflow keys its events (version.position)
+                (f"1.{i}", t0 + timedelta(minutes=i), f"user-{i}", "DHS", "isg_vote", {"vote": "concur", "n": i})
                 for i in range(1, n + 1)
             ],
         )
@@ -95,18 +98,24 @@ async def test_the_application_login_cannot_update_delete_or_truncate_audit_rows
     assert any("access_events" in f for f in found), found
 
 
-async def test_a_head_kept_elsewhere_reveals_cut_and_recomputed_chains(pool: asyncpg.Pool) -> None:
-    """What the chain alone cannot see, a copy of its head can: the verdict names the difference."""
+async def test_the_workflows_record_reveals_cut_and_recomputed_chains(pool: asyncpg.Pool) -> None:
+    """What the chain alone cannot see, the workflow's own record of its events can (ilea.chain):
+    the verdict names the difference."""
     await seed(pool)
     events = await audit.fetch(pool, PID)
-    head = audit.ChainHead(seq=6, hash=events[-1]["hash"])
-    assert audit.verify(PID, events, head).valid
-    # Later refusals appended by the API after the head are fine.
-    assert audit.verify(PID, [*events], audit.ChainHead(seq=4, hash=events[3]["hash"])).valid
-    cut = audit.verify(PID, events[:5], head)
+    count, head = chain.workflow_chain(events)
+    kept = AuditChain(kept=True, events=count, head=head)
+    assert audit.verify(PID, events, kept).valid
+    # Refusals the API appends (keyed refused:<uuid>) are not the workflow's: still valid.
+    async with pool.acquire() as con, con.transaction():
+        await audit.lock_proposal(con, PID)
+        await audit.append(con, PID, [("refused:x", datetime(2027, 1, 5, tzinfo=UTC), "u", "DHS", "refused", {})])
+    events = await audit.fetch(pool, PID)
+    assert audit.verify(PID, events, kept).valid
+    cut = audit.verify(PID, events[:5], kept)
     assert not cut.valid and cut.first_broken_seq == 6
-    assert cut.problems == ["the workflow recorded 6 events; the database holds 5"]
-    assert audit.verify(PID, events[:5]).valid  # without the head: the known limit
+    assert cut.problems == ["the workflow recorded 6 events and the database holds 5 of them: 1 is missing"]
+    assert audit.verify(PID, events[:5]).valid  # without the workflow's record: the known limit
     # Event 3 rewritten and every hash from there recomputed: a valid chain on its own.
     rewritten, prev = [], audit.GENESIS
     for e in events:
@@ -116,8 +125,14 @@ async def test_a_head_kept_elsewhere_reveals_cut_and_recomputed_chains(pool: asy
         e["hash"] = prev = audit.event_hash(proposal_id=PID, prev_hash=prev, **fields)
         rewritten.append(e)
     assert audit.verify_chain(PID, rewritten) is None
-    found = audit.verify(PID, rewritten, head)
-    assert not found.valid and found.first_broken_seq == 6
-    assert found.problems == ["event 6's hash differs from the workflow's record of it"]
-    empty = audit.verify(PID, [], head)
-    assert not empty.valid and empty.problems == ["no audit events are recorded for this proposal"]
+    found = audit.verify(PID, rewritten, kept)
+    assert not found.valid
+    assert found.problems == [
+        "the database holds the workflow's 6 events, but their content differs from what the workflow recorded"
+        " (events were rewritten)"
+    ]
+    empty = audit.verify(PID, [], kept)
+    assert not empty.valid and empty.problems == [
+        "no audit events are recorded for this proposal",
+        "the workflow recorded 6 events and the database holds 0 of them: 6 are missing",
+    ]

@@ -35,7 +35,7 @@ INTERNAL = frozenset(
     {"doc", "pending_parties", "pending_agencies", "body_hash", "caller", "event_key", "method_path", "status_code"}
 )
 #: Fields a client must never be able to set.
-SERVER_OWNED = {"stage": "board_review", "submitted_by": "mallory", "id": "proposal-of-my-choosing"}
+SERVER_OWNED = {"stage": "board_review", "submitted_by": "mallory", "owner": "mallory", "id": "proposal-of-my-choosing"}
 
 PO = ("po-prop", "STATE", "program_officer")
 V1_MODULES = (proposals, requests, instructors, tasks, reports)

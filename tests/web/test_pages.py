@@ -174,7 +174,7 @@ async def test_vote_from_the_inbox_on_its_decision_page_and_a_refusal_keeps_what
     assert re.search(r'id="vote-nonconcur" type="radio" name="vote" value="nonconcur" checked', r.text)
     assert not re.search(r'value="concur" checked', r.text)
     # The workflow's refusal names its field (errors: [{loc, msg}]): the reason sits by the comment.
-    assert 'id="error-summary" autofocus' in r.text and "a comment is required with nonconcur" in r.text
+    assert 'id="error-summary" autofocus' in r.text and "a comment is required with a nonconcur vote" in r.text
     trail = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
     assert trail[-1]["action"] == "refused"
 
