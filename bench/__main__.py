@@ -22,12 +22,14 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench import floor, lifecycle, readpath, report
+from bench import ab, chart, floor, goals, http, lifecycle, readpath, report
 from bench import stack as stackmod
 from bench.stack import CpuMeter, RssSampler
 from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
+#: ``--ab`` experiments: the client's CPU (httpx vs the raw client) and, see bench/ab.py.
+AB_EXPERIMENTS = ("client",)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +58,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the paced run's arrival rate, as a share of the headline lifecycles/s (default 0.5)",
     )
     p.add_argument("--quick", action="store_true", help="smoke test: N=20, C=10, no growth, 5,000 rows, 100 open")
-    p.add_argument("--out", type=Path, default=Path("bench-results/latest.json"))
+    p.add_argument(
+        "--client", choices=sorted(http.CLIENTS), default=lifecycle.DEFAULT_CLIENT, help="the load's HTTP client"
+    )
+    p.add_argument(
+        "--ab",
+        help="instead of the goal run: these A/B experiments, comma-separated, from "
+        + ", ".join(AB_EXPERIMENTS)
+        + " (output bench-results/ab.json unless --out)",
+    )
+    p.add_argument("--ab-rounds", type=int, default=2, help="ABBA rounds per experiment: 2 = A B B A (default)")
+    p.add_argument("--ab-n", type=int, default=None, help="lifecycles per variant per round (default 100; quick 10)")
+    p.add_argument("--out", type=Path, default=None, help="bench-results/latest.json (or ab.json with --ab)")
+    p.add_argument("--no-chart", dest="chart", action="store_false", help="do not write the SVG chart")
     p.add_argument("--keep-state", action="store_true", help="keep the temporary state directory (logs)")
     a = p.parse_args(argv)
     if a.quick:
@@ -66,6 +80,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.read_requests = a.read_requests or (50 if a.quick else 200)
     a.memory_open = a.memory_open or (100 if a.quick else 1000)
     a.paced_n = a.paced_n or (10 if a.quick else 60)
+    a.ab_n = a.ab_n or (10 if a.quick else 100)
+    a.ab = [x.strip() for x in a.ab.split(",") if x.strip()] if a.ab else []
+    unknown = [x for x in a.ab if x not in AB_EXPERIMENTS]
+    if unknown:
+        p.error(f"unknown A/B experiment(s): {', '.join(unknown)}")
+    a.out = a.out or Path("bench-results/ab.json" if a.ab else "bench-results/latest.json")
     return a
 
 
@@ -112,7 +132,8 @@ class Days:
 
 
 async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"mode": "quick" if args.quick else "full", "environment": environment()}
+    mode = ("ab-" if args.ab else "") + ("quick" if args.quick else "full")
+    results: dict[str, Any] = {"mode": mode, "client": args.client, "environment": environment()}
     results["parameters"] = {
         "n": args.n,
         "c": args.c,
@@ -141,13 +162,16 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         with RssSampler(pids) as rss:
             results["rss_mb_after_startup"] = {k: round(v, 1) for k, v in rss.sample().items()}
             log("warm-up")
-            await lifecycle.run_load(stack.api, 4, 4, days.take(4), tokens)
+            await lifecycle.run_load(stack.api, 4, 4, days.take(4), tokens, args.client)
             await floor.run_floor(client, queue, 4, 4)
+            if args.ab:
+                results["ab"] = await run_ab(args, stack, pids, pg, tokens, days)
+                return results
 
-            log(f"lifecycle load: N={args.n} C={args.c} over HTTP")
+            log(f"lifecycle load: N={args.n} C={args.c} over HTTP ({args.client} client)")
             rss.reset()
             cpu.start()
-            system = await lifecycle.run_load(stack.api, args.n, args.c, days.take(args.n), tokens)
+            system = await lifecycle.run_load(stack.api, args.n, args.c, days.take(args.n), tokens, args.client)
             results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
             log(f"floor: N={args.n} C={args.c} bare workflow via the SDK")
             rss.reset()
@@ -169,7 +193,9 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             rate = round(results["lifecycle"]["lifecycles_per_s"] * args.paced_share, 3)
             if rate > 0:
                 log(f"paced: N={args.paced_n} lifecycles arriving at {rate}/s (open loop)")
-                paced = await lifecycle.run_paced(stack.api, args.paced_n, rate, days.take(args.paced_n), tokens)
+                paced = await lifecycle.run_paced(
+                    stack.api, args.paced_n, rate, days.take(args.paced_n), tokens, args.client
+                )
                 results["paced"] = {
                     **paced.as_dict(),
                     "arrival_lifecycles_per_s": rate,
@@ -187,7 +213,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                     log(f"growth: N={n} C={args.c}")
                     rss.reset()
                     cpu.start()
-                    g = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens)
+                    g = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client)
                     growth.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()})
                 results["growth"] = growth
 
@@ -210,7 +236,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             cpu.start()
             before = rss.sample()
             opened = await lifecycle.submit_many(
-                stack.api, args.memory_open, args.c, days.take(args.memory_open), tokens
+                stack.api, args.memory_open, args.c, days.take(args.memory_open), tokens, args.client
             )
             await asyncio.sleep(3)
             after = rss.sample()
@@ -246,21 +272,60 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
     return results
 
 
+async def run_ab(
+    args: argparse.Namespace,
+    stack: stackmod.DevStack,
+    pids: dict[str, int],
+    pg: int | None,
+    tokens: lifecycle.Tokens,
+    days: Days,
+) -> dict[str, Any]:
+    """The ``--ab`` experiments, each its variants in ABBA rounds on this one stack."""
+    service = {k: pids[k] for k in ("temporal", "worker", "api")} | ({"postgres": pg} if pg else {})
+    out: dict[str, Any] = {}
+    for name in args.ab:
+        log(f"A/B {name}: {args.ab_rounds} rounds of N={args.ab_n} C={args.c} per variant")
+        if name == "client":
+            variants = [
+                ab.Variant(kind, _load(stack.api, tokens, kind), {})
+                for kind in ("httpx", "raw")  # A: the old load generator, B: the new one
+            ]
+            out[name] = await ab.interleave(variants, service, args.ab_rounds, args.ab_n, args.c, days.take, log)
+    return out
+
+
+def _load(base: str, tokens: lifecycle.Tokens, client: str) -> ab.Load:
+    async def load(n: int, c: int, first_day: int) -> lifecycle.LoadResult:
+        return await lifecycle.run_load(base, n, c, first_day, tokens, client)
+
+    return load
+
+
+#: The processes each side's service is made of (the load generators are this process).
+SERVICE_PROCESSES = {"system": ("temporal", "worker", "api", "postgres"), "floor": ("temporal", "floor_worker")}
+
+
 def cpu_per_lifecycle(system: dict[str, Any], floor_: dict[str, Any]) -> dict[str, Any]:
     """CPU milliseconds per completed lifecycle, by process, for the system and the floor.
 
     Throughput on a shared two-core machine moves with whatever else runs; CPU spent per
-    lifecycle by our own processes moves much less, so it is the steadier comparison.
+    lifecycle by our own processes moves much less, so it is the steadier comparison. The
+    goal's ratio is the service's (Temporal + worker + API + PostgreSQL against Temporal + the
+    floor's worker); ``total`` adds the load generator (``bench_client``) and idle processes.
     """
     out: dict[str, Any] = {}
     for name, run in (("system", system), ("floor", floor_)):
         used = {k: v for k, v in run["cpu"]["cpu_seconds"].items() if k != "machine_total"}
         n = max(run["completed"], 1)
         per = {k: round(v * 1000 / n, 1) for k, v in used.items() if v * 1000 / n >= 0.5}
-        out[name] = {**per, "total": round(sum(used.values()) * 1000 / n, 1)}
-    out["ratio_floor_to_system"] = (
-        round(out["floor"]["total"] / out["system"]["total"], 3) if out["system"]["total"] else 0.0
-    )
+        service = sum(used.get(k, 0.0) for k in SERVICE_PROCESSES[name]) * 1000 / n
+        out[name] = {**per, "service": round(service, 1), "total": round(sum(used.values()) * 1000 / n, 1)}
+
+    def ratio(key: str) -> float:
+        return round(out["floor"][key] / out["system"][key], 3) if out["system"][key] else 0.0
+
+    out["ratio_floor_to_system"] = ratio("service")
+    out["ratio_floor_to_system_incl_load_generators"] = ratio("total")
     return out
 
 
@@ -270,18 +335,24 @@ def _r(d: dict[str, float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    # The stack it starts inherits this: the benchmark measures throughput, not the per-caller
-    # guard against runaway clients (its single read-path client would be throttled).
-    os.environ.setdefault("ILEA_RATE_LIMIT_PER_MINUTE", "0")
     state = Path(tempfile.mkdtemp(prefix="ilea-bench-"))
     started = time.perf_counter()
     ok = False
     try:
         results = asyncio.run(run(args, state))
         results["total_seconds"] = round(time.perf_counter() - started, 1)
+        if not args.ab:
+            results["goals"] = goals.evaluate(results)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        sys.stdout.write(report.table(results) + "\n")
+        if args.ab:
+            sys.stdout.write(report.ab_table(results) + "\n")
+        else:
+            sys.stdout.write(report.table(results) + "\n")
+            if args.chart:
+                svg = args.out.with_suffix(".svg")
+                svg.write_text(chart.render(results))
+                sys.stdout.write(f"\nchart: {svg}\n")
         sys.stdout.write(f"\nwritten to {args.out}\n")
         ok = True
     finally:

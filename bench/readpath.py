@@ -16,12 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 
 from api.auth import Principal
+from api.routes import tasks as tasks_route
 from api.routes.tasks import parties_of
+from bench import http
 from bench.stack import clean_env
 from bench.stats import summarise
 from ilea.db import proposals as proposals_db
@@ -233,6 +236,15 @@ _SEQ = re.compile(r"Seq Scan on (\w+)")
 _EXEC = re.compile(r"Execution Time: ([\d.]+) ms")
 
 
+#: The inbox requests measured: the default page (the goal's figure), the page after it, and
+#: the 500 items at once that were the default before pages (the A/B baseline).
+TASK_QUERIES: list[tuple[str, dict[str, str]]] = [
+    ("tasks", {}),
+    ("tasks next page", {"cursor": ""}),  # the cursor is filled in from the first page
+    ("tasks limit=500", {"limit": "500"}),
+]
+
+
 async def explain(db_url: str, principal: Principal) -> dict[str, dict[str, Any]]:
     """EXPLAIN ANALYZE of the SQL the app sends for each measured request."""
     out: dict[str, dict[str, Any]] = {}
@@ -243,9 +255,20 @@ async def explain(db_url: str, principal: Principal) -> dict[str, dict[str, Any]
             flt = proposals_db.ListFilter(**params)
             await proposals_db.list_summaries(rec, flt, 50, None)
             out[name] = await _explain_one(con, rec)
-        rec = _Recorder()
-        await proposals_db.tasks_for(rec, parties_of(principal), exclude_reviews_by=principal.sub)
-        out["tasks"] = await _explain_one(con, rec)
+        parties = parties_of(principal)
+        _, cursor = await proposals_db.tasks_page(
+            con, parties, exclude_reviews_by=principal.sub, limit=tasks_route.DEFAULT_PAGE
+        )
+        for name, params in TASK_QUERIES:
+            rec = _Recorder()
+            await proposals_db.tasks_page(
+                rec,
+                parties,
+                exclude_reviews_by=principal.sub,
+                limit=int(params.get("limit", tasks_route.DEFAULT_PAGE)),
+                cursor=cursor if "cursor" in params else None,
+            )
+            out[name] = await _explain_one(con, rec)
     finally:
         await con.close()
     return out
@@ -267,7 +290,15 @@ async def _explain_one(con: asyncpg.Connection, rec: _Recorder) -> dict[str, Any
 def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
     """A second `ilea api` process on the read-path database."""
     port = free_port()
-    env = {**clean_env(), "ILEA_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal, "ILEA_API_PORT": str(port)}
+    env = {
+        **clean_env(),
+        "ILEA_DATABASE_URL": db_url,
+        "TEMPORAL_ADDRESS": temporal,
+        "ILEA_API_PORT": str(port),
+        # One client sends every request as fast as it can: the per-caller guard against
+        # runaway clients (100/s) would throttle it. (The lifecycle load's API keeps it.)
+        "ILEA_RATE_LIMIT_PER_MINUTE": "0",
+    }
     log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "api"],
@@ -293,23 +324,42 @@ def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> t
 async def measure(
     base: str, headers_any: dict[str, str], headers_tasks: dict[str, str], requests: int
 ) -> dict[str, Any]:
-    """Single client, sequential requests: p50/p99 of each list filter and of the task inbox."""
+    """One client, one request at a time, the queries taking turns (so that each sees the
+    same machine): p50/p99 of each list filter and of the task inbox's pages."""
+    targets: list[tuple[str, str, dict[str, str]]] = [
+        (name, "/v1/proposals?" + urlencode(params), headers_any) for name, params in LIST_QUERIES
+    ]
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-        targets = [(name, "/v1/proposals", params, headers_any) for name, params in LIST_QUERIES]
-        targets.append(("tasks", "/v1/tasks", {}, headers_tasks))
-        for name, path, params, headers in targets:
-            for _ in range(5):  # warm-up
-                await c.get(path, params=params, headers=headers)
-            samples: list[float] = []
-            items = 0
-            for _ in range(requests):
+    async with http.RawClient(base, timeout=60) as c:
+        first = await c.get("/v1/tasks", headers_tasks)
+        cursor = first.json()["next_cursor"] if first.status == 200 else None
+        for name, params in TASK_QUERIES:
+            if "cursor" in params:
+                if not cursor:
+                    continue  # a single page only (a small read model)
+                params = {**params, "cursor": cursor}
+            targets.append((name, "/v1/tasks?" + urlencode(params), headers_tasks))
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+        last: dict[str, http.Response] = {}
+        for i in range(5 + requests):  # five rounds of warm-up
+            turn = targets[i % len(targets) :] + targets[: i % len(targets)]
+            for name, path, headers in turn:
                 t = time.perf_counter()
-                r = await c.get(path, params=params, headers=headers)
-                samples.append(time.perf_counter() - t)
-                r.raise_for_status()
-                items = len(r.json()["items"])
-            out[name] = {**summarise(samples), "items_per_response": items, "bytes_per_response": len(r.content)}
+                r = await c.get(path, headers)
+                took = time.perf_counter() - t
+                if r.status != 200:
+                    raise RuntimeError(f"GET {path}: {r.status} {r.text[:300]}")
+                if i >= 5:
+                    samples[name].append(took)
+                last[name] = r
+        for name, _, _ in targets:
+            body = last[name].json()
+            out[name] = {
+                **summarise(samples[name]),
+                "items_per_response": len(body["items"]),
+                "bytes_per_response": len(last[name].body),
+                "next_cursor": bool(body.get("next_cursor")),
+            }
     return out
 
 
