@@ -1,13 +1,15 @@
-"""Who may do what, and when: the checks each Update's validator runs, and its handler runs
+"""Who may do what, and when: the check each Update's validator runs, and its handler runs
 again under the lock (the state may have moved between validation and execution).
 
-A refusal is an ``ApplicationError`` whose ``type`` is an :class:`ErrorType`; the API maps
-each type to one HTTP status. Nothing here changes state.
+Each check is a plain function of ``(state, input, now)``: it reads the state and raises, or
+returns (the instructor request it found, for the request actions). A refusal is an
+``ApplicationError`` whose ``type`` is an :class:`ErrorType`; the API maps each type to one
+HTTP status. Nothing here changes state or calls Temporal.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -27,25 +29,23 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from ilea.messages import (
+        AcceptInput,
         Actor,
         BoardDecisionInput,
         BoardPositionInput,
-        BoardPositionRecord,
         CutoffInput,
+        DeclineInput,
         ErrorType,
         InstructorRequestView,
         IsgVoteInput,
-        ProposalFields,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
-        RuleConfig,
         WithdrawInput,
     )
     from workflows import rules
-    from workflows.staffing import Staffing
 
-STAFFING_STAGES = frozenset({Stage.staffing, Stage.staffing_at_risk})
+from workflows.state import STAFFING_STAGES, ProposalState
 
 
 def refuse(kind: ErrorType, message: str) -> ApplicationError:
@@ -53,156 +53,175 @@ def refuse(kind: ErrorType, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind.value, non_retryable=True)
 
 
-class ProposalChecks:
-    """The checks; :class:`ProposalWorkflow` holds the state they read."""
+# --- the pieces every check is made of ------------------------------------------------------
 
-    _stage: Stage
-    _round: int
-    _authors: set[str]
-    _rules: RuleConfig
-    _fields: ProposalFields
-    _positions: dict[Agency, BoardPositionRecord]
-    _cutoff_passed: bool
-    _staffing: Staffing
 
-    def _need_role(self, actor: Actor, role: Role) -> None:
-        if role not in actor.roles:
-            raise refuse(ErrorType.forbidden, f"this action needs the {role.value} role")
+def need_role(actor: Actor, role: Role) -> None:
+    if role not in actor.roles:
+        raise refuse(ErrorType.forbidden, f"this action needs the {role.value} role")
 
-    def _four_eyes(self, actor: Actor) -> None:
-        if actor.sub in self._authors:
-            raise refuse(
-                ErrorType.four_eyes, "four-eyes rule: whoever submitted or revised a proposal may not review it"
-            )
 
-    def _need_stage(self, what: str, *stages: Stage) -> None:
-        if self._stage not in stages:
-            kind = ErrorType.closed if self._stage in TERMINAL_STAGES else ErrorType.wrong_stage
-            wanted = " or ".join(s.value for s in stages)
-            raise refuse(kind, f"{what} is possible only in {wanted}; the proposal is {self._stage.value}")
+def four_eyes(state: ProposalState, actor: Actor) -> None:
+    if actor.sub in state.authors:
+        raise refuse(ErrorType.four_eyes, "four-eyes rule: whoever submitted or revised a proposal may not review it")
 
-    @staticmethod
-    def _need_comment(comment: str | None, why: str) -> None:
-        if not (comment and comment.strip()):
-            raise refuse(ErrorType.invalid, f"a comment is required {why}")
 
-    def _check_isg_vote(self, inp: IsgVoteInput) -> None:
-        self._need_role(inp.actor, Role.isg_member)
-        if inp.actor.agency not in ISG_SEATS:
-            raise refuse(ErrorType.wrong_agency, f"{inp.actor.agency} has no ISG seat")
-        if self._stage is not Stage.isg_review and self._round >= 1 and self._stage not in TERMINAL_STAGES:
-            raise refuse(ErrorType.closed, f"ISG round {self._round} is closed; the proposal is {self._stage.value}")
-        self._need_stage("an ISG vote", Stage.isg_review)
-        self._four_eyes(inp.actor)
-        if inp.vote is IsgVote.deemed_concur:
-            raise refuse(ErrorType.invalid, "deemed_concur is recorded only by the system")
-        if inp.vote is not IsgVote.concur:
-            self._need_comment(inp.comment, f"with {inp.vote.value}")
+def need_stage(state: ProposalState, what: str, *stages: Stage) -> None:
+    if state.stage not in stages:
+        kind = ErrorType.closed if state.stage in TERMINAL_STAGES else ErrorType.wrong_stage
+        wanted = " or ".join(s.value for s in stages)
+        raise refuse(kind, f"{what} is possible only in {wanted}; the proposal is {state.stage.value}")
 
-    def _check_revision(self, inp: RevisionInput) -> None:
-        self._need_role(inp.actor, Role.program_officer)
-        self._need_stage("a revision", Stage.changes_requested)
-        self._need_comment(inp.comment, "with a revision")
-        problems = rules.validate_proposal(inp.proposal, rules.eastern_date(workflow.now()), self._rules)
-        if problems:
-            raise ApplicationError(
-                "the revised proposal is invalid",
-                [{"loc": list(loc), "msg": msg} for loc, msg in problems],
-                type=ErrorType.invalid.value,
-                non_retryable=True,
-            )
 
-    def _check_board_position(self, inp: BoardPositionInput) -> None:
-        self._need_role(inp.actor, Role.board_member)
-        if inp.actor.agency not in BOARD_MEMBERS:
-            raise refuse(ErrorType.wrong_agency, f"{inp.actor.agency} has no member seat on the Policy Board")
-        self._need_stage("a Board position", Stage.board_review)
-        self._four_eyes(inp.actor)
-        if inp.position is BoardPosition.nonconcur:
-            self._need_comment(inp.comment, "with nonconcur")
+def need_comment(comment: str | None, why: str) -> None:
+    if not (comment and comment.strip()):
+        raise refuse(ErrorType.invalid, f"a comment is required {why}")
 
-    def _check_board_decision(self, inp: BoardDecisionInput) -> None:
-        self._need_role(inp.actor, Role.board_chair)
-        if inp.actor.agency is not Agency.STATE:
-            raise refuse(ErrorType.wrong_agency, "the Policy Board is chaired by STATE")
-        self._need_stage("the Board decision", Stage.board_review)
-        self._four_eyes(inp.actor)
-        if inp.decision is not BoardDecision.approve:
-            self._need_comment(inp.comment, f"with {inp.decision.value}")
-        else:
-            blocked = rules.chair_block_reason({a: p.position for a, p in self._positions.items()})
-            if blocked:
-                raise refuse(ErrorType.chair_blocked, blocked)
 
-    def _check_withdraw(self, inp: WithdrawInput) -> None:
-        self._need_role(inp.actor, Role.program_officer)
-        if self._stage in TERMINAL_STAGES:
-            raise refuse(ErrorType.closed, f"the proposal is already {self._stage.value}")
-        if workflow.now() >= rules.start_of_day(self._fields.start_date):
-            raise refuse(ErrorType.wrong_stage, "the course has started; it can no longer be withdrawn")
-        self._need_comment(inp.reason, "to withdraw (reason)")
+# --- the ISG round and the Policy Board --------------------------------------------------------
 
-    def _check_cutoff(self, inp: CutoffInput) -> None:
-        self._need_role(inp.actor, Role.program_officer)
-        self._need_stage(
-            "moving the staffing cutoff",
-            Stage.isg_review,
-            Stage.changes_requested,
-            Stage.board_review,
-            Stage.staffing,
-            Stage.staffing_at_risk,
+
+def check_isg_vote(state: ProposalState, inp: IsgVoteInput, now: datetime) -> None:
+    need_role(inp.actor, Role.isg_member)
+    if inp.actor.agency not in ISG_SEATS:
+        raise refuse(ErrorType.wrong_agency, f"{inp.actor.agency} has no ISG seat")
+    if state.stage is not Stage.isg_review and state.round >= 1 and state.stage not in TERMINAL_STAGES:
+        raise refuse(ErrorType.closed, f"ISG round {state.round} is closed; the proposal is {state.stage.value}")
+    need_stage(state, "an ISG vote", Stage.isg_review)
+    four_eyes(state, inp.actor)
+    if inp.vote is IsgVote.deemed_concur:
+        raise refuse(ErrorType.invalid, "deemed_concur is recorded only by the system")
+    if inp.vote is not IsgVote.concur:
+        need_comment(inp.comment, f"with {inp.vote.value}")
+
+
+def check_revision(state: ProposalState, inp: RevisionInput, now: datetime) -> None:
+    need_role(inp.actor, Role.program_officer)
+    need_stage(state, "a revision", Stage.changes_requested)
+    need_comment(inp.comment, "with a revision")
+    problems = rules.validate_proposal(inp.proposal, rules.eastern_date(now), state.rules)
+    if problems:
+        raise ApplicationError(
+            "the revised proposal is invalid",
+            [{"loc": list(loc), "msg": msg} for loc, msg in problems],
+            type=ErrorType.invalid.value,
+            non_retryable=True,
         )
-        latest = self._fields.start_date - timedelta(days=self._rules.staffing_cutoff_min_days)
-        today = rules.eastern_date(workflow.now())
-        if inp.cutoff > latest:
-            raise refuse(
-                ErrorType.invalid,
-                f"the cutoff may be no later than {latest} "
-                f"({self._rules.staffing_cutoff_min_days} days before the start)",
-            )
-        if inp.cutoff < today:
-            raise refuse(ErrorType.invalid, f"the cutoff {inp.cutoff} is in the past")
-        if self._cutoff_passed:
-            raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
 
-    def _request_for(self, request_id: str, actor: Actor, *statuses: RequestStatus) -> InstructorRequestView:
-        r = self._staffing.get(request_id)
-        if r is None:
-            raise refuse(ErrorType.not_found, f"no instructor request {request_id} on this proposal")
-        if actor.agency is not r.agency:
-            raise refuse(ErrorType.wrong_agency, f"this request is addressed to {r.agency}, not {actor.agency}")
-        live = {x.id for x in self._staffing.live()}
-        if r.status not in statuses or r.id not in live:
-            raise refuse(
-                ErrorType.closed,
-                f"the request is {r.status.value}; this needs it {' or '.join(s.value for s in statuses)}",
-            )
-        return r
 
-    def _check_answer(self, request_id: str, actor: Actor) -> InstructorRequestView:
-        self._need_role(actor, Role.agency_coordinator)
-        self._need_stage("answering an instructor request", *STAFFING_STAGES)
-        return self._request_for(request_id, actor, RequestStatus.open)
+def check_board_position(state: ProposalState, inp: BoardPositionInput, now: datetime) -> None:
+    need_role(inp.actor, Role.board_member)
+    if inp.actor.agency not in BOARD_MEMBERS:
+        raise refuse(ErrorType.wrong_agency, f"{inp.actor.agency} has no member seat on the Policy Board")
+    need_stage(state, "a Board position", Stage.board_review)
+    four_eyes(state, inp.actor)
+    if inp.position is BoardPosition.nonconcur:
+        need_comment(inp.comment, "with nonconcur")
 
-    def _check_release(self, inp: ReleaseInput) -> InstructorRequestView:
-        self._need_role(inp.actor, Role.agency_coordinator)
-        self._need_stage("releasing an instructor", Stage.staffing, Stage.staffing_at_risk, Stage.scheduled)
-        r = self._request_for(inp.request_id, inp.actor, RequestStatus.accepted)
-        if workflow.now() >= rules.start_of_day(self._fields.start_date):
-            raise refuse(ErrorType.closed, "the course has started; instructors can no longer be released")
-        self._need_comment(inp.reason, "to release an instructor (reason)")
-        return r
 
-    def _check_retarget(self, inp: RetargetInput) -> InstructorRequestView:
-        self._need_role(inp.actor, Role.program_officer)
-        self._need_stage("re-targeting a slot", *STAFFING_STAGES)
-        if inp.agency not in INSTRUCTOR_AGENCIES:
-            raise refuse(ErrorType.invalid, "instructors come from TREASURY, DHS or DOJ")
-        r = self._staffing.get(inp.request_id)
-        if r is None:
-            raise refuse(ErrorType.not_found, f"no instructor request {inp.request_id} on this proposal")
-        if r.status is not RequestStatus.unfilled:
-            raise refuse(
-                ErrorType.closed, f"only an unfilled slot can be re-targeted; this request is {r.status.value}"
-            )
-        return r
+def check_board_decision(state: ProposalState, inp: BoardDecisionInput, now: datetime) -> None:
+    need_role(inp.actor, Role.board_chair)
+    if inp.actor.agency is not Agency.STATE:
+        raise refuse(ErrorType.wrong_agency, "the Policy Board is chaired by STATE")
+    need_stage(state, "the Board decision", Stage.board_review)
+    four_eyes(state, inp.actor)
+    if inp.decision is not BoardDecision.approve:
+        need_comment(inp.comment, f"with {inp.decision.value}")
+    else:
+        blocked = rules.chair_block_reason({a: p.position for a, p in state.positions.items()})
+        if blocked:
+            raise refuse(ErrorType.chair_blocked, blocked)
+
+
+# --- the program officer's actions -------------------------------------------------------------
+
+
+def check_withdraw(state: ProposalState, inp: WithdrawInput, now: datetime) -> None:
+    need_role(inp.actor, Role.program_officer)
+    if state.stage in TERMINAL_STAGES:
+        raise refuse(ErrorType.closed, f"the proposal is already {state.stage.value}")
+    if now >= rules.start_of_day(state.fields.start_date):
+        raise refuse(ErrorType.wrong_stage, "the course has started; it can no longer be withdrawn")
+    need_comment(inp.reason, "to withdraw (reason)")
+
+
+def check_cutoff(state: ProposalState, inp: CutoffInput, now: datetime) -> None:
+    need_role(inp.actor, Role.program_officer)
+    need_stage(
+        state,
+        "moving the staffing cutoff",
+        Stage.isg_review,
+        Stage.changes_requested,
+        Stage.board_review,
+        Stage.staffing,
+        Stage.staffing_at_risk,
+    )
+    latest = state.fields.start_date - timedelta(days=state.rules.staffing_cutoff_min_days)
+    today = rules.eastern_date(now)
+    if inp.cutoff > latest:
+        raise refuse(
+            ErrorType.invalid,
+            f"the cutoff may be no later than {latest} ({state.rules.staffing_cutoff_min_days} days before the start)",
+        )
+    if inp.cutoff < today:
+        raise refuse(ErrorType.invalid, f"the cutoff {inp.cutoff} is in the past")
+    if state.cutoff_passed:
+        raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
+
+
+def check_retarget(state: ProposalState, inp: RetargetInput, now: datetime) -> InstructorRequestView:
+    need_role(inp.actor, Role.program_officer)
+    need_stage(state, "re-targeting a slot", *STAFFING_STAGES)
+    if inp.agency not in INSTRUCTOR_AGENCIES:
+        raise refuse(ErrorType.invalid, "instructors come from TREASURY, DHS or DOJ")
+    r = state.staffing.get(inp.request_id)
+    if r is None:
+        raise refuse(ErrorType.not_found, f"no instructor request {inp.request_id} on this proposal")
+    if r.status is not RequestStatus.unfilled:
+        raise refuse(ErrorType.closed, f"only an unfilled slot can be re-targeted; this request is {r.status.value}")
+    return r
+
+
+# --- the agencies' answers -------------------------------------------------------------------
+
+
+def request_for(state: ProposalState, request_id: str, actor: Actor, *statuses: RequestStatus) -> InstructorRequestView:
+    """The live request ``request_id``, addressed to the actor's agency, in one of ``statuses``."""
+    r = state.staffing.get(request_id)
+    if r is None:
+        raise refuse(ErrorType.not_found, f"no instructor request {request_id} on this proposal")
+    if actor.agency is not r.agency:
+        raise refuse(ErrorType.wrong_agency, f"this request is addressed to {r.agency}, not {actor.agency}")
+    live = {x.id for x in state.staffing.live()}
+    if r.status not in statuses or r.id not in live:
+        raise refuse(
+            ErrorType.closed,
+            f"the request is {r.status.value}; this needs it {' or '.join(s.value for s in statuses)}",
+        )
+    return r
+
+
+def _check_answer(state: ProposalState, request_id: str, actor: Actor) -> InstructorRequestView:
+    need_role(actor, Role.agency_coordinator)
+    need_stage(state, "answering an instructor request", *STAFFING_STAGES)
+    return request_for(state, request_id, actor, RequestStatus.open)
+
+
+def check_accept(state: ProposalState, inp: AcceptInput, now: datetime) -> InstructorRequestView:
+    return _check_answer(state, inp.request_id, inp.actor)
+
+
+def check_decline(state: ProposalState, inp: DeclineInput, now: datetime) -> InstructorRequestView:
+    r = _check_answer(state, inp.request_id, inp.actor)
+    need_comment(inp.reason, "to decline (reason)")
+    return r
+
+
+def check_release(state: ProposalState, inp: ReleaseInput, now: datetime) -> InstructorRequestView:
+    need_role(inp.actor, Role.agency_coordinator)
+    need_stage(state, "releasing an instructor", Stage.staffing, Stage.staffing_at_risk, Stage.scheduled)
+    r = request_for(state, inp.request_id, inp.actor, RequestStatus.accepted)
+    if now >= rules.start_of_day(state.fields.start_date):
+        raise refuse(ErrorType.closed, "the course has started; instructors can no longer be released")
+    need_comment(inp.reason, "to release an instructor (reason)")
+    return r

@@ -38,7 +38,7 @@ from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
 from tests.workflows.test_replay import FILES, LEGACY, load
 from worker import activities_for, workflow_runner
-from workflows import rules
+from workflows import rules, transitions
 from workflows.proposal import ProposalWorkflow
 
 Handle = WorkflowHandle[Any, Any]
@@ -52,8 +52,10 @@ async def brief_board(proposal_id: str) -> str:
 
 
 async def _brief(wf: ProposalWorkflow) -> None:
-    note = await workflow.execute_local_activity(brief_board, wf._id, start_to_close_timeout=timedelta(seconds=10))
-    wf._record("board_briefed", None, {"note": note})
+    note = await workflow.execute_local_activity(
+        brief_board, wf._state.id, start_to_close_timeout=timedelta(seconds=10)
+    )
+    transitions.record(wf._state, "board_briefed", None, {"note": note}, now=workflow.now())
 
 
 @workflow.defn(name="ProposalWorkflow")
@@ -70,7 +72,7 @@ class PatchedProposalWorkflow(ProposalWorkflow):
         return await super().run(inp)
 
     async def _commit(self) -> None:
-        if self._stage is Stage.board_review and not self._briefed:
+        if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             # False (memoized) for a proposal whose Board review opened under the old code.
             if workflow.patched(PATCH_ID):
@@ -92,7 +94,7 @@ class UnpatchedProposalWorkflow(ProposalWorkflow):
         return await super().run(inp)
 
     async def _commit(self) -> None:
-        if self._stage is Stage.board_review and not self._briefed:
+        if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             await _brief(self)
         await super()._commit()
