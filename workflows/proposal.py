@@ -55,6 +55,7 @@ from workflows.timer import DeadlineTimer
 #: ``workflow.patched`` ids of command changes; histories recorded before each change replay
 #: through the old branch (tests/workflows/histories/legacy).
 PATCH_LOCAL_BOOKING = "book-as-local-activity"
+PATCH_VISIBILITY = "search-attributes-on-change-without-pending-on"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
@@ -129,10 +130,22 @@ class ProposalWorkflow:
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
-        wanted = views.search_attributes(project.snapshot)
+        self._keep_search_attributes(project.snapshot)
+
+    def _keep_search_attributes(self, v: ProposalView) -> None:
+        """Upsert the search attributes whose value changed (a stage change, a revision), and
+        no others: most actions change none and send no command (a visibility write each)."""
+        if workflow.patched(PATCH_VISIBILITY):
+            changed = views.search_attribute_changes(v, self._state.last_sa)
+            if changed:
+                self._state.last_sa = views.search_attributes(v)
+                workflow.upsert_search_attributes(changed)
+            return
+        # proposals started before edition 2: all five, IleaPendingOn too, when any changed
+        wanted = views.legacy_search_attributes(v)
         if wanted != self._state.last_sa:
             self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.search_attribute_updates(project.snapshot))
+            workflow.upsert_search_attributes(views.legacy_search_attribute_updates(v))
 
     async def _release_bookings(self, request_id: str | None, reason: str) -> None:
         await workflow.execute_activity_method(

@@ -2,7 +2,8 @@
 # One-shot, on a self-hosted Temporal: the ILEA namespace and its search attributes
 # (the same list as ilea/search_attributes.py; tests/deploy checks they agree).
 # Idempotent: an existing namespace is kept, and `search-attribute create` skips
-# attributes that already exist with the same type.
+# attributes that already exist with the same type. (IleaPendingOn, registered before
+# edition 2, is left in place where it exists: proposals started then still upsert it.)
 # Used by the Kubernetes Job (from a ConfigMap) and by deploy/compose.yaml (mounted).
 set -eu
 : "${TEMPORAL_ADDRESS:?}" "${TEMPORAL_NAMESPACE:?}"
@@ -34,7 +35,6 @@ retry temporal operator search-attribute create --address "$TEMPORAL_ADDRESS" \
   --name IleaStage --type Keyword \
   --name IleaAcademy --type Keyword \
   --name IleaTopic --type Keyword \
-  --name IleaPendingOn --type KeywordList \
   --name IleaStartDate --type Datetime
 
 echo "namespace ${TEMPORAL_NAMESPACE} and ILEA search attributes are in place"
