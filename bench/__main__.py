@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -22,14 +21,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench import ab, chart, floor, goals, http, lifecycle, readpath, report
+from bench import ab, chart, floor, goals, http, lifecycle, readpath, report, variants
 from bench import stack as stackmod
 from bench.stack import CpuMeter, RssSampler
 from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
-#: ``--ab`` experiments: the client's CPU (httpx vs the raw client) and, see bench/ab.py.
-AB_EXPERIMENTS = ("client",)
+#: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client;
+#: the search-attribute upserts before edition 2 (bench/variants.py) against today's.
+AB_EXPERIMENTS = ("client", "visibility")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,15 +109,8 @@ def environment() -> dict[str, Any]:
 
 def start_floor_worker(address: str, task_queue: str, state: Path) -> subprocess.Popen[bytes]:
     """The floor's worker, in its own process like the system's worker."""
-    with open(state / "floor-worker.log", "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bench.floor_worker", "--address", address, "--task-queue", task_queue],
-            env=stackmod.clean_env(),
-            cwd=Path(__file__).resolve().parents[1],  # where `bench` imports from
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    args = ["--address", address, "--task-queue", task_queue]
+    return stackmod.start_process("bench.floor_worker", args, {}, state / "floor-worker.log")
 
 
 class Days:
@@ -260,15 +253,11 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             }
             results["rss_peak_mb_whole_run"] = _r(rss.peak)
     finally:
-        floor_proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            floor_proc.wait(20)
-        if floor_proc.poll() is None:
-            floor_proc.kill()
+        stackmod.stop_process(floor_proc)
+        results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         log("stopping the stack")
         code = await asyncio.to_thread(stackmod.stop, stack)
         results.setdefault("stack", {})["exit_code"] = code
-    results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
 
@@ -281,16 +270,37 @@ async def run_ab(
     days: Days,
 ) -> dict[str, Any]:
     """The ``--ab`` experiments, each its variants in ABBA rounds on this one stack."""
-    service = {k: pids[k] for k in ("temporal", "worker", "api")} | ({"postgres": pg} if pg else {})
+    shared = {"temporal": pids["temporal"]} | ({"postgres": pg} if pg else {})
+    own = {"worker": pids["worker"], "api": pids["api"]}
     out: dict[str, Any] = {}
     for name in args.ab:
         log(f"A/B {name}: {args.ab_rounds} rounds of N={args.ab_n} C={args.c} per variant")
         if name == "client":
-            variants = [
-                ab.Variant(kind, _load(stack.api, tokens, kind), {})
-                for kind in ("httpx", "raw")  # A: the old load generator, B: the new one
-            ]
-            out[name] = await ab.interleave(variants, service, args.ab_rounds, args.ab_n, args.c, days.take, log)
+            # A: the load generator before (httpx), B: the raw client; the same service.
+            pair = [ab.Variant(kind, _load(stack.api, tokens, kind), own) for kind in ("httpx", "raw")]
+            out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+        elif name == "visibility":
+            # A: the workflow before edition 2 on its own worker and API; B: the stack's own.
+            client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+            await variants.register_legacy_attribute(client)
+            queue = f"bench-variant-{uuid.uuid4().hex[:8]}"
+            procs, base = await asyncio.to_thread(
+                variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state
+            )
+            try:
+                await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up
+                before = {"worker": procs[0].pid, "api": procs[1].pid}
+                pair = [
+                    ab.Variant("every change upserted", _load(base, tokens, args.client), before),
+                    ab.Variant("only changes, no IleaPendingOn", _load(stack.api, tokens, args.client), own),
+                ]
+                out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+                out[name]["history_per_lifecycle"] = {
+                    v.name: await floor.history_stats(client, f"proposal-{v.last_id}") for v in pair if v.last_id
+                }
+            finally:
+                for proc in procs:
+                    stackmod.stop_process(proc)
     return out
 
 

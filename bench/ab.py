@@ -35,8 +35,11 @@ class Variant:
     cpu: dict[str, float] = field(default_factory=dict)
     latencies: Latencies = field(default_factory=Latencies)
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    #: a proposal this variant took through (its history is one lifecycle's)
+    last_id: str | None = None
 
     def add(self, result: LoadResult, cpu_seconds: dict[str, float]) -> None:
+        self.last_id = result.ids[-1] if result.ids else self.last_id
         self.completed += result.completed
         self.failed += result.failed
         self.seconds += result.seconds

@@ -4,12 +4,10 @@ database, a second API process on it, list and inbox latencies, and each query's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,17 +17,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
-import httpx
 
 from api.auth import Principal
 from api.routes import tasks as tasks_route
 from api.routes.tasks import parties_of
 from bench import http
-from bench.stack import clean_env
+from bench import stack as stackmod
 from bench.stats import summarise
 from ilea.db import proposals as proposals_db
 from ilea.db.migrate import migrate
-from ilea.devstack import free_port
 from ilea.domain import Agency, Party, Role, Topic
 
 # A realistic mix after some years of operation: most proposals are closed.
@@ -287,38 +283,16 @@ async def _explain_one(con: asyncpg.Connection, rec: _Recorder) -> dict[str, Any
     }
 
 
-def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(db_url: str, temporal: str, state: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A second `ilea api` process on the read-path database."""
-    port = free_port()
     env = {
-        **clean_env(),
         "ILEA_DATABASE_URL": db_url,
         "TEMPORAL_ADDRESS": temporal,
-        "ILEA_API_PORT": str(port),
         # One client sends every request as fast as it can: the per-caller guard against
         # runaway clients (100/s) would throttle it. (The lifecycle load's API keeps it.)
         "ILEA_RATE_LIMIT_PER_MINUTE": "0",
     }
-    log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the read-path API exited:\n{(state / 'api-read.log').read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return proc, base
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise TimeoutError("the read-path API did not become ready")
-        time.sleep(0.2)
+    return stackmod.start_api(env, state / "api-read.log")
 
 
 async def measure(
@@ -384,9 +358,5 @@ async def run(
     try:
         latencies = await measure(base, headers_any, headers_tasks, requests)
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(20)
-        if proc.poll() is None:
-            proc.kill()
+        stackmod.stop_process(proc)
     return {"seed": seeded, "requests_per_query": requests, "latency": latencies, "explain": plans}
