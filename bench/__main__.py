@@ -28,8 +28,9 @@ from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
 #: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client;
-#: the search-attribute upserts before edition 2 (bench/variants.py) against today's.
-AB_EXPERIMENTS = ("client", "visibility")
+#: the search-attribute upserts before edition 2 (bench/variants.py) against today's; and
+#: an A/A control (today's against itself, in two pairs of processes like ``visibility``).
+AB_EXPERIMENTS = ("client", "visibility", "aa")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -279,21 +280,27 @@ async def run_ab(
             # A: the load generator before (httpx), B: the raw client; the same service.
             pair = [ab.Variant(kind, _load(stack.api, tokens, kind), own) for kind in ("httpx", "raw")]
             out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
-        elif name == "visibility":
-            # A: the workflow before edition 2 on its own worker and API; B: the stack's own.
+        else:
+            # visibility: A, the workflow before edition 2; B, today's. aa: today's twice (how far
+            # two such pairs differ with no change at all). Each on its own fresh worker and API.
+            sides = (
+                (("every change upserted", True), ("only changes, no IleaPendingOn", False))
+                if name == "visibility"
+                else (("today's, first pair", False), ("today's, second pair", False))
+            )
             client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
             await variants.register_legacy_attribute(client)
-            queue = f"bench-variant-{uuid.uuid4().hex[:8]}"
-            procs, base = await asyncio.to_thread(
-                variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state
-            )
+            pair, procs = [], []
             try:
-                await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up
-                before = {"worker": procs[0].pid, "api": procs[1].pid}
-                pair = [
-                    ab.Variant("every change upserted", _load(base, tokens, args.client), before),
-                    ab.Variant("only changes, no IleaPendingOn", _load(stack.api, tokens, args.client), own),
-                ]
+                for label, before in sides:
+                    queue = f"bench-variant-{uuid.uuid4().hex[:8]}"
+                    started, base = await asyncio.to_thread(
+                        variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state, before=before
+                    )
+                    procs += started
+                    await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up
+                    roles = {"worker": started[0].pid, "api": started[1].pid}
+                    pair.append(ab.Variant(label, _load(base, tokens, args.client), roles))
                 out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
                 out[name]["history_per_lifecycle"] = {
                     v.name: await floor.history_stats(client, f"proposal-{v.last_id}") for v in pair if v.last_id

@@ -3,9 +3,10 @@
 
 It is today's ProposalWorkflow with its search attributes kept the old way: exactly the
 commands a proposal started before the change still sends on its ``workflow.patched``
-branch. It runs under the same workflow type on another task queue, served by a second
-worker process (``python -m bench.variants``, the real worker's code with this class) and
-a second API process, beside the stack's own; both share its Temporal server and database.
+branch. It runs under the same workflow type on its own task queue, served by a worker
+process (``python -m bench.variants``, the real worker's code with this class) and an API
+process; today's workflow gets the same pair of fresh processes on another queue. Both
+share the stack's Temporal server and database.
 """
 
 from __future__ import annotations
@@ -63,14 +64,20 @@ async def register_legacy_attribute(client: Client) -> None:
     )
 
 
-def start(database_url: str, temporal: str, task_queue: str, state: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
-    """The baseline's worker and API processes; returns them and the API's base URL."""
+def start(
+    database_url: str, temporal: str, task_queue: str, state: Path, *, before: bool
+) -> tuple[list[subprocess.Popen[bytes]], str]:
+    """A worker and an API on their own task queue: the workflow before edition 2 (``before``)
+    or today's, each in fresh processes so that neither side starts with a fuller workflow
+    cache or an older heap than the other. Returns them and the API's base URL."""
     from bench import stack
 
     env = {"ILEA_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal, "ILEA_TASK_QUEUE": task_queue}
-    worker = stack.start_process("bench.variants", [], env, state / "variant-worker.log")
+    name = "before" if before else "today"
+    module, args = ("bench.variants", []) if before else ("cli", ["worker"])
+    worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
     try:
-        api, base = stack.start_api(env, state / "variant-api.log")
+        api, base = stack.start_api(env, state / f"variant-{name}-api.log")
     except BaseException:
         stack.stop_process(worker)
         raise
