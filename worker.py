@@ -22,7 +22,7 @@ from ilea.loop import run_loop
 from ilea.observability import worker_runtime
 from ilea.outbox import EmailOutbox
 from ilea.settings import Settings
-from ilea.temporal import connect
+from ilea.temporal import connect, worker_identity
 from workflows.proposal import ProposalWorkflow
 
 log = logging.getLogger("ilea.worker")
@@ -85,10 +85,15 @@ async def run(settings: Settings) -> None:
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     try:
         client = await connect(settings, runtime=worker_runtime(settings))
+        identity = worker_identity(settings) or client.identity
         worker = build_worker(
-            client, pool, settings.task_queue, max_cached_workflows=settings.worker_max_cached_workflows
+            client,
+            pool,
+            settings.task_queue,
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            identity=identity,
         )
-        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+        log.info("worker %s polling %s on %s", identity, settings.task_queue, settings.temporal_address)
         # Email delivery of stored notifications (idle unless ILEA_SMTP_HOST is set).
         outbox = asyncio.create_task(EmailOutbox(pool, settings).run(stop))
         async with worker:

@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-from fastapi import FastAPI, Response
-from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -20,11 +18,14 @@ from api import errors
 from api.auth import TokenVerifier
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
-from api.routes import health, instructors, proposals, reports, requests, tasks
+from api.oidc import OidcClient
+from api.routes import health, instructors, people, proposals, reports, requests, tasks
 from api.web import routes as web_routes
+from api.web.signin import SessionMiddleware
 from ilea.db import create_pool
 from ilea.db import idempotency as idempotency_keys
-from ilea.observability import HttpMetrics, MetricsMiddleware
+from ilea.db import people as people_db
+from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
 from ilea.settings import Settings
 from ilea.temporal import connect
 
@@ -131,10 +132,14 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
             )
+            # /metrics on a port of its own: never reachable through the API's port.
+            exporter = serve_metrics(app.state.metrics, settings) if settings.api_metrics_port else None
             try:
                 yield
             finally:
                 reclaimer.cancel()
+                if exporter is not None:
+                    exporter.shutdown()
         finally:
             if own_pool:
                 await app.state.pool.close()
@@ -149,25 +154,25 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
-    app.state.verifier = TokenVerifier(settings)
+
+    async def grant_of(sub: str) -> people_db.Grant | None:  # roles from grants kept in ILEA (issue 18)
+        return await people_db.grant_of(app.state.pool, sub)
+
+    app.state.grants = grant_of
+    app.state.verifier = TokenVerifier(settings, grants=grant_of)
+    app.state.oidc = OidcClient(settings) if settings.oidc_issuer else None
     errors.install(app)
-    for module in (health, proposals, requests, instructors, tasks, reports):
+    for module in (health, proposals, requests, instructors, tasks, reports, people):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
-    app.include_router(web_routes.router)
-    app.mount("/ui/static", StaticFiles(directory=web_routes.STATIC_DIR), name="ui-static")
-    if settings.api_metrics:
-        metrics = HttpMetrics()
-        app.state.metrics = metrics
+    web_routes.install(app)
+    app.state.metrics = HttpMetrics() if settings.api_metrics_port else None
 
-        @app.get("/metrics", include_in_schema=False)
-        async def prometheus_metrics() -> Response:
-            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.add_middleware(SessionMiddleware)  # who the session cookie names, once per request
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     app.add_middleware(errors.DatabaseDownMiddleware)
-    if settings.api_metrics:
+    if app.state.metrics is not None:
         app.add_middleware(
             MetricsMiddleware, metrics=app.state.metrics
         )  # outermost: also covers the middlewares' queries

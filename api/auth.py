@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import jwt
 from pydantic import BaseModel, ValidationError
 
-from ilea.domain import Agency, Role
+from ilea.db.people import Grant
+from ilea.domain import Agency, Role, subject_problem
 from ilea.messages import Actor
 from ilea.settings import Settings
 
@@ -39,9 +41,10 @@ class AuthError(Exception):
 class TokenVerifier:
     """Verifies tokens with the configured key: HS256 shared key, or RS256 from a JWKS URL."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, grants: GrantLookup | None = None) -> None:
         self._settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        self._grants = grants
 
     def _key(self, token: str) -> Any:
         if self._jwks is not None:
@@ -52,16 +55,23 @@ class TokenVerifier:
         return self._settings.jwt_secret
 
     async def verify_async(self, token: str) -> Principal:
-        """:meth:`verify` for async callers: inline with a shared key, on a thread with a JWKS
-        (a key not yet cached is fetched over HTTP, which must not stall the event loop)."""
-        if self._jwks is None:
-            return self.verify(token)
-        return await anyio.to_thread.run_sync(self.verify, token)
+        """The caller of a request: the token verified (inline with a shared key, on a thread with
+        a JWKS, whose fetch of a key not yet cached must not stall the event loop), then its
+        agency and roles resolved from the grants kept in ILEA, or from its claims when those are
+        trusted (:func:`resolve`)."""
+        claims = self.claims(token) if self._jwks is None else await anyio.to_thread.run_sync(self.claims, token)
+        return await resolve(self._settings, claims, self._grants)
 
     def verify(self, token: str) -> Principal:
+        """The token's own claims as a principal, without grants (tools and tests; requests use
+        :meth:`verify_async`)."""
+        return principal_from_claims(self.claims(token))
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature, expiry, issuer and audience hold."""
         s = self._settings
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._key(token),
                 algorithms=[s.jwt_algorithm],
@@ -71,12 +81,58 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as err:
             raise AuthError(f"invalid token: {err}") from None
-        try:
-            return Principal(
-                sub=claims["sub"],
-                name=claims.get("name", ""),
-                agency=claims.get("agency"),
-                roles=claims.get("roles") or [],
-            )
-        except ValidationError as err:
-            raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None
+        return claims
+
+
+# --- who the caller is: token claims, or grants kept in ILEA (issue 18) ---------------------
+
+#: The person's grant by ``sub`` (None when ILEA does not know them).
+GrantLookup = Callable[[str], Awaitable[Grant | None]]
+
+
+class NoGrant(AuthError):
+    """Signed in, but ILEA grants this person no role (yet, or any more)."""
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The principal a token's own claims describe (``agency``, ``roles``)."""
+    try:
+        return Principal(
+            sub=claims["sub"],
+            name=claims.get("name", ""),
+            agency=claims.get("agency"),
+            roles=claims.get("roles") or [],
+        )
+    except ValidationError as err:
+        raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None
+
+
+def principal_from_grant(sub: str, name: str, grant: Grant | None) -> Principal:
+    """The principal ILEA's grant makes of a person; :class:`NoGrant` when it grants nothing."""
+    if grant is None or not grant.usable:
+        why = "is not active" if grant is not None and not grant.active else "holds no role"
+        raise NoGrant(f"{sub} {why} in ILEA; ask your access administrator for a grant")
+    return Principal(sub=sub, name=grant.name or name, agency=grant.agency, roles=list(grant.roles))
+
+
+async def resolve(
+    settings: Settings, claims: dict[str, Any], grants: GrantLookup | None, *, name: str | None = None
+) -> Principal:
+    """Agency and roles for a verified identity, the same for bearer tokens and web sessions.
+
+    From the token's claims when ``ILEA_TRUST_TOKEN_ROLES`` is on and it carries roles
+    (development, service accounts); otherwise from the person's grant, keyed by ``sub``
+    exactly as issued, looked up on every call so a revocation counts at the next request.
+    """
+    sub = claims.get("sub")
+    problem = subject_problem(sub) if isinstance(sub, str) else "the subject (sub) is not a string"
+    if problem:
+        raise AuthError(f"invalid token claims: {problem}")
+    assert isinstance(sub, str)
+    if settings.roles_from_claims and claims.get("roles"):
+        return principal_from_claims(claims)
+    grant = await grants(sub) if grants is not None else None
+    return principal_from_grant(sub, name if name is not None else str(claims.get("name") or ""), grant)
+
+
+# --- end of issue 18's resolver ------------------------------------------------------------

@@ -1,17 +1,24 @@
-"""Dependencies: the caller, the pool, the Temporal client, the settings, role policies."""
+"""Dependencies: the caller, the pool, the Temporal client, the settings, role policies, and the
+proposals and instructor requests named in a path (loaded once; 404 when missing)."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from api.auth import VERIFIED, AuthError, Principal
-from api.errors import Problem
+from api.errors import NotFound, Problem
+from api.web.signin import session_principal
+from ilea.db import proposals, roster
 from ilea.domain import Role
+from ilea.messages import ErrorType
 from ilea.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
@@ -44,9 +51,9 @@ async def current_user(
     """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
     token = credentials.credentials if credentials else None
     if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
-        # The web pages' session cookie; /v1 actions need an explicit bearer token, so a
-        # cross-site form can never drive the JSON API with a visitor's cookie.
-        token = request.cookies.get("ilea_session")
+        # The web pages' session (resolved once by the session middleware); /v1 actions need an
+        # explicit bearer token, so a cross-site form can never drive the JSON API with a cookie.
+        return session_principal(request)
     if not token:
         raise AuthError("a bearer token is required")
     # The idempotency middleware verified this request's bearer token already.
@@ -75,7 +82,7 @@ class Policy:
         """The same check outside dependency injection (the web forms)."""
         if self.roles and not user.has(*self.roles):
             wanted = " or ".join(r.value for r in self.roles)
-            raise Problem(403, f"this action needs the {wanted} role", kind="Forbidden")
+            raise Problem.from_refusal(ErrorType.forbidden, f"this action needs the {wanted} role")
         return user
 
 
@@ -90,3 +97,108 @@ BoardChair = Annotated[Principal, Depends(Policy(Role.board_chair))]
 Coordinator = Annotated[Principal, Depends(Policy(Role.agency_coordinator))]
 RequestReader = Annotated[Principal, Depends(Policy(Role.agency_coordinator, Role.program_officer, Role.auditor))]
 Reporter = Annotated[Principal, Depends(Policy(Role.program_officer, Role.auditor))]
+
+
+# --- the resource a path names: loaded once, here; a route never looks it up again -----------
+#
+# After fastapi-realworld-example-app's ``api/dependencies/articles.py``. Each loader depends on
+# the authenticated caller, so an anonymous request learns nothing (401), not even whether the
+# id exists; a route lists its role policy before its resource, so 403 comes before 404.
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalRef:
+    """A proposal the read model has (its workflow was started and recorded it)."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRef:
+    """An instructor request the read model has, and the proposal whose workflow owns it."""
+
+    id: str
+    proposal: ProposalRef
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalAction(Generic[BodyT]):
+    """What an action on a proposal needs from the request: its validated body and its target."""
+
+    body: BodyT
+    proposal: ProposalRef
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAction(Generic[BodyT]):
+    """What an action on an instructor request needs: its validated body and its target."""
+
+    body: BodyT
+    request: RequestRef
+
+
+async def find_proposal(db: asyncpg.Pool, proposal_id: str) -> ProposalRef:
+    """The proposal ``proposal_id``; :class:`NotFound` when there is none."""
+    if not await proposals.exists(db, proposal_id):
+        raise NotFound("proposal", proposal_id)
+    return ProposalRef(proposal_id)
+
+
+async def find_request(db: asyncpg.Pool, request_id: str) -> RequestRef | None:
+    """The instructor request ``request_id``, or None."""
+    row = await roster.get_request(db, request_id)
+    return RequestRef(request_id, ProposalRef(row["proposal_id"])) if row else None
+
+
+async def load_proposal_doc(proposal_id: str, db: Db, caller: CurrentUser) -> dict[str, Any]:
+    """The proposal in the path as the read model has it (the JSON document a GET answers)."""
+    doc: dict[str, Any] | None = await proposals.get(db, proposal_id)
+    if doc is None:
+        raise NotFound("proposal", proposal_id)
+    return doc
+
+
+async def load_proposal(proposal_id: str, db: Db, caller: CurrentUser) -> ProposalRef:
+    """The proposal in the path (checked to exist; its document is not read)."""
+    return await find_proposal(db, proposal_id)
+
+
+async def load_request(request_id: str, db: Db, caller: CurrentUser) -> RequestRef:
+    """The instructor request in the path."""
+    found = await find_request(db, request_id)
+    if found is None:
+        raise NotFound("instructor request", request_id)
+    return found
+
+
+# An action's body is a parameter of its dependency, not of the route: FastAPI validates a
+# dependency's own parameters before calling it and skips it when they are invalid, so a bad
+# body answers 422 before its target is looked up (a 404), as when routes looked targets up
+# themselves. One dependency per body model, made by these two factories.
+
+
+def proposal_action(model: type[BodyT]) -> Callable[..., Awaitable[ProposalAction[BodyT]]]:
+    """A dependency answering :class:`ProposalAction`: the body as ``model``, then the proposal."""
+
+    async def dependency(proposal_id: str, body: BodyT, db: Db, caller: CurrentUser) -> ProposalAction[BodyT]:
+        return ProposalAction(body, await find_proposal(db, proposal_id))
+
+    # FastAPI reads the body's model from the annotation; ``BodyT`` is the type checker's name for it.
+    dependency.__annotations__["body"] = model
+    return dependency
+
+
+def request_action(model: type[BodyT]) -> Callable[..., Awaitable[RequestAction[BodyT]]]:
+    """A dependency answering :class:`RequestAction`: the body as ``model``, then the request."""
+
+    async def dependency(request_id: str, body: BodyT, db: Db, caller: CurrentUser) -> RequestAction[BodyT]:
+        return RequestAction(body, await load_request(request_id, db, caller))
+
+    dependency.__annotations__["body"] = model
+    return dependency
+
+
+ProposalDoc = Annotated[dict[str, Any], Depends(load_proposal_doc)]
+KnownProposal = Annotated[ProposalRef, Depends(load_proposal)]

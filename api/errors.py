@@ -94,6 +94,8 @@ class Problem(Exception):
 
     @classmethod
     def from_refusal(cls, kind: str | None, message: str, details: list[Any] | None = None) -> Problem:
+        """The problem for a refusal of type ``kind`` (an :class:`ErrorType` value), its status from
+        :data:`STATUS_BY_TYPE`: the workflow's ``ApplicationError`` and the API's own refusals alike."""
         status = STATUS_BY_TYPE.get(kind or "", 500)
         errors = None
         extra: dict[str, Any] = {}
@@ -102,6 +104,13 @@ class Problem(Exception):
         elif kind == ErrorType.booking_conflict and details:
             extra["conflict"] = details[0]
         return cls(status, message, kind=kind, errors=errors, extra=extra)
+
+
+class NotFound(Problem):
+    """A resource named in the path does not exist: 404, with no ``code`` (no rule refused)."""
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(404, f"no {what} {key}")
 
 
 def problem_response(

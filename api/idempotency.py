@@ -22,15 +22,9 @@ WAIT_FOR_FIRST_S = 30.0
 #: A key still "in progress" this long after its first request belongs to an API process that
 #: died mid-request (SIGKILL, OOM, lost node): it would answer every retry "still in progress"
 #: for ever. A retry with the same body takes it over and runs again, which is safe even when
-#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key.
+#: the first is only slow: the Temporal update id (or new proposal's id) comes from the key
+#: (``api.actions.update_id``, ``api.actions.new_proposal_id``).
 ABANDONED_AFTER = timedelta(seconds=2 * WAIT_FOR_FIRST_S)
-
-
-def update_id(caller: str, key: str | None) -> str | None:
-    """A Temporal update id derived from the key, so Temporal deduplicates retries too."""
-    if not key:
-        return None
-    return "idem-" + hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()[:32]
 
 
 class IdempotencyMiddleware:

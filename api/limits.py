@@ -32,7 +32,8 @@ class RateLimitMiddleware:
         return "a:" + (client[0] if client else "?")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.rate <= 0 or not scope["path"].startswith("/v1/"):
+        # /ui/auth/ too: each refused sign-in writes an access-log entry, which must not be free to flood.
+        if scope["type"] != "http" or self.rate <= 0 or not scope["path"].startswith(("/v1/", "/ui/auth/")):
             await self.app(scope, receive, send)
             return
         now = time.monotonic()

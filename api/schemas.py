@@ -166,3 +166,28 @@ class CycleTime(BaseModel):
 class CycleTimes(BaseModel):
     items: list[CycleTime]
     counts_by_stage: dict[str, int]
+
+
+class RosterEntry(Strict):
+    """One instructor of a roster import; ilea/roster_file.py checks the values."""
+
+    key: str = Field(max_length=100, description="the agency's own identifier for the person, or a roster id")
+    name: str = Field(max_length=200)
+    agency: Agency | None = Field(None, description="the caller's agency when left out")
+    component: str = Field(max_length=40)
+    expertise: list[str] = Field(max_length=11)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    active: StrictBool = True
+
+
+class RosterImportBody(Strict):
+    instructors: list[RosterEntry] = Field(min_length=1, max_length=5000)
+
+
+class RosterImport(BaseModel):
+    """What an import did; ``items`` are the instructors of the import, in its order."""
+
+    created: int
+    updated: int
+    unchanged: int
+    items: list[Instructor]

@@ -21,16 +21,21 @@ import typer
 from ilea import devstack
 from ilea.db import create_pool, roster
 from ilea.db.migrate import migrate as apply_migrations
+from ilea.db.migrate import wait_for_database
 from ilea.demo import demo_roster, demo_tokens
 from ilea.domain import Agency, Role
-from ilea.settings import Settings
+from ilea.grants import GrantRefused
+from ilea.grants import grant as set_grant
+from ilea.settings import Settings, redact_url
 from ilea.tokens import issue_token
 
-app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True)
+# No local variables in tracebacks: they would print connection strings and keys.
+app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 
-async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
+async def _migrate_and_seed(settings: Settings, seed: bool, wait: float = 0) -> list[str]:
     assert settings.database_url
+    await wait_for_database(settings.database_url, wait)
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as con:
@@ -44,13 +49,42 @@ async def _migrate_and_seed(settings: Settings, seed: bool) -> list[str]:
 
 
 @app.command()
-def migrate(seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False) -> None:
-    """Apply database migrations (and seed reference data)."""
+def migrate(
+    seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False,
+    wait: Annotated[float, typer.Option(help="seconds to keep trying while PostgreSQL does not answer")] = 0,
+) -> None:
+    """Apply database migrations (and seed reference data), under an advisory lock."""
     settings = Settings()
     if not settings.database_url:
         raise typer.BadParameter("ILEA_DATABASE_URL is not set")
-    applied = asyncio.run(_migrate_and_seed(settings, seed_demo))
+    applied = asyncio.run(_migrate_and_seed(settings, seed_demo, wait))
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
+
+
+roster_app = typer.Typer(help="The instructor roster.", no_args_is_help=True)
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: see ilea/roster_file.py")],
+    agency: Annotated[Agency | None, typer.Option(help="refuse rows of any other agency")] = None,
+) -> None:
+    """Create or update instructors from a CSV file: idempotent, all or nothing."""
+    from ilea.db.roster import import_roster_file
+    from ilea.roster_file import RosterInvalid
+
+    settings = Settings()
+    if not settings.database_url:
+        raise typer.BadParameter("ILEA_DATABASE_URL is not set")
+    try:
+        done = asyncio.run(import_roster_file(settings.database_url, file.read_text(encoding="utf-8"), agency))
+    except RosterInvalid as invalid:
+        for e in invalid.errors:
+            typer.echo(f"{file}:{e.row}: {e.column}: {e.message}", err=True)
+        typer.echo(f"{file}: nothing imported ({len(invalid.errors)} problem(s))", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: created {len(done.created)}, updated {len(done.updated)}, unchanged {len(done.unchanged)}")
 
 
 @app.command()
@@ -94,6 +128,22 @@ def token(
     typer.echo(
         issue_token(Settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
     )
+
+
+@app.command()
+def grant(
+    sub: Annotated[str, typer.Option(help="the person's subject, exactly as the identity provider issues it")],
+    email: Annotated[str, typer.Option()],
+    agency: Annotated[Agency, typer.Option()],
+    role: Annotated[list[Role], typer.Option(help="repeat for several roles; the grant becomes exactly these")],
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Grant a person their agency and roles (the first access_admin); written to the access log."""
+    try:
+        person = asyncio.run(set_grant(Settings(), sub=sub, name=name, email=email, agency=agency, roles=role))
+    except GrantRefused as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(f"granted {person['sub']}: {person['agency']} {', '.join(person['roles'])}")
 
 
 @app.command()
@@ -215,7 +265,7 @@ def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path,
         f"  API          http://127.0.0.1:{api_port}",
         f"  API docs     http://127.0.0.1:{api_port}/docs",
         f"  Temporal UI  http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI  (headless)",
-        f"  Temporal     {settings.temporal_address}   PostgreSQL {settings.database_url}",
+        f"  Temporal     {settings.temporal_address}   PostgreSQL {redact_url(settings.database_url or '')}",
         f"  State        {state}  (logs: worker.log, api.log, temporal.log)",
         "",
         "Demo tokens (valid 30 days; also in " + str(state / "tokens.env") + "):",

@@ -1,9 +1,12 @@
-"""Exec probe for the Temporal worker, which serves no HTTP: is this host's worker polling?
+"""Exec probe for the Temporal worker, which serves no HTTP: is this worker polling?
 
 Temporal records, per task queue, the identity of every poller and when it last polled.
-The Python SDK names a worker ``<pid>@<hostname>``, and a container's hostname is its own
-(the pod name in Kubernetes), so "a poller ``…@<this hostname>`` polled recently" means
-the worker process in this container is alive and connected.
+A worker with ``ILEA_WORKER_NAME`` set polls as ``<name>@<hostname>`` (worker.py), and
+this probe, run with the same environment, looks for exactly that identity: two workers
+on one host are told apart. Unnamed, a worker is the SDK's ``<pid>@<hostname>``; a
+container's hostname is its own (the pod name in Kubernetes), so there "a poller
+``…@<this hostname>`` polled recently" means the worker in this container is alive and
+connected. Either way the probe's output names the worker it judged.
 
     python deploy/worker_probe.py ready   # readiness: exit 0 only if this worker polls
     python deploy/worker_probe.py live    # liveness: exit 1 only if Temporal answers and
@@ -30,7 +33,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from ilea.settings import Settings
-from ilea.temporal import connect
+from ilea.temporal import connect, worker_identity
 
 #: The worker polls both: it hosts the proposal workflow and its activities.
 QUEUE_TYPES = {
@@ -49,29 +52,33 @@ class Poller:
     last_access: datetime
 
 
-def polled_recently(pollers: Iterable[Poller], hostname: str, now: datetime, max_idle: timedelta) -> bool:
-    """Whether a poller from ``hostname`` polled within ``max_idle`` of ``now``."""
-    suffix = f"@{hostname}"
-    return any(p.identity.endswith(suffix) and now - p.last_access <= max_idle for p in pollers)
+def is_this_worker(identity: str, worker: str) -> bool:
+    """``worker`` is an identity (``name@host``) or, for an unnamed worker, ``@host``."""
+    return identity.endswith(worker) if worker.startswith("@") else identity == worker
+
+
+def polled_recently(pollers: Iterable[Poller], worker: str, now: datetime, max_idle: timedelta) -> bool:
+    """Whether ``worker`` (see :func:`is_this_worker`) polled within ``max_idle`` of ``now``."""
+    return any(is_this_worker(p.identity, worker) and now - p.last_access <= max_idle for p in pollers)
 
 
 def verdict(
     mode: str,
     pollers: Mapping[str, list[Poller]] | None,
-    hostname: str,
+    worker: str,
     now: datetime,
     max_idle: timedelta,
 ) -> tuple[bool, str]:
-    """``(healthy, reason)`` for ``mode`` ("ready" or "live"); ``pollers`` is None when
-    Temporal did not answer."""
+    """``(healthy, reason)`` for ``mode`` ("ready" or "live") of ``worker`` (see
+    :func:`is_this_worker`); ``pollers`` is None when Temporal did not answer."""
     if pollers is None:
         if mode == "live":
-            return True, "Temporal did not answer; not the worker's fault"
-        return False, "Temporal did not answer"
-    idle = [kind for kind, found in pollers.items() if not polled_recently(found, hostname, now, max_idle)]
+            return True, f"Temporal did not answer; not the fault of {worker}"
+        return False, f"Temporal did not answer (worker {worker})"
+    idle = [kind for kind, found in pollers.items() if not polled_recently(found, worker, now, max_idle)]
     if idle:
-        return False, f"no {' or '.join(idle)} poll from @{hostname} in the last {max_idle.total_seconds():.0f}s"
-    return True, f"@{hostname} is polling"
+        return False, f"no {' or '.join(idle)} poll from {worker} in the last {max_idle.total_seconds():.0f}s"
+    return True, f"{worker} is polling"
 
 
 async def fetch_pollers(settings: Settings) -> dict[str, list[Poller]]:
@@ -91,15 +98,20 @@ async def fetch_pollers(settings: Settings) -> dict[str, list[Poller]]:
     return found
 
 
-async def probe(mode: str, settings: Settings, hostname: str, max_idle: timedelta) -> tuple[bool, str]:
-    """Ask Temporal, then judge."""
+def this_worker(settings: Settings, hostname: str) -> str:
+    """The identity the worker with these settings polls as, or ``@<hostname>`` if unnamed."""
+    return worker_identity(settings) or f"@{hostname}"
+
+
+async def probe(mode: str, settings: Settings, worker: str, max_idle: timedelta) -> tuple[bool, str]:
+    """Ask Temporal, then judge ``worker``."""
     pollers: dict[str, list[Poller]] | None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
             pollers = await fetch_pollers(settings)
     except Exception:  # unreachable, refused, timed out: all mean "Temporal did not answer"
         pollers = None
-    return verdict(mode, pollers, hostname, datetime.now(UTC), max_idle)
+    return verdict(mode, pollers, worker, datetime.now(UTC), max_idle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-idle", type=float, help="seconds since this worker's last poll")
     args = parser.parse_args(argv)
     max_idle = timedelta(seconds=args.max_idle) if args.max_idle else DEFAULT_MAX_IDLE[args.mode]
-    healthy, reason = asyncio.run(probe(args.mode, Settings(), socket.gethostname(), max_idle))
+    settings = Settings()
+    healthy, reason = asyncio.run(probe(args.mode, settings, this_worker(settings, socket.gethostname()), max_idle))
     sys.stderr.write(f"worker {args.mode}: {reason}\n")
     return 0 if healthy else 1
 

@@ -36,6 +36,7 @@ DEMO_USERS: list[DemoUser] = [
     DemoUser("demo-coord-dhs", "Jamie Cruz (DHS coordinator)", Agency.DHS, [Role.agency_coordinator]),
     DemoUser("demo-coord-doj", "Alex Novak (Justice coordinator)", Agency.DOJ, [Role.agency_coordinator]),
     DemoUser("demo-auditor", "Kim Walsh (auditor)", Agency.STATE, [Role.auditor]),
+    DemoUser("demo-access-admin", "Lee Grant (access administrator, State/INL)", Agency.STATE, [Role.access_admin]),
 ]
 
 _ROSTER_NS = uuid.UUID("2b7c1a52-93c4-4f0e-8f53-1ea0c0de0002")

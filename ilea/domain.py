@@ -59,6 +59,35 @@ class Role(StrEnum):
     access_admin = "access_admin"
 
 
+#: The agencies each role is valid with (product.md, "Who uses it").
+ROLE_AGENCIES: dict[Role, frozenset[Agency]] = {
+    Role.program_officer: frozenset({Agency.STATE}),
+    Role.isg_member: frozenset(ISG_SEATS),
+    Role.board_member: frozenset(BOARD_MEMBERS),
+    Role.board_chair: frozenset({Agency.STATE}),
+    Role.agency_coordinator: frozenset(INSTRUCTOR_AGENCIES),
+    Role.auditor: frozenset(Agency),
+    Role.access_admin: frozenset({Agency.STATE}),
+}
+
+#: The actor name the workflow records for itself; no person may carry it.
+SYSTEM_ACTOR = "system"
+SUB_MAX_LENGTH = 128
+
+
+def subject_problem(sub: str) -> str | None:
+    """Why ``sub`` cannot name a person (product.md's identity rules), or None when it can."""
+    if not sub:
+        return "the subject (sub) is empty"
+    if len(sub) > SUB_MAX_LENGTH:
+        return f"the subject (sub) is longer than {SUB_MAX_LENGTH} characters"
+    if not sub.isprintable():
+        return "the subject (sub) has characters that cannot be printed"
+    if sub == SYSTEM_ACTOR:
+        return f"the subject (sub) {SYSTEM_ACTOR!r} is reserved"
+    return None
+
+
 class Academy(StrEnum):
     BUD = "BUD"
     BKK = "BKK"

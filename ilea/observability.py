@@ -2,7 +2,9 @@
 
 - Worker: Temporal SDK metrics (workflow/activity task latencies, schedule-to-start,
   sticky cache, …) on a Prometheus endpoint when ``ILEA_WORKER_METRICS_PORT`` is set.
-- API: ``/metrics`` (Prometheus text) with request counts and latencies per route.
+- API: ``/metrics`` (Prometheus text) with request counts and latencies per route, on
+  ``ILEA_API_METRICS_PORT`` (a port of its own, so whatever routes the API never exposes it).
+- Both listen on ``ILEA_METRICS_HOST`` (127.0.0.1 unless a scraper elsewhere needs more).
 - Tracing: OpenTelemetry through Temporal's ``TracingInterceptor`` when
   ``ILEA_OTEL_ENABLED`` is true, exported over OTLP/HTTP to the endpoint named by the
   standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` variable.
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -67,13 +70,20 @@ class HttpMetrics:
         )
 
 
+def serve_metrics(metrics: HttpMetrics, settings: Settings) -> WSGIServer:
+    """Serve ``metrics`` at ``/metrics`` on ILEA_METRICS_HOST:ILEA_API_METRICS_PORT (a thread)."""
+    assert settings.api_metrics_port is not None
+    server, _ = start_http_server(settings.api_metrics_port, settings.metrics_host, metrics.registry)
+    return server
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -1,8 +1,9 @@
 """The Temporal search attributes of a proposal, defined once.
 
-The workflow upserts them when their value changes (``workflows/views.py``); the dev server and the tests register them
-from here; the deployment's bootstrap script (``deploy/k8s/base/temporal-bootstrap.sh``) names
-the same ones, which ``tests/deploy`` checks.
+The workflow upserts them when their value changes (``workflows/views.py``); the dev server
+and the tests register them from here; the deployment names the same ones
+(``deploy/compose/temporal-bootstrap.sh``, the Helm values' ``ilea-search-attributes`` Job),
+which ``tests/deploy`` checks.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,11 @@ DEV_JWT_SECRET = "ilea-development-signing-key-do-not-use-in-production"
 TASK_QUEUE = "ilea-proposals"
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password, if any, replaced by ``***`` (for printing a DSN)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 class Settings(BaseSettings):
     """Configuration from the environment (``ILEA_`` prefix; Temporal's own names for Temporal).
 
@@ -24,12 +30,14 @@ class Settings(BaseSettings):
         ValueError: if the development signing key is used outside development.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ILEA_", extra="ignore")
+    # hide_input_in_errors: a refused setting is named in the error, never echoed with the
+    # other inputs (a ValidationError would otherwise print them, the signing key included).
+    model_config = SettingsConfigDict(env_prefix="ILEA_", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "test", "production"] = "development"
 
     # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)  # holds the password
     db_pool_min: int = 2
     db_pool_max: int = 10
 
@@ -41,7 +49,7 @@ class Settings(BaseSettings):
         "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "ILEA_TEMPORAL_NAMESPACE")
     )
     temporal_api_key: str | None = Field(
-        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "ILEA_TEMPORAL_API_KEY")
+        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "ILEA_TEMPORAL_API_KEY"), repr=False
     )
     temporal_tls_cert: Path | None = Field(
         None,
@@ -54,11 +62,15 @@ class Settings(BaseSettings):
     task_queue: str = TASK_QUEUE
     #: workflows kept in worker memory (~0.4 MiB each); others replay their history when next needed
     worker_max_cached_workflows: int = 400
+    #: names this worker to Temporal as ``<name>@<hostname>`` (default ``<pid>@<hostname>``), so
+    #: that deploy/worker_probe.py can tell two workers on one host apart
+    worker_name: str | None = None
 
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    docs_enabled: bool = True
+    #: /docs and /openapi.json; by default on, except in production
+    docs_enabled: bool | None = None
     max_body_bytes: int = 256 * 1024
     #: per caller and API process; 0 turns the limit off
     rate_limit_per_minute: int = 6000
@@ -68,12 +80,41 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(24.0, gt=0)
 
     # Identity: HS256 with a shared key by default, or RS256 keys from a JWKS URL.
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = Field(DEV_JWT_SECRET, repr=False)
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "ilea-dev"
     jwt_audience: str = "ilea-api"
     token_ttl_hours: int = 12
+
+    # --- sign-in with OpenID Connect; roles granted in ILEA (issue 18) ---
+    #: the identity provider (discovery at <issuer>/.well-known/openid-configuration); unset: no OIDC sign-in
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(None, repr=False)
+    #: how ILEA authenticates at the token endpoint (Login.gov requires private_key_jwt)
+    oidc_client_auth: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic"
+    #: the PEM private key for private_key_jwt (its public half is registered with the provider)
+    oidc_private_key_path: Path | None = None
+    #: the ``kid`` of that key, when the provider holds several of the client's keys
+    oidc_private_key_id: str | None = None
+    oidc_scopes: str = "openid email profile"
+    #: extra authorization parameters, e.g. {"acr_values": "urn:acr.login.gov:auth-only"}
+    oidc_auth_params: dict[str, str] = Field(default_factory=dict)
+    #: the callback address registered with the provider (https://ilea.example.gov/ui/auth/callback);
+    #: unset: built from the request (development)
+    oidc_redirect_uri: str | None = None
+    #: where the provider sends the browser after signing out there (…/ui/signed-out); unset: from the request
+    oidc_post_logout_redirect_uri: str | None = None
+    #: send the ID token as id_token_hint when signing out at the provider (Login.gov takes client_id only)
+    oidc_logout_id_token_hint: bool = True
+    #: ILEA_TRUST_TOKEN_ROLES: agency and roles from token claims instead of grants (development,
+    #: service accounts); unset means true outside production and false in production
+    trust_token_roles: bool | None = None
+    #: a web session ends after this long without a request, and this long after sign-in at the latest
+    session_idle_minutes: float = Field(30, gt=0)
+    session_max_hours: float = Field(12, gt=0)
+    # --- end of issue 18's settings ---
 
     # Business rules (product.md defaults), all configurable.
     isg_round_business_days: int = 10
@@ -121,12 +162,20 @@ class Settings(BaseSettings):
     # Observability.
     #: the worker's Prometheus endpoint for Temporal SDK metrics (off when unset)
     worker_metrics_port: int | None = None
-    metrics_host: str = "0.0.0.0"
-    #: the API serves /metrics (Prometheus) when true
-    api_metrics: bool = True
+    #: the API's Prometheus endpoint (/metrics), on a port of its own so that whatever routes
+    #: the API's port (an Ingress, a proxy) never exposes it (off when unset)
+    api_metrics_port: int | None = None
+    #: the address both metrics endpoints listen on; 0.0.0.0 only where a scraper needs it
+    metrics_host: str = "127.0.0.1"
     #: OpenTelemetry tracing through Temporal's interceptor, exported to OTEL_EXPORTER_OTLP_ENDPOINT
     otel_enabled: bool = False
     otel_service_name: str = "ilea"
+
+    @model_validator(mode="after")
+    def _docs_off_in_production(self) -> Settings:
+        if self.docs_enabled is None:
+            self.docs_enabled = self.env != "production"
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:
@@ -137,7 +186,23 @@ class Settings(BaseSettings):
             )
         if self.env == "production" and self.jwt_algorithm == "HS256" and len(self.jwt_secret) < 32:
             raise ValueError("ILEA_JWT_SECRET must be at least 32 characters in production")
+        self._check_oidc()
         return self
+
+    def _check_oidc(self) -> None:
+        if not self.oidc_issuer:
+            return
+        if not self.oidc_client_id:
+            raise ValueError("ILEA_OIDC_CLIENT_ID is needed with ILEA_OIDC_ISSUER")
+        if self.oidc_client_auth == "private_key_jwt" and not self.oidc_private_key_path:
+            raise ValueError("ILEA_OIDC_CLIENT_AUTH=private_key_jwt needs ILEA_OIDC_PRIVATE_KEY_PATH")
+        if self.oidc_client_auth != "private_key_jwt" and not self.oidc_client_secret:
+            raise ValueError(f"ILEA_OIDC_CLIENT_AUTH={self.oidc_client_auth} needs ILEA_OIDC_CLIENT_SECRET")
+
+    @property
+    def roles_from_claims(self) -> bool:
+        """Whether a token's own agency and roles claims are believed (ILEA_TRUST_TOKEN_ROLES)."""
+        return self.env != "production" if self.trust_token_roles is None else self.trust_token_roles
 
     def rules(self) -> RuleConfig:
         """The business-rule parameters the workflow is started with."""

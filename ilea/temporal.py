@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
@@ -29,3 +31,9 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
         interceptors=tracing_interceptors(settings),
         runtime=runtime,
     )
+
+
+def worker_identity(settings: Settings) -> str | None:
+    """``<ILEA_WORKER_NAME>@<hostname>`` when the worker is named, else None (the SDK's
+    ``<pid>@<hostname>``). deploy/worker_probe.py computes the same from the same settings."""
+    return f"{settings.worker_name}@{socket.gethostname()}" if settings.worker_name else None

@@ -8,6 +8,7 @@ machine's PostgreSQL that way).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -68,17 +69,31 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test."""
-    name = f"ilea_t_{uuid.uuid4().hex[:12]}"
+@contextlib.asynccontextmanager
+async def _fresh_database(pg_server_url: str, prefix: str, template: str | None = None) -> AsyncIterator[str]:
+    """The URL of a new database (a copy of ``template``, else empty), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        await admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         yield _with_database(pg_server_url, name)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    async with _fresh_database(pg_server_url, "ilea_t", template_db) as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
+    """A database with nothing in it, not even the migrations table."""
+    async with _fresh_database(pg_server_url, "ilea_empty") as url:
+        yield url
 
 
 @pytest.fixture

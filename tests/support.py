@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ilea.db import roster
+from ilea.devstack import bin_path
 from ilea.domain import Agency, CourseType, IsgVote, Role, Topic
 from ilea.messages import (
     ActionResult,
@@ -176,3 +179,22 @@ async def seed_instructors(pool: asyncpg.Pool, per_agency: int = 3) -> dict[Agen
             )
             ids[agency].append(row["id"])
     return ids
+
+
+def wait_until_listed(workflow_id: str, query: str, env: dict[str, str], timeout: float = 20) -> None:
+    """Until `temporal workflow list --query QUERY` lists the workflow (visibility lags a
+    little); the CLI finds its server from ``env`` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE),
+    as an operator's shell would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(
+            [bin_path("temporal"), "workflow", "list", "--query", query, "-o", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if workflow_id in out.stdout:
+            return
+        assert time.monotonic() < deadline, out.stdout + out.stderr
+        time.sleep(0.5)

@@ -22,7 +22,8 @@ from tests.support import fields, running_worker, start_proposal
 async def test_api_metrics_count_requests_by_route(pool: asyncpg.Pool, dev_env: WorkflowEnvironment) -> None:
     from api.app import create_app
 
-    settings = Settings(env="test")  # type: ignore[call-arg]
+    port = free_port()
+    settings = Settings(env="test", api_metrics_port=port)  # type: ignore[call-arg]
     app = create_app(settings, pool=pool, temporal=dev_env.client)
     token = issue_token(settings, sub="m", agency=Agency.STATE, roles=[Role.auditor])
     async with (
@@ -31,7 +32,10 @@ async def test_api_metrics_count_requests_by_route(pool: asyncpg.Pool, dev_env: 
     ):
         for _ in range(3):
             assert (await c.get("/v1/proposals/nope", headers={"Authorization": f"Bearer {token}"})).status_code == 404
-        body = (await c.get("/metrics")).text
+        # Not on the API's own port, whatever routes it; on the metrics port, loopback only.
+        assert (await c.get("/metrics")).status_code == 404
+        async with httpx.AsyncClient() as h:
+            body = (await h.get(f"http://127.0.0.1:{port}/metrics")).text
     line = next(x for x in body.splitlines() if x.startswith("ilea_http_requests_total{") and "404" in x)
     assert 'route="/v1/proposals/{proposal_id}"' in line and line.endswith(" 3.0")
     assert "nope" not in body  # raw ids never become labels

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import Principal
 from api.deps import Coordinator, CurrentUser, Db
-from api.errors import Problem
-from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors
+from api.errors import NotFound, Problem
+from api.schemas import Instructor, InstructorBody, InstructorPatch, Instructors, RosterImport, RosterImportBody
 from ilea.db import roster
 from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.messages import ErrorType
+from ilea.roster_file import RosterInvalid, check_rows
 
 router = APIRouter(prefix="/v1/instructors", tags=["instructors"])
 
@@ -35,10 +39,43 @@ async def list_instructors(
     return {"items": items}
 
 
-@router.post("", status_code=201, response_model=Instructor, summary="Add an instructor to your agency's roster")
-async def add_instructor(body: InstructorBody, user: Coordinator, db: Db) -> dict[str, Any]:
+# The agency policy of each change is a dependency; the body is its parameter, so FastAPI
+# validates the body (422) before the policy or the lookup runs (403, 404), as before.
+
+
+def instructor_agency(user: Principal) -> Agency:
+    """The coordinator's agency, if it provides instructors (else 403)."""
     if user.agency not in INSTRUCTOR_AGENCIES:
-        raise Problem(403, f"{user.agency} provides no instructors", kind="WrongAgency")
+        raise Problem.from_refusal(ErrorType.wrong_agency, f"{user.agency} provides no instructors")
+    return user.agency
+
+
+async def own_roster_entry(user: Coordinator, body: InstructorBody) -> InstructorBody:
+    """A new instructor, from a coordinator of an agency that provides instructors (else 403)."""
+    instructor_agency(user)
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChange:
+    instructor_id: str
+    body: InstructorPatch
+
+
+async def own_roster_change(instructor_id: str, body: InstructorPatch, user: Coordinator, db: Db) -> RosterChange:
+    """A change to an instructor (404 when there is none) on the coordinator's own roster (else 403)."""
+    current = await roster.get_instructor(db, instructor_id)
+    if current is None:
+        raise NotFound("instructor", instructor_id)
+    if current["agency"] != user.agency:
+        raise Problem.from_refusal(ErrorType.wrong_agency, f"{current['name']} is on the {current['agency']} roster")
+    return RosterChange(instructor_id, body)
+
+
+@router.post("", status_code=201, response_model=Instructor, summary="Add an instructor to your agency's roster")
+async def add_instructor(
+    user: Coordinator, body: Annotated[InstructorBody, Depends(own_roster_entry)], db: Db
+) -> dict[str, Any]:
     if body.component not in COMPONENTS[user.agency]:
         allowed = ", ".join(COMPONENTS[user.agency])
         raise Problem(
@@ -56,13 +93,37 @@ async def add_instructor(body: InstructorBody, user: Coordinator, db: Db) -> dic
     )
 
 
+@router.post(
+    "/import",
+    response_model=RosterImport,
+    summary="Create or update many of your agency's instructors at once (all or nothing)",
+)
+async def import_instructors(body: RosterImportBody, user: Coordinator, db: Db) -> dict[str, Any]:
+    """The rows of `ilea roster import`, as JSON: idempotent, every bad row reported at once."""
+    agency = instructor_agency(user)
+    entries = ((i, entry.model_dump(exclude_none=True)) for i, entry in enumerate(body.instructors))
+    try:
+        rows = check_rows(entries, agency=agency)
+        result = await roster.import_roster(db, rows)
+    except RosterInvalid as invalid:
+        raise Problem(
+            422,
+            f"{len(invalid.errors)} problem(s) in the roster; nothing was changed",
+            errors=[{"loc": ["body", "instructors", e.row, e.column], "msg": e.message} for e in invalid.errors],
+        ) from None
+    items = await roster.instructors_by_id(db, [row.instructor_id for row in rows])
+    return {
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "unchanged": len(result.unchanged),
+        "items": items,
+    }
+
+
 @router.patch("/{instructor_id}", response_model=Instructor, summary="Activate or deactivate an instructor")
-async def patch_instructor(instructor_id: str, body: InstructorPatch, user: Coordinator, db: Db) -> dict[str, Any]:
-    current = await roster.get_instructor(db, instructor_id)
-    if current is None:
-        raise Problem(404, f"no instructor {instructor_id}")
-    if current["agency"] != user.agency:
-        raise Problem(403, f"{current['name']} is on the {current['agency']} roster", kind="WrongAgency")
-    updated = await roster.set_active(db, instructor_id, body.active)
+async def patch_instructor(
+    user: Coordinator, change: Annotated[RosterChange, Depends(own_roster_change)], db: Db
+) -> dict[str, Any]:
+    updated = await roster.set_active(db, change.instructor_id, change.body.active)
     assert updated is not None
     return updated

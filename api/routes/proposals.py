@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -17,12 +16,17 @@ from api.deps import (
     CurrentUser,
     Db,
     IsgMember,
+    KnownProposal,
     ProgramOfficer,
+    ProposalAction,
+    ProposalDoc,
+    ProposalRef,
     SettingsDep,
     Temporal,
+    find_proposal,
+    proposal_action,
 )
 from api.errors import Problem
-from api.idempotency import update_id
 from api.schemas import (
     AuditEvents,
     BoardDecisionBody,
@@ -41,6 +45,7 @@ from ilea.messages import (
     BoardDecisionInput,
     BoardPositionInput,
     CutoffInput,
+    ErrorType,
     IsgVoteInput,
     ProposalFields,
     ProposalInput,
@@ -54,7 +59,6 @@ from workflows.proposal import ProposalWorkflow, workflow_id
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-_NAMESPACE = uuid.UUID("6f1c1d7e-2a34-4c55-9a8e-1ea0c0de0001")
 
 
 def _out(request: Request, doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,20 +66,19 @@ def _out(request: Request, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-async def _current(request: Request, db: Db, proposal_id: str) -> dict[str, Any]:
+async def _current(request: Request, db: Db, proposal: ProposalRef) -> dict[str, Any]:
     """The proposal as the read model has it (an action's effect is there when it returns)."""
-    doc = await proposals.get(db, proposal_id)
+    doc = await proposals.get(db, proposal.id)
     if doc is None:  # pragma: no cover - the workflow writes it before answering
         raise Problem(503, "the proposal is not recorded yet; retry shortly")
     return _out(request, doc)
 
 
 def validation_problem(problems: list[rules.Problem]) -> Problem:
-    return Problem(
-        422,
+    return Problem.from_refusal(
+        ErrorType.invalid,
         f"{len(problems)} rule(s) of a proposal are broken",
-        kind="Invalid",
-        errors=[{"loc": list(loc), "msg": msg} for loc, msg in problems],
+        [{"loc": list(loc), "msg": msg} for loc, msg in problems],
     )
 
 
@@ -93,7 +96,7 @@ async def submit(
     problems = rules.validate_proposal(body, rules.eastern_date(now), settings.rules())
     if problems:
         raise validation_problem(problems)
-    pid = str(uuid.uuid5(_NAMESPACE, f"{user.sub}\x00{idempotency_key}") if idempotency_key else uuid.uuid4())
+    pid = actions.new_proposal_id(user.sub, idempotency_key)
     start = WithStartWorkflowOperation(
         ProposalWorkflow.run,
         ProposalInput(
@@ -106,7 +109,7 @@ async def submit(
     await client.execute_update_with_start_workflow(
         ProposalWorkflow.current, ReadInput(return_state=False), start_workflow_operation=start
     )
-    return await _current(request, db, pid)
+    return await _current(request, db, ProposalRef(pid))
 
 
 @router.get("", response_model=ProposalPage, summary="List proposals, newest first")
@@ -130,80 +133,65 @@ async def list_proposals(
 
 
 @router.get("/{proposal_id}", response_model=Proposal, summary="One proposal as it stands")
-async def get_proposal(request: Request, proposal_id: str, user: CurrentUser, db: Db) -> dict[str, Any]:
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        raise Problem(404, f"no proposal {proposal_id}")
+async def get_proposal(request: Request, user: CurrentUser, doc: ProposalDoc) -> dict[str, Any]:
     return _out(request, doc)
 
 
 @router.get(
     "/{proposal_id}/events", response_model=AuditEvents, name="proposal_events", summary="The audit trail, oldest first"
 )
-async def events(proposal_id: str, user: CurrentUser, db: Db) -> dict[str, Any]:
-    if not await proposals.exists(db, proposal_id):
-        raise Problem(404, f"no proposal {proposal_id}")
-    return {"items": await audit.fetch(db, proposal_id)}
+async def events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
+    return {"items": await audit.fetch(db, proposal.id)}
 
 
 @router.get("/{proposal_id}/events/verify", response_model=ChainCheck, summary="Recompute the audit trail's hash chain")
-async def verify_events(proposal_id: str, user: CurrentUser, db: Db) -> dict[str, Any]:
-    items = await audit.fetch(db, proposal_id)
-    if not items:
-        raise Problem(404, f"no proposal {proposal_id}")
-    broken = audit.verify_chain(proposal_id, items)
+async def verify_events(user: CurrentUser, proposal: KnownProposal, db: Db) -> dict[str, Any]:
+    items = await audit.fetch(db, proposal.id)
+    broken = audit.verify_chain(proposal.id, items)
     return {"valid": broken is None, "events": len(items), "first_broken_seq": broken}
 
 
-async def _act(
-    request: Request,
-    proposal_id: str,
-    user: Any,
-    db: Db,
-    client: Temporal,
-    update: Any,
-    arg: Any,
-    action: str,
-    key: str | None,
-) -> dict[str, Any]:
-    if not await proposals.exists(db, proposal_id):
-        raise Problem(404, f"no proposal {proposal_id}")
-    await actions.send(client, db, proposal_id, user, update, arg, action=action, update_id=update_id(user.sub, key))
-    return await _current(request, db, proposal_id)
+# Every action: the caller's role policy first (401/403), then the body and the proposal from
+# the action's dependency (422, then 404), then the one action path; the answer is the proposal
+# as the read model has it once the Update has returned.
 
 
 @router.post("/{proposal_id}/isg-votes", response_model=Proposal, summary="Cast or change an ISG seat's vote")
 async def isg_vote(
     request: Request,
-    proposal_id: str,
-    body: IsgVoteBody,
     user: IsgMember,
+    act: Annotated[ProposalAction[IsgVoteBody], Depends(proposal_action(IsgVoteBody))],
     db: Db,
     client: Temporal,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    arg = IsgVoteInput(actor=user.actor(), vote=body.vote, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.isg_vote, arg, "isg_vote", idempotency_key
-    )
+    arg = IsgVoteInput(actor=user.actor(), vote=act.body.vote, comment=act.body.comment)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.isg_vote, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
+
+
+async def revision(
+    proposal_id: str, body: RevisionBody, db: Db, settings: SettingsDep, caller: CurrentUser
+) -> ProposalAction[RevisionBody]:
+    """A revision, checked against the proposal rules (422) before its proposal is looked up (404)."""
+    problems = rules.validate_proposal(body.proposal, rules.eastern_date(datetime.now(UTC)), settings.rules())
+    if problems:
+        raise validation_problem([(("body", "proposal", *loc[1:]), msg) for loc, msg in problems])
+    return ProposalAction(body, await find_proposal(db, proposal_id))
 
 
 @router.post("/{proposal_id}/revisions", response_model=Proposal, summary="Submit a revision")
 async def revise(
     request: Request,
-    proposal_id: str,
-    body: RevisionBody,
     user: ProgramOfficer,
+    act: Annotated[ProposalAction[RevisionBody], Depends(revision)],
     db: Db,
     client: Temporal,
-    settings: SettingsDep,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    problems = rules.validate_proposal(body.proposal, rules.eastern_date(datetime.now(UTC)), settings.rules())
-    if problems:
-        raise validation_problem([(("body", "proposal", *loc[1:]), msg) for loc, msg in problems])
-    arg = RevisionInput(actor=user.actor(), proposal=body.proposal, comment=body.comment)
-    return await _act(request, proposal_id, user, db, client, ProposalWorkflow.revise, arg, "revise", idempotency_key)
+    arg = RevisionInput(actor=user.actor(), proposal=act.body.proposal, comment=act.body.comment)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.revise, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
 
 
 @router.post(
@@ -213,70 +201,54 @@ async def revise(
 )
 async def board_position(
     request: Request,
-    proposal_id: str,
-    body: BoardPositionBody,
     user: BoardMember,
+    act: Annotated[ProposalAction[BoardPositionBody], Depends(proposal_action(BoardPositionBody))],
     db: Db,
     client: Temporal,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    arg = BoardPositionInput(actor=user.actor(), position=body.position, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.board_position, arg, "board_position", idempotency_key
-    )
+    arg = BoardPositionInput(actor=user.actor(), position=act.body.position, comment=act.body.comment)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.board_position, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
 
 
 @router.post("/{proposal_id}/board-decision", response_model=Proposal, summary="The chair's decision")
 async def board_decision(
     request: Request,
-    proposal_id: str,
-    body: BoardDecisionBody,
     user: BoardChair,
+    act: Annotated[ProposalAction[BoardDecisionBody], Depends(proposal_action(BoardDecisionBody))],
     db: Db,
     client: Temporal,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    arg = BoardDecisionInput(actor=user.actor(), decision=body.decision, comment=body.comment)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.board_decision, arg, "board_decision", idempotency_key
-    )
+    arg = BoardDecisionInput(actor=user.actor(), decision=act.body.decision, comment=act.body.comment)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.board_decision, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
 
 
 @router.post("/{proposal_id}/withdraw", response_model=Proposal, summary="Withdraw a proposal")
 async def withdraw(
     request: Request,
-    proposal_id: str,
-    body: WithdrawBody,
     user: ProgramOfficer,
+    act: Annotated[ProposalAction[WithdrawBody], Depends(proposal_action(WithdrawBody))],
     db: Db,
     client: Temporal,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    arg = WithdrawInput(actor=user.actor(), reason=body.reason)
-    return await _act(
-        request, proposal_id, user, db, client, ProposalWorkflow.withdraw, arg, "withdraw", idempotency_key
-    )
+    arg = WithdrawInput(actor=user.actor(), reason=act.body.reason)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.withdraw, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)
 
 
 @router.post("/{proposal_id}/staffing-cutoff", response_model=Proposal, summary="Move the staffing cutoff")
 async def staffing_cutoff(
     request: Request,
-    proposal_id: str,
-    body: CutoffBody,
     user: ProgramOfficer,
+    act: Annotated[ProposalAction[CutoffBody], Depends(proposal_action(CutoffBody))],
     db: Db,
     client: Temporal,
     idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    arg = CutoffInput(actor=user.actor(), cutoff=body.cutoff)
-    return await _act(
-        request,
-        proposal_id,
-        user,
-        db,
-        client,
-        ProposalWorkflow.staffing_cutoff,
-        arg,
-        "staffing_cutoff",
-        idempotency_key,
-    )
+    arg = CutoffInput(actor=user.actor(), cutoff=act.body.cutoff)
+    await actions.send(client, db, user, act.proposal, ProposalWorkflow.staffing_cutoff, arg, key=idempotency_key)
+    return await _current(request, db, act.proposal)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 
 from api import actions
-from api.deps import Coordinator, Db, ProgramOfficer, RequestReader, Temporal
+from api.actions import ActionUpdate, InputT
+from api.auth import Principal
+from api.deps import (
+    Coordinator,
+    Db,
+    ProgramOfficer,
+    RequestAction,
+    RequestReader,
+    RequestRef,
+    Temporal,
+    request_action,
+)
 from api.errors import Problem
-from api.idempotency import update_id
 from api.schemas import AcceptBody, InstructorRequest, InstructorRequests, ReasonBody, RetargetBody
 from ilea.db import roster
 from ilea.domain import Agency, RequestStatus, Role
-from ilea.messages import AcceptInput, DeclineInput, ReleaseInput, RetargetInput
+from ilea.messages import AcceptInput, DeclineInput, ErrorType, ReleaseInput, RetargetInput
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(prefix="/v1/instructor-requests", tags=["instructor requests"])
@@ -21,31 +32,50 @@ router = APIRouter(prefix="/v1/instructor-requests", tags=["instructor requests"
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-@router.get("", response_model=InstructorRequests, summary="Instructor requests (own agency for coordinators)")
-async def list_requests(
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    status: RequestStatus | None
+    agency: Agency | None
+    proposal_id: str | None
+
+
+async def request_filter(
     user: RequestReader,
-    db: Db,
     status: RequestStatus | None = None,
     agency: Agency | None = None,
     proposal_id: str | None = None,
-) -> dict[str, Any]:
+) -> RequestFilter:
+    """The caller's filter, within what they may read: a coordinator sees only their own agency's requests."""
     if not user.has(Role.program_officer, Role.auditor):
         if agency is not None and agency is not user.agency:
-            raise Problem(403, f"a {user.agency} coordinator sees only {user.agency} requests", kind="WrongAgency")
+            raise Problem.from_refusal(
+                ErrorType.wrong_agency, f"a {user.agency} coordinator sees only {user.agency} requests"
+            )
         agency = user.agency
-    items = await roster.list_requests(db, status=status, agency=agency, proposal_id=proposal_id)
+    return RequestFilter(status, agency, proposal_id)
+
+
+@router.get("", response_model=InstructorRequests, summary="Instructor requests (own agency for coordinators)")
+async def list_requests(flt: Annotated[RequestFilter, Depends(request_filter)], db: Db) -> dict[str, Any]:
+    items = await roster.list_requests(db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id)
     return {"items": items}
 
 
-async def _act(
-    request_id: str, user: Any, db: Db, client: Temporal, update: Any, arg: Any, action: str, key: str | None
+# Every action: the caller's role policy first (401/403), then the body and the request from the
+# action's dependency (422, then 404), then the one action path; the answer is the request as the
+# workflow returns it. Whether the caller coordinates the request's agency is the workflow's rule.
+
+
+async def _answer(
+    client: Temporal,
+    db: Db,
+    user: Principal,
+    request: RequestRef,
+    update: ActionUpdate[InputT],
+    arg: InputT,
+    key: str | None,
 ) -> dict[str, Any]:
-    row = await roster.get_request(db, request_id)
-    if row is None:
-        raise Problem(404, f"no instructor request {request_id}")
-    result = await actions.send(
-        client, db, row["proposal_id"], user, update, arg, action=action, update_id=update_id(user.sub, key)
-    )
+    result = await actions.send(client, db, user, request.proposal, update, arg, key=key)
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
     return result.request.model_dump(mode="json")
@@ -53,34 +83,26 @@ async def _act(
 
 @router.post("/{request_id}/accept", response_model=InstructorRequest, summary="Accept, naming an instructor")
 async def accept(
-    request_id: str, body: AcceptBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    user: Coordinator,
+    act: Annotated[RequestAction[AcceptBody], Depends(request_action(AcceptBody))],
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    return await _act(
-        request_id,
-        user,
-        db,
-        client,
-        ProposalWorkflow.accept_request,
-        AcceptInput(actor=user.actor(), request_id=request_id, instructor_id=body.instructor_id),
-        "accept_request",
-        idempotency_key,
-    )
+    arg = AcceptInput(actor=user.actor(), request_id=act.request.id, instructor_id=act.body.instructor_id)
+    return await _answer(client, db, user, act.request, ProposalWorkflow.accept_request, arg, idempotency_key)
 
 
 @router.post("/{request_id}/decline", response_model=InstructorRequest, summary="Decline, with a reason")
 async def decline(
-    request_id: str, body: ReasonBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    user: Coordinator,
+    act: Annotated[RequestAction[ReasonBody], Depends(request_action(ReasonBody))],
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    return await _act(
-        request_id,
-        user,
-        db,
-        client,
-        ProposalWorkflow.decline_request,
-        DeclineInput(actor=user.actor(), request_id=request_id, reason=body.reason),
-        "decline_request",
-        idempotency_key,
-    )
+    arg = DeclineInput(actor=user.actor(), request_id=act.request.id, reason=act.body.reason)
+    return await _answer(client, db, user, act.request, ProposalWorkflow.decline_request, arg, idempotency_key)
 
 
 @router.post(
@@ -89,33 +111,25 @@ async def decline(
     summary="Release a booked instructor before the course starts",
 )
 async def release(
-    request_id: str, body: ReasonBody, user: Coordinator, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    user: Coordinator,
+    act: Annotated[RequestAction[ReasonBody], Depends(request_action(ReasonBody))],
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    return await _act(
-        request_id,
-        user,
-        db,
-        client,
-        ProposalWorkflow.release_request,
-        ReleaseInput(actor=user.actor(), request_id=request_id, reason=body.reason),
-        "release_request",
-        idempotency_key,
-    )
+    arg = ReleaseInput(actor=user.actor(), request_id=act.request.id, reason=act.body.reason)
+    return await _answer(client, db, user, act.request, ProposalWorkflow.release_request, arg, idempotency_key)
 
 
 @router.post(
     "/{request_id}/retarget", response_model=InstructorRequest, summary="Send an unfilled slot to another agency"
 )
 async def retarget(
-    request_id: str, body: RetargetBody, user: ProgramOfficer, db: Db, client: Temporal, idempotency_key: IdemKey = None
+    user: ProgramOfficer,
+    act: Annotated[RequestAction[RetargetBody], Depends(request_action(RetargetBody))],
+    db: Db,
+    client: Temporal,
+    idempotency_key: IdemKey = None,
 ) -> dict[str, Any]:
-    return await _act(
-        request_id,
-        user,
-        db,
-        client,
-        ProposalWorkflow.retarget_request,
-        RetargetInput(actor=user.actor(), request_id=request_id, agency=body.agency),
-        "retarget_request",
-        idempotency_key,
-    )
+    arg = RetargetInput(actor=user.actor(), request_id=act.request.id, agency=act.body.agency)
+    return await _answer(client, db, user, act.request, ProposalWorkflow.retarget_request, arg, idempotency_key)

@@ -1,300 +1,105 @@
-"""Form POSTs: each sends the same workflow update as the JSON API, then redirects (POST-redirect-GET).
+"""Sending a form's action to the proposal's workflow: the same Update as the JSON API.
 
-A refusal (Problem) is shown on the next page with its reason; the workflow is
-the one place that decides, so the forms never re-check stages themselves.
+Done: redirect with a note (POST-redirect-GET). Refused: the caller renders the
+same page again, with exactly what the person entered and the reason in an error
+summary that takes focus. The workflow is the one place that decides; the forms
+only check what the form itself must carry (a choice made, a text within its limit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Request
+from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
+from temporalio.client import Client
 
 from api import actions
+from api.actions import ActionUpdate, InputT
 from api.auth import Principal
-from api.deps import Db, Policy, Temporal
+from api.deps import Db, ProposalRef
 from api.errors import Problem
-from api.idempotency import update_id
-from api.web.render import message, safe_next, to_login
-from api.web.session import CsrfError, check_csrf, flash, read_form, viewer
-from ilea.db import proposals, roster
-from ilea.domain import Role
-from ilea.messages import (
-    AcceptInput,
-    BoardDecisionInput,
-    BoardPositionInput,
-    CutoffInput,
-    DeclineInput,
-    IsgVoteInput,
-    ReleaseInput,
-    RetargetInput,
-    WithdrawInput,
-)
-from workflows.proposal import ProposalWorkflow
+from api.web.render import safe_next
+from api.web.session import flash
 
-router = APIRouter(include_in_schema=False)
+#: Comments and reasons: the limit the pages announce, refused (never cut) beyond it.
+TEXT_LIMIT = 5000
 
 
-class Stop(Exception):
-    """Ends a form action early with a response (login, CSRF refusal)."""
+@dataclass
+class Outcome:
+    """What came of a form: ``errors`` by field (``form`` for the form as a whole), empty when done."""
 
-    def __init__(self, response: Response) -> None:
-        self.response = response
+    status: int = 200
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
-
-async def begin(request: Request) -> tuple[Principal, dict[str, str]]:
-    user = viewer(request)
-    if user is None:
-        raise Stop(to_login(request))
-    form = await read_form(request)
-    try:
-        check_csrf(request, form)
-    except CsrfError as err:
-        raise Stop(message(request, "Refused", str(err), user=user, status=403)) from None
-    return user, form
+    def add(self, key: str, message: str, status: int = 422) -> None:
+        self.errors.setdefault(key, []).append(message)
+        self.status = status
 
 
-def _done(request: Request, form: dict[str, str], default: str, kind: str, message: str) -> RedirectResponse:
-    response = RedirectResponse(safe_next(form.get("next"), default), status_code=303)
-    flash(response, request, kind, message)
-    return response
-
-
-def comment_of(form: dict[str, str], key: str = "comment") -> str | None:
+def text_of(form: dict[str, str], key: str, outcome: Outcome, *, limit: int = TEXT_LIMIT) -> str | None:
+    """A comment or reason as typed (trimmed); over the limit it is an error, never silently cut."""
     text = (form.get(key) or "").strip()
-    return text[:5000] or None
+    if len(text) > limit:
+        outcome.add(key, f"is {len(text):,} characters; the limit is {limit:,}. Shorten it and send again")
+    return text or None
 
 
-async def _proposal_action(
-    request: Request,
+def choice_of(form: dict[str, str], key: str, allowed: Mapping[str, Any], outcome: Outcome, what: str) -> str:
+    value = form.get(key, "")
+    if value not in allowed:
+        outcome.add(key, f"choose {what}")
+    return value
+
+
+def _loc_key(loc: Any) -> str:
+    parts = [str(p) for p in (loc if isinstance(loc, list | tuple) else [loc]) if p not in ("body", "proposal")]
+    return parts[-1] if parts else "form"
+
+
+async def act(
+    client: Client,
+    db: Db,
+    user: Principal,
+    form: dict[str, str],
     proposal_id: str,
-    db: Db,
-    client: Temporal,
-    role: Role,
-    update: Any,
-    make: Callable[[Principal, dict[str, str]], Any],
-    action: str,
-    ok: str,
-) -> Response:
+    update: ActionUpdate[InputT],
+    make: Callable[[], InputT],
+    outcome: Outcome,
+    fields: tuple[str, ...] = (),
+) -> bool:
+    """Send one action through ``api.actions.send`` unless the form already has errors.
+
+    True when done; otherwise the reasons are on ``outcome``: a refusal names a field
+    (``fields``) when the rule it broke is about one, else it belongs to the form as a whole.
+    The form's ``form_id`` is the action's idempotency key, so a double submit acts once.
+    """
+    if outcome.errors:
+        return False
     try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    page = f"/ui/proposals/{proposal_id}"
-    try:
-        Policy(role).check(user)
-        if not await proposals.exists(db, proposal_id):
-            raise Problem(404, f"no proposal {proposal_id}")
-        arg = make(user, form)
-        await actions.send(
-            client,
-            db,
-            proposal_id,
-            user,
-            update,
-            arg,
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
+        await actions.send(client, db, user, ProposalRef(proposal_id), update, make(), key=form.get("form_id"))
     except Problem as problem:
-        return _done(request, form, page, "error", f"Refused: {problem.detail}")
-    except (ValidationError, ValueError) as err:
-        return _done(request, form, page, "error", f"Refused: {_first_error(err)}")
-    return _done(request, form, page, "ok", ok)
+        placed = False
+        for item in problem.errors or []:
+            key = _loc_key(item.get("loc"))
+            if key in fields:
+                outcome.add(key, str(item.get("msg")), problem.status)
+                placed = True
+        if not placed:
+            outcome.add("form", f"Refused: {problem.detail}", problem.status)
+    except ValidationError as err:
+        for e in err.errors():
+            key = _loc_key(e["loc"])
+            outcome.add(key if key in fields else "form", e["msg"])
+    return not outcome.errors
 
 
-def _first_error(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        e = err.errors()[0]
-        return f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
-    return str(err)
-
-
-@router.post("/ui/proposals/{proposal_id}/vote", response_model=None)
-async def vote(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
-    return await _proposal_action(
-        request,
-        proposal_id,
-        db,
-        client,
-        Role.isg_member,
-        ProposalWorkflow.isg_vote,
-        lambda u, f: IsgVoteInput(actor=u.actor(), vote=f.get("vote", ""), comment=comment_of(f)),
-        "isg_vote",
-        "Your vote is recorded.",
-    )
-
-
-@router.post("/ui/proposals/{proposal_id}/position", response_model=None)
-async def position(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
-    return await _proposal_action(
-        request,
-        proposal_id,
-        db,
-        client,
-        Role.board_member,
-        ProposalWorkflow.board_position,
-        lambda u, f: BoardPositionInput(actor=u.actor(), position=f.get("position", ""), comment=comment_of(f)),
-        "board_position",
-        "Your Board position is recorded.",
-    )
-
-
-@router.post("/ui/proposals/{proposal_id}/decision", response_model=None)
-async def decision(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
-    return await _proposal_action(
-        request,
-        proposal_id,
-        db,
-        client,
-        Role.board_chair,
-        ProposalWorkflow.board_decision,
-        lambda u, f: BoardDecisionInput(actor=u.actor(), decision=f.get("decision", ""), comment=comment_of(f)),
-        "board_decision",
-        "The decision is recorded.",
-    )
-
-
-def _required(form: dict[str, str], key: str, what: str) -> str:
-    text = comment_of(form, key)
-    if not text:
-        raise ValueError(f"{what} is required")
-    return text
-
-
-@router.post("/ui/proposals/{proposal_id}/withdraw", response_model=None)
-async def withdraw(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
-    return await _proposal_action(
-        request,
-        proposal_id,
-        db,
-        client,
-        Role.program_officer,
-        ProposalWorkflow.withdraw,
-        lambda u, f: WithdrawInput(actor=u.actor(), reason=_required(f, "reason", "a reason")),
-        "withdraw",
-        "The proposal is withdrawn.",
-    )
-
-
-@router.post("/ui/proposals/{proposal_id}/cutoff", response_model=None)
-async def cutoff(request: Request, proposal_id: str, db: Db, client: Temporal) -> Response:
-    return await _proposal_action(
-        request,
-        proposal_id,
-        db,
-        client,
-        Role.program_officer,
-        ProposalWorkflow.staffing_cutoff,
-        lambda u, f: CutoffInput(actor=u.actor(), cutoff=date.fromisoformat(f.get("cutoff", ""))),
-        "staffing_cutoff",
-        "The staffing cutoff is moved.",
-    )
-
-
-# --- instructor requests -------------------------------------------------------------------
-
-
-async def _request_action(
-    request: Request,
-    request_id: str,
-    db: Db,
-    client: Temporal,
-    role: Role,
-    update: Any,
-    make: Callable[[Principal, dict[str, str]], Any],
-    action: str,
-    ok: str,
-) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    row = await roster.get_request(db, request_id)
-    page = f"/ui/proposals/{row['proposal_id']}" if row else "/ui/inbox"
-    try:
-        Policy(role).check(user)
-        if row is None:
-            raise Problem(404, f"no instructor request {request_id}")
-        arg = make(user, form)
-        await actions.send(
-            client,
-            db,
-            row["proposal_id"],
-            user,
-            update,
-            arg,
-            action=action,
-            update_id=update_id(user.sub, form.get("form_id")),
-        )
-    except Problem as problem:
-        return _done(request, form, page, "error", f"Refused: {problem.detail}")
-    except (ValidationError, ValueError) as err:
-        return _done(request, form, page, "error", f"Refused: {_first_error(err)}")
-    return _done(request, form, page, "ok", ok)
-
-
-@router.post("/ui/requests/{request_id}/accept", response_model=None)
-async def accept(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
-    return await _request_action(
-        request,
-        request_id,
-        db,
-        client,
-        Role.agency_coordinator,
-        ProposalWorkflow.accept_request,
-        lambda u, f: AcceptInput(
-            actor=u.actor(), request_id=request_id, instructor_id=_required(f, "instructor_id", "an instructor")
-        ),
-        "accept_request",
-        "The instructor is booked.",
-    )
-
-
-@router.post("/ui/requests/{request_id}/decline", response_model=None)
-async def decline(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
-    return await _request_action(
-        request,
-        request_id,
-        db,
-        client,
-        Role.agency_coordinator,
-        ProposalWorkflow.decline_request,
-        lambda u, f: DeclineInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
-        "decline_request",
-        "The request is declined.",
-    )
-
-
-@router.post("/ui/requests/{request_id}/release", response_model=None)
-async def release(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
-    return await _request_action(
-        request,
-        request_id,
-        db,
-        client,
-        Role.agency_coordinator,
-        ProposalWorkflow.release_request,
-        lambda u, f: ReleaseInput(actor=u.actor(), request_id=request_id, reason=_required(f, "reason", "a reason")),
-        "release_request",
-        "The instructor is released.",
-    )
-
-
-@router.post("/ui/requests/{request_id}/retarget", response_model=None)
-async def retarget(request: Request, request_id: str, db: Db, client: Temporal) -> Response:
-    return await _request_action(
-        request,
-        request_id,
-        db,
-        client,
-        Role.program_officer,
-        ProposalWorkflow.retarget_request,
-        lambda u, f: RetargetInput(actor=u.actor(), request_id=request_id, agency=f.get("agency", "")),
-        "retarget_request",
-        "The slot is sent to the other agency.",
-    )
+def done(request: Request, form: dict[str, str], default: str, message: str) -> RedirectResponse:
+    """After an action: to the form's ``next`` page (within the UI) with a one-time note."""
+    response = RedirectResponse(safe_next(form.get("next"), default), status_code=303)
+    flash(response, request, "ok", message)
+    return response

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.auth import Principal
-from api.deps import Db
+from api.deps import Db, SettingsDep
 from api.routes.tasks import parties_of
 from api.schemas import InstructorBody
-from api.web.forms import Stop, begin
-from api.web.render import message, render, to_login
-from api.web.session import flash, viewer
+from api.web import present
+from api.web.deps import Coordinator, Posted, Viewer
+from api.web.render import message, render, viewer_zone
+from api.web.session import flash
 from ilea.db import notifications as notifications_db
 from ilea.db import roster
 from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Role, Topic
@@ -63,10 +63,7 @@ async def _roster_page(
 
 
 @router.get("/ui/roster", response_model=None)
-async def roster_page(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def roster_page(request: Request, db: Db, user: Viewer) -> Response:
     return await _roster_page(request, db, user)
 
 
@@ -79,16 +76,10 @@ def _field_errors(err: ValidationError) -> dict[str, str]:
 
 
 @router.post("/ui/roster", response_model=None)
-async def add_instructor(request: Request, db: Db) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
+async def add_instructor(request: Request, db: Db, user: Coordinator, form: Posted) -> Response:
     if not _editor(user):
         return message(request, "Roster", "Only an agency's coordinators add to its roster.", user=user, status=403)
-    # Checkboxes repeat their name, so read the raw multi-valued form for the expertise.
-    raw = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-    expertise = raw.get("expertise", [])
+    expertise = form.getlist("expertise")  # checkboxes repeat their name
     languages = [x.strip() for x in (form.get("languages") or "").replace(";", ",").split(",") if x.strip()]
     values = {
         "name": form.get("name", ""),
@@ -119,11 +110,7 @@ async def add_instructor(request: Request, db: Db) -> Response:
 
 
 @router.post("/ui/roster/{instructor_id}/active", response_model=None)
-async def set_active(request: Request, instructor_id: str, db: Db) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
+async def set_active(request: Request, instructor_id: str, db: Db, user: Viewer, form: Posted) -> Response:
     response = RedirectResponse("/ui/roster", status_code=303)
     current = await roster.get_instructor(db, instructor_id)
     if not _editor(user):
@@ -144,15 +131,21 @@ async def set_active(request: Request, instructor_id: str, db: Db) -> Response:
 
 
 @router.get("/ui/notifications", response_model=None)
-async def notifications(request: Request, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
+async def notifications(request: Request, db: Db, user: Viewer, settings: SettingsDep) -> Response:
     parties = parties_of(user)
     rows = await notifications_db.for_parties(db, parties, NOTIFICATIONS_LIMIT)
+    tz = viewer_zone(request)
+    items = []
+    for r in rows:
+        n = dict(r)
+        n["subject"] = present.in_words(n["subject"])
+        n["kind_words"] = present.NOTICE_KINDS.get(n["kind"], present.in_words(n["kind"]))
+        n["delivery"] = present.delivery(n, email_on=bool(settings.smtp_host), tz=tz)
+        n["read"] = bool(n.get("read_at") or n.get("read"))
+        items.append(n)
     return render(
         request,
         "notifications.html",
-        {"rows": rows, "parties": parties, "limit": NOTIFICATIONS_LIMIT},
+        {"rows": items, "parties": parties, "limit": NOTIFICATIONS_LIMIT},
         user=user,
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind
+from api.web import times
+from api.web.times import as_datetime
+from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind, Role, Topic
 
 STAGE_LABELS = {
     "submitted": "Submitted",
@@ -41,14 +46,6 @@ VOTE_LABELS = {
     "deemed_concur": "deemed to concur (no vote in time)",
 }
 
-ROUND_OUTCOMES = {
-    "board": "on to the Policy Board",
-    "board_with_dissent": "on to the Policy Board, with dissent",
-    "fast_track": "approved under delegated authority (fast track)",
-    "changes_requested": "changes requested",
-    "rejected": "rejected",
-}
-
 
 #: how a party of each kind is named on the pages, after its agency
 _PARTY_NOUNS = {PartyKind.isg: "ISG seat", PartyKind.board: "Board member", PartyKind.agency: "coordinator"}
@@ -70,6 +67,28 @@ def party_label(party: Party | str) -> str:
     return f"{party.agency.value} {_PARTY_NOUNS[party.kind]}"
 
 
+def topic_label(topic: Any) -> str:
+    """``corruption_financial_crimes`` → ``corruption and financial crimes``."""
+    text = str(topic)
+    return TOPIC_WORDS.get(text, text.replace("_", " "))
+
+
+TOPIC_WORDS = {
+    "corruption_financial_crimes": "corruption and financial crimes",
+    "leadership_management": "leadership and management",
+    "womens_issues": "women's issues",
+}
+
+
+def usd(value: Any) -> str:
+    """``180000`` → ``$180,000``; cents only when there are any."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    return f"${amount:,.2f}" if amount != amount.to_integral() else f"${amount:,.0f}"
+
+
 def academy_label(code: str) -> str:
     try:
         return f"{code}: {ACADEMY_NAMES[Academy(code)]}"
@@ -77,100 +96,9 @@ def academy_label(code: str) -> str:
         return code
 
 
-def as_datetime(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def when(value: Any) -> str:
-    """A timestamp as ``2027-03-01 14:05 UTC`` (dates as they are)."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str) and len(value) == 10:  # a date, not a timestamp
-        return value
-    at = as_datetime(value)
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
-
-
 def is_overdue(due: Any, now: datetime | None = None) -> bool:
     at = as_datetime(due)
     return at is not None and at < (now or datetime.now(UTC))
-
-
-def _detail_text(detail: dict[str, Any]) -> str:
-    parts = []
-    for key, value in detail.items():
-        if value in (None, "", [], {}):
-            continue
-        parts.append(f"{key.replace('_', ' ')}: {value}")
-    return "; ".join(parts)
-
-
-def describe_event(event: dict[str, Any]) -> str:
-    """One audit event as a sentence a person can read."""
-    d: dict[str, Any] = event.get("detail") or {}
-    who = "The system" if event.get("actor") == "system" else str(event.get("actor"))
-    if event.get("agency") and event.get("actor") != "system":
-        who = f"{who} ({event['agency']})"
-    comment = f" - “{d['comment']}”" if d.get("comment") else ""
-    action = event.get("action", "")
-    match action:
-        case "submitted":
-            return f"{who} submitted “{d.get('title', '')}”."
-        case "isg_vote":
-            vote = VOTE_LABELS.get(str(d.get("vote")), str(d.get("vote")))
-            return f"{who} {vote} on the ISG seat{comment}."
-        case "deemed_concur":
-            return f"The {event.get('agency')} ISG seat did not vote in time and is deemed to concur."
-        case "isg_round_closed":
-            outcome = ROUND_OUTCOMES.get(str(d.get("outcome")), str(d.get("outcome", "")).replace("_", " "))
-            return f"ISG round {d.get('round', '')} closed: {outcome}."
-        case "board_position":
-            return f"{who} records the Board position “{d.get('position')}”{comment}."
-        case "board_decision":
-            return f"{who} decides: {str(d.get('decision', '')).replace('_', ' ')}{comment}."
-        case "stage_changed":
-            frm = STAGE_LABELS.get(str(d.get("from")), d.get("from"))
-            to = STAGE_LABELS.get(str(d.get("to")), d.get("to"))
-            why = f" ({d['why']})" if d.get("why") else ""
-            return f"Stage changed from {frm} to {to}{why}."
-        case "reminder":
-            party = str(d.get("party", ""))
-            # the Board reminder names the Board as a whole ("board"), not one of its parties
-            return f"Reminder sent to {'the Policy Board' if party == 'board' else party_label(party)}."
-        case "escalation":
-            return f"Escalated: {_detail_text(d)}."
-        case "withdrawn":
-            return f"{who} withdrew the proposal: {d.get('reason', '')}."
-        case "revised":
-            return f"{who} submitted a revision{comment}."
-        case "cutoff_changed":
-            return f"{who} moved the staffing cutoff: {_detail_text(d)}."
-        case "request_sent":
-            return f"Instructor request sent to {d.get('agency', event.get('agency', ''))} (slot {d.get('slot', '')})."
-        case "request_accepted":
-            return f"{who} accepted an instructor request: {_detail_text(d)}."
-        case "request_declined":
-            return f"{who} declined an instructor request: {d.get('reason', '')}."
-        case "request_expired":
-            return f"An instructor request to {event.get('agency')} expired unanswered (slot {d.get('slot', '')})."
-        case "request_retargeted":
-            return f"{who} sent an unfilled slot to {d.get('agency', '')}."
-        case "slot_unfilled":
-            return f"Slot {d.get('slot', '')} is unfilled."
-        case "booking_released":
-            return f"A booking was released: {d.get('reason', '')}."
-        case "refused":
-            return f"{who} tried {str(d.get('attempted', '')).replace('_', ' ')}; refused: {d.get('reason', '')}."
-    text = _detail_text(d)
-    return f"{who}: {action.replace('_', ' ')}" + (f" ({text})." if text else ".")
 
 
 @dataclass(frozen=True)
@@ -201,3 +129,118 @@ def bar_chart(bars: list[Bar], *, width: int = 640, row: int = 34) -> dict[str, 
             }
         )
     return {"width": width, "height": 20 + len(bars) * row, "x0": label_w, "rows": rows}
+
+
+#: The lifecycle's main path as the step indicator shows it (product.md, "Lifecycle").
+STEPS = (
+    ("submitted", "Submitted"),
+    ("isg_review", "ISG review"),
+    ("board_review", "Policy Board"),
+    ("staffing", "Staffing"),
+    ("scheduled", "Scheduled"),
+    ("delivered", "Delivered"),
+)
+_STEP_OF = {"changes_requested": "isg_review", "staffing_at_risk": "staffing"}
+
+
+def lifecycle_steps(stage: str, fast_tracked: bool, reached: str | None = None) -> dict[str, Any]:
+    """The step indicator: each step complete, current or to come; a terminal stage stops at the step it left.
+
+    ``reached`` is the stage a terminal proposal left (from its trail); fast-tracked
+    proposals show the Board step as skipped.
+    """
+    terminal = stage in {"rejected", "withdrawn", "expired", "cancelled"}
+    at = _STEP_OF.get(str(reached if terminal else stage), str(reached if terminal else stage))
+    keys = [k for k, _ in STEPS]
+    index = keys.index(at) if at in keys else 0
+    steps = []
+    for i, (key, label) in enumerate(STEPS):
+        status = "complete" if i < index or (stage == "delivered" and i == index) else "current" if i == index else ""
+        if key == "board_review" and fast_tracked:
+            label = "Policy Board (skipped: fast track)"
+        steps.append({"key": key, "label": label, "status": status})
+    if terminal:
+        steps[index]["status"] = "current"
+    return {"steps": steps, "current": index + 1, "total": len(STEPS), "terminal": terminal}
+
+
+NOTICE_KINDS = {
+    "action": "action needed",
+    "reminder": "reminder",
+    "escalation": "escalation",
+    "submitted": "submitted",
+    "fast_track": "fast track",
+    "outcome": "stage change",
+    "pending_action": "action needed",
+}
+_CODES = re.compile(
+    r"\b(" + "|".join(sorted({*STAGE_LABELS, *(t.value for t in Topic)}, key=len, reverse=True)) + r")\b"
+)
+
+
+def in_words(text: str) -> str:
+    """Codes in a stored subject (``staffing_at_risk``, ``corruption_financial_crimes``) as words."""
+    return _CODES.sub(lambda m: STAGE_LABELS.get(m.group(1), "") or topic_label(m.group(1)), text)
+
+
+def delivery(n: dict[str, Any], *, email_on: bool, tz: Any = None) -> str:
+    """A notification's email delivery in words."""
+    status = str(n.get("email_status") or n.get("email") or "")
+    if status == "sent":
+        return f"emailed {times.when(n.get('sent_at'), tz) if tz else times.when(n.get('sent_at'))}"
+    if status == "failed":
+        return "the email failed; it is tried again"
+    if status == "sending":
+        return "being emailed"
+    if status == "not_configured" or not email_on:
+        return "shown here only (email is not set up)"
+    return "email queued"
+
+
+_NEED_FIELD = {"agency": "agency", "expertise": "expertise", "count": "how many", "alt_0": "first alternate",
+               "alt_1": "second alternate"}  # fmt: skip
+
+
+def field_label(field: str, labels: dict[str, str]) -> str:
+    """The error summary's name for a field: ``need_2_count`` → ``Need 3, how many``."""
+    if field in labels:
+        return labels[field]
+    parts = field.split("_", 2)
+    if len(parts) == 3 and parts[0] == "need" and parts[1].isdigit():
+        return f"Need {int(parts[1]) + 1}, {_NEED_FIELD.get(parts[2], parts[2])}"
+    return field.replace("_", " ").capitalize()
+
+
+def staffing_visible(user: Any) -> Callable[[str], bool]:
+    """Whose instructor names and decline reasons ``user`` may see (product.md, "Visibility across agencies"):
+    program officers, the Board chair and auditors every agency's; a coordinator their own agency's."""
+    every = user.has(Role.program_officer, Role.board_chair, Role.auditor)
+    own = user.agency.value if user.has(Role.agency_coordinator) else None
+    return lambda agency: every or agency == own
+
+
+def withhold(doc: dict[str, Any], sees: Callable[[str], bool]) -> dict[str, Any]:
+    """The proposal with the instructor and reason of each slot the viewer may not see set to None."""
+    requests = [
+        r if sees(str(r.get("agency"))) else {**r, "instructor": None, "reason": None}
+        for r in doc.get("instructor_requests", [])
+    ]
+    return {**doc, "instructor_requests": requests}
+
+
+#: audit detail fields that name an instructor or give an agency's reason
+_WITHHELD_DETAIL = {
+    "request_accepted": ("instructor",),
+    "request_declined": ("reason",),
+    "booking_released": ("instructor", "reason"),
+}
+
+
+def withhold_event(event: dict[str, Any], sees: Callable[[str], bool], agency_of: dict[str, str]) -> dict[str, Any]:
+    """An audit event with the instructor or reason blanked when it concerns an agency the viewer may not see."""
+    keys = _WITHHELD_DETAIL.get(str(event.get("action")), ())
+    detail = event.get("detail") or {}
+    agency = agency_of.get(str(detail.get("request_id")), str(event.get("agency") or ""))
+    if not keys or sees(agency):
+        return event
+    return {**event, "detail": {k: (None if k in keys else v) for k, v in detail.items()}}

@@ -1,6 +1,10 @@
-"""The proposal form: a new proposal and a revision, with each error shown next to its field.
+"""The proposal form: a new proposal and a revision, with each error next to its field.
 
-Both call the JSON API's own handlers, so the cross-field rules
+It holds 1 to 10 instructor needs. "Add another need" and "Remove" are submit buttons
+that come back to the same form with one row more or less, so rows work without
+JavaScript; nothing typed is lost on the way. Revising shows every need the proposal has.
+
+Both submissions call the JSON API's own handlers, so the cross-field rules
 (``workflows.rules.validate_proposal``), the workflow start and the refusal
 records are the same as over HTTP.
 """
@@ -8,6 +12,7 @@ records are the same as over HTTP.
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,63 +20,61 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.deps import Db, Policy, SettingsDep, Temporal
+from api.deps import Db, SettingsDep, Temporal
 from api.errors import Problem
 from api.routes import proposals as proposal_routes
 from api.schemas import RevisionBody
-from api.web.forms import Stop, begin, comment_of
-from api.web.render import message, render, to_login
-from api.web.session import flash, viewer
-from ilea.db import proposals
-from ilea.domain import Role
+from api.web import times
+from api.web.deps import Officer, Posted, ProposalDoc
+from api.web.render import render
+from api.web.session import flash
 from ilea.messages import ProposalFields
+from ilea.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
-NEED_ROWS = 3
+#: product.md: a proposal has 1 to 10 instructor needs, each asking 1 to 5 instructors.
+MAX_NEEDS, MAX_COUNT = 10, 5
+NEED_FIELDS = ("agency", "expertise", "count", "alt_0", "alt_1")
 
 
-# --- new proposal ----------------------------------------------------------------------------
+def need_rows(form: dict[str, str]) -> list[int]:
+    """The indexes of the need rows the form carries (each row posts its agency select, even when empty)."""
+    return [i for i in range(MAX_NEEDS) if f"need_{i}_agency" in form]
 
 
-_NEW = {
-    "heading": "New course proposal",
-    "action": "/ui/new",
-    "submit_label": "Submit for ISG review",
-    "revising": False,
-    "need_rows": range(NEED_ROWS),
-}
-
-
-def _blank() -> dict[str, str]:
-    return {"course_type": "specialized", "seats": "30", "need_0_count": "1"}
-
-
-@router.get("/ui/new", response_model=None)
-async def new_form(request: Request) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not user.has(Role.program_officer):
-        msg = "Only program officers submit proposals."
-        return message(request, "New proposal", msg, user=user, status=403)
-    return render(request, "new.html", {"v": _blank(), "errors": {}, **_NEW}, user=user)
+def reshape(form: dict[str, str], *, add: bool = False, remove: int | None = None) -> dict[str, str]:
+    """The form's values with its need rows renumbered 0..n-1, one added or one removed."""
+    rows = [i for i in need_rows(form) if i != remove]
+    out = {k: v for k, v in form.items() if not k.startswith("need_") and k not in ("add_need", "remove_need")}
+    for new, old in enumerate(rows):
+        for f in NEED_FIELDS:
+            out[f"need_{new}_{f}"] = form.get(f"need_{old}_{f}", "")
+    n = len(rows)
+    if add and n < MAX_NEEDS:
+        out |= {f"need_{n}_{f}": "" for f in NEED_FIELDS} | {f"need_{n}_count": "1"}
+    if not need_rows(out):
+        out |= {f"need_0_{f}": "" for f in NEED_FIELDS} | {"need_0_count": "1"}
+    return out
 
 
 def fields_from_form(form: dict[str, str]) -> dict[str, Any]:
-    """The form's flat fields as the nested document ProposalFields validates."""
+    """The form's flat fields as the nested document ProposalFields validates.
+
+    Every row is sent, even an empty one: an incomplete row is an error to fix, never
+    silently dropped (remove the row instead).
+    """
     countries = [c.strip().upper() for c in form.get("participating_countries", "").replace(";", ",").split(",")]
     needs = []
-    for i in range(NEED_ROWS):
-        count = form.get(f"need_{i}_count", "").strip()
-        if not count or count == "0" or not form.get(f"need_{i}_agency"):
+    for i in need_rows(form) or range(MAX_NEEDS):
+        if f"need_{i}_agency" not in form and f"need_{i}_count" not in form:
             continue
         alternates = [form[k] for k in (f"need_{i}_alt_0", f"need_{i}_alt_1") if form.get(k)]
         needs.append(
             {
-                "agency": form.get(f"need_{i}_agency"),
-                "expertise": form.get(f"need_{i}_expertise"),
-                "count": count,
+                "agency": form.get(f"need_{i}_agency") or None,
+                "expertise": form.get(f"need_{i}_expertise") or None,
+                "count": form.get(f"need_{i}_count", "").strip() or None,
                 "alternate_agencies": alternates,
             }
         )
@@ -93,6 +96,22 @@ def fields_from_form(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def form_from_doc(doc: dict[str, Any]) -> dict[str, str]:
+    """A proposal document as the flat values of the proposal form (to revise it): every need, all fields."""
+    v = {k: str(doc.get(k) or "") for k in ("title", "academy", "course_type", "topic", "start_date", "end_date")}
+    v |= {
+        "seats": str(doc.get("seats", "")),
+        "participating_countries": ", ".join(doc.get("participating_countries", [])),
+        "estimated_cost_usd": str(doc.get("estimated_cost_usd", "")),
+        "justification": doc.get("justification") or "",
+    }
+    for i, need in enumerate(doc.get("instructor_needs", [])):
+        alts = [*need.get("alternate_agencies", []), "", ""]
+        v |= {f"need_{i}_agency": need["agency"], f"need_{i}_expertise": need["expertise"]}
+        v |= {f"need_{i}_count": str(need["count"]), f"need_{i}_alt_0": alts[0], f"need_{i}_alt_1": alts[1]}
+    return v
+
+
 def _field_key(loc: list[Any] | tuple[Any, ...]) -> str:
     """``("body", "instructor_needs", 0, "agency")`` → ``need_0_agency``; lists collapse to the field."""
     parts = [p for p in loc if p not in ("body", "proposal")]
@@ -107,31 +126,78 @@ def _field_key(loc: list[Any] | tuple[Any, ...]) -> str:
     return str(parts[0])
 
 
-@router.post("/ui/new", response_model=None)
-async def create(request: Request, db: Db, client: Temporal, settings: SettingsDep) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    try:
-        Policy(Role.program_officer).check(user)
-    except Problem as problem:
-        return message(request, "New proposal", problem.detail, user=user, status=403)
+def _limits(settings: Settings) -> dict[str, Any]:
+    """What the form tells before anyone types: the date window, the sizes, the counts."""
+    today = datetime.now(UTC).astimezone(times.EASTERN).date()
+    horizon = int(getattr(settings, "max_horizon_days", 1095))
+    return {
+        "earliest": today + timedelta(days=settings.min_lead_days),
+        "latest": today + timedelta(days=horizon),
+        "lead_days": settings.min_lead_days,
+        "max_needs": MAX_NEEDS,
+        "max_count": MAX_COUNT,
+        "fast_track_max": settings.fast_track_max_cost_usd,
+    }
+
+
+def _ctx(settings: Settings, values: dict[str, str], errors: dict[str, list[str]], **page: Any) -> dict[str, Any]:
+    rows = need_rows(values) or [0]
+    return {"v": values, "errors": errors, "rows": rows, "limits": _limits(settings), **page}
+
+
+def _errors_of(err: ValidationError | Problem) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
+    if isinstance(err, ValidationError):
+        for e in err.errors():
+            errors.setdefault(_field_key(e["loc"]), []).append(e["msg"])
+        return errors
+    if not err.errors:
+        errors["form"] = [err.detail]
+    for item in err.errors or []:
+        errors.setdefault(_field_key(item["loc"]), []).append(item["msg"])
+    return errors
+
+
+def _row_change(form: dict[str, str]) -> dict[str, str] | None:
+    """The form with a need row added or removed, when that is what the button asked for."""
+    if "add_need" in form:
+        return reshape(form, add=True)
+    if form.get("remove_need", "").isdigit():
+        return reshape(form, remove=int(form["remove_need"]))
+    return None
+
+
+def _focus(form: dict[str, str], changed: dict[str, str]) -> int | None:
+    """After "Add another need", the new row's first field takes the focus."""
+    return need_rows(changed)[-1] if "add_need" in form else None
+
+
+# --- new proposal ----------------------------------------------------------------------------
+
+_NEW = {"heading": "New course proposal", "action": "/ui/new", "submit_label": "Submit for ISG review"}
+
+
+@router.get("/ui/new", response_model=None)
+async def new_form(request: Request, user: Officer, settings: SettingsDep) -> Response:
+    blank = reshape({"course_type": "specialized", "seats": ""})
+    return render(request, "new.html", _ctx(settings, blank, {}, revising=False, **_NEW), user=user)
+
+
+@router.post("/ui/new", response_model=None)
+async def create(
+    request: Request, db: Db, client: Temporal, settings: SettingsDep, user: Officer, form: Posted
+) -> Response:
+    changed = _row_change(form)
+    if changed is not None:
+        ctx = _ctx(settings, changed, {}, revising=False, focus_row=_focus(form, changed), **_NEW)
+        return render(request, "new.html", ctx, user=user)
     try:
         body = ProposalFields.model_validate(fields_from_form(form))
         # The JSON API's own handler: the same cross-field rules and the same workflow start.
         doc = await proposal_routes.submit(request, body, user, db, client, settings, form.get("form_id") or None)
-    except ValidationError as err:
-        for e in err.errors():
-            errors.setdefault(_field_key(e["loc"]), []).append(e["msg"])
-    except Problem as problem:
-        if not problem.errors:
-            errors["form"] = [problem.detail]
-        for item in problem.errors or []:
-            errors.setdefault(_field_key(item["loc"]), []).append(item["msg"])
-    if errors:
-        return render(request, "new.html", {"v": form, "errors": errors, **_NEW}, user=user, status=422)
+    except (ValidationError, Problem) as err:
+        ctx = _ctx(settings, reshape(form), _errors_of(err), revising=False, **_NEW)
+        return render(request, "new.html", ctx, user=user, status=422)
     response = RedirectResponse(f"/ui/proposals/{doc['id']}", status_code=303)
     flash(response, request, "ok", "The proposal is submitted; ISG review has begun.")
     return response
@@ -140,81 +206,52 @@ async def create(request: Request, db: Db, client: Temporal, settings: SettingsD
 # --- revision ------------------------------------------------------------------------------
 
 
-def form_from_doc(doc: dict[str, Any]) -> dict[str, str]:
-    """A proposal document as the flat values of the proposal form (to revise it)."""
-    v = {k: str(doc.get(k) or "") for k in ("title", "academy", "course_type", "topic", "start_date", "end_date")}
-    v |= {
-        "seats": str(doc.get("seats", "")),
-        "participating_countries": ", ".join(doc.get("participating_countries", [])),
-        "estimated_cost_usd": str(doc.get("estimated_cost_usd", "")),
-        "justification": doc.get("justification") or "",
-    }
-    for i, need in enumerate(doc.get("instructor_needs", [])[:NEED_ROWS]):
-        v |= {f"need_{i}_agency": need["agency"], f"need_{i}_expertise": need["expertise"]}
-        v[f"need_{i}_count"] = str(need["count"])
-        for j, alt in enumerate(need.get("alternate_agencies", [])[:2]):
-            v[f"need_{i}_alt_{j}"] = alt
-    return v
-
-
-def _revise_ctx(proposal_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+def _revise_page(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "heading": f"Revise “{doc['title']}”",
-        "action": f"/ui/proposals/{proposal_id}/revise",
+        "action": f"/ui/proposals/{doc['id']}/revise",
         "submit_label": "Send the revision to the ISG",
         "revising": True,
-        "need_rows": range(NEED_ROWS),
+        "p": doc,
     }
 
 
 @router.get("/ui/proposals/{proposal_id}/revise", response_model=None)
-async def revise_form(request: Request, proposal_id: str, db: Db) -> Response:
-    user = viewer(request)
-    if user is None:
-        return to_login(request)
-    if not user.has(Role.program_officer):
-        return message(request, "Revise", "Only program officers revise proposals.", user=user, status=403)
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        return message(request, "Not found", "No such proposal.", user=user, status=404)
-    ctx = {"v": form_from_doc(doc), "errors": {}, **_revise_ctx(proposal_id, doc)}
+async def revise_form(request: Request, user: Officer, doc: ProposalDoc, settings: SettingsDep) -> Response:
+    ctx = _ctx(settings, form_from_doc(doc), {}, **_revise_page(doc))
     return render(request, "new.html", ctx, user=user)
 
 
 @router.post("/ui/proposals/{proposal_id}/revise", response_model=None)
-async def revise(request: Request, proposal_id: str, db: Db, client: Temporal, settings: SettingsDep) -> Response:
-    try:
-        user, form = await begin(request)
-    except Stop as stop:
-        return stop.response
-    doc = await proposals.get(db, proposal_id)
-    if doc is None:
-        return message(request, "Not found", "No such proposal.", user=user, status=404)
-    try:
-        Policy(Role.program_officer).check(user)
-    except Problem as problem:
-        return message(request, "Revise", problem.detail, user=user, status=403)
+async def revise(
+    request: Request,
+    proposal_id: str,
+    db: Db,
+    client: Temporal,
+    settings: SettingsDep,
+    user: Officer,
+    form: Posted,
+    doc: ProposalDoc,
+) -> Response:
+    changed = _row_change(form)
+    if changed is not None:
+        ctx = _ctx(settings, changed, {}, focus_row=_focus(form, changed), **_revise_page(doc))
+        return render(request, "new.html", ctx, user=user)
     errors: dict[str, list[str]] = {}
-    comment = comment_of(form)
+    comment = (form.get("comment") or "").strip()
     if not comment:
-        errors["comment"] = ["say what changed"]
+        errors["comment"] = ["say what changed, for the ISG"]
     try:
         body = RevisionBody(proposal=ProposalFields.model_validate(fields_from_form(form)), comment=comment or "-")
         if not errors:
             # The JSON API's handler: the same rules, the same update, refusals recorded in the trail.
-            await proposal_routes.revise(
-                request, proposal_id, body, user, db, client, settings, form.get("form_id") or None
-            )
-    except ValidationError as err:
-        for e in err.errors():
-            errors.setdefault(_field_key(e["loc"]), []).append(e["msg"])
-    except Problem as problem:
-        if not problem.errors:
-            errors["form"] = [problem.detail]
-        for item in problem.errors or []:
-            errors.setdefault(_field_key(item["loc"]), []).append(item["msg"])
+            act = await proposal_routes.revision(proposal_id, body, db, settings, user)
+            await proposal_routes.revise(request, user, act, db, client, form.get("form_id") or None)
+    except (ValidationError, Problem) as err:
+        for key, msgs in _errors_of(err).items():
+            errors.setdefault(key, []).extend(msgs)
     if errors:
-        ctx = {"v": form, "errors": errors, **_revise_ctx(proposal_id, doc)}
+        ctx = _ctx(settings, reshape(form), errors, **_revise_page(doc))
         return render(request, "new.html", ctx, user=user, status=422)
     response = RedirectResponse(f"/ui/proposals/{proposal_id}", status_code=303)
     flash(response, request, "ok", "The revision is sent; a new ISG round has begun.")

@@ -1,4 +1,5 @@
-"""The browser session: the JWT in an HTTP-only cookie, CSRF tokens, one-shot flash messages.
+"""The browser session: its cookie (the session itself is server-side, see ``api.web.signin``),
+CSRF tokens, one-shot flash messages.
 
 CSRF defence is two-fold: every state-changing form carries a per-session token
 (an HMAC of the session cookie under the signing key, so it needs no server
@@ -19,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
-from api.auth import AuthError, Principal
+from api.auth import Principal
 from ilea.settings import Settings
 
 SESSION_COOKIE = "ilea_session"
@@ -31,16 +32,14 @@ class CsrfError(Exception):
     """A state-changing request that did not come from one of our forms."""
 
 
+#: Request-state key of what ``api.web.signin.SessionMiddleware`` found for the session cookie.
+VISITOR = "ilea.visitor"
+
+
 def viewer(request: Request) -> Principal | None:
-    """The signed-in person (session cookie or bearer token), or None."""
-    header = request.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        principal: Principal = request.app.state.verifier.verify(token)
-    except AuthError:
-        return None
+    """The signed-in person of the server-side session the session middleware resolved, or None."""
+    found = request.scope.get("state", {}).get(VISITOR)
+    principal: Principal | None = getattr(found, "principal", None)
     return principal
 
 
@@ -80,12 +79,6 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
-
-
-def set_session(response: Response, request: Request, token: str, max_age: int) -> None:
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=is_https(request), path="/"
-    )
 
 
 def flash(response: Response, request: Request, kind: str, message: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,21 +42,33 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """SHA-256 of the previous hash and the event's canonical JSON."""
-    body = json.dumps(
-        {
-            "proposal_id": proposal_id,
-            "seq": seq,
-            "at": utc_text(at),
-            "actor": actor,
-            "agency": agency,
-            "action": action,
-            "detail": detail,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    body = {
+        "proposal_id": proposal_id,
+        "seq": seq,
+        "at": utc_text(at),
+        "actor": actor,
+        "agency": agency,
+        "action": action,
+        "detail": detail,
+    }
+    return link_hash(prev_hash, body)
+
+
+def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    """One link of a hash chain: SHA-256 of the previous hash and ``body`` as canonical JSON."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
+    """The seq of the first event out of place, wrongly linked, or whose hash is not ``expected(event,
+    prev_hash)``; None when the chain holds (the audit trail's and the access log's check)."""
+    prev = GENESIS
+    for i, e in enumerate(events, start=1):
+        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected(e, prev):
+            return int(e["seq"])
+        prev = e["hash"]
+    return None
 
 
 async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
@@ -133,9 +145,9 @@ async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> lis
 
 def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | None:
     """The seq of the first event whose hash or link is wrong, or None when the chain holds."""
-    prev = GENESIS
-    for i, e in enumerate(events, start=1):
-        expected = event_hash(
+
+    def expected(e: dict[str, Any], prev: str) -> str:
+        return event_hash(
             proposal_id=proposal_id,
             seq=e["seq"],
             at=e["at"],
@@ -145,7 +157,5 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
             detail=e["detail"],
             prev_hash=prev,
         )
-        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected:
-            return int(e["seq"])
-        prev = e["hash"]
-    return None
+
+    return first_broken(events, expected)

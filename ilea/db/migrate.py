@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from importlib import resources
 
 import asyncpg
@@ -13,6 +15,36 @@ log = logging.getLogger(__name__)
 
 # Serialises concurrent runners (API and worker starting together).
 _LOCK_ID = 0x11EA
+
+
+#: What "PostgreSQL does not answer yet" looks like: refused, unresolvable or timed out
+#: (OSError), starting up or shutting down, or out of connection slots. Anything else (a
+#: wrong password, a missing database) will not cure itself by waiting.
+_NOT_YET = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+async def wait_for_database(dsn: str, wait: float) -> None:
+    """Return once PostgreSQL at ``dsn`` accepts a connection, trying for up to ``wait`` seconds.
+
+    Raises:
+        OSError, asyncpg.PostgresError: the last failure, once ``wait`` has passed (at once
+            for a failure that waiting cannot cure).
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.5
+    while True:
+        try:
+            con = await asyncpg.connect(dsn, timeout=10)
+        except _NOT_YET as err:
+            if time.monotonic() + delay > deadline:
+                raise
+            # The error names the host and port at most, never the password.
+            log.warning("PostgreSQL does not answer yet (%s: %s); trying again", type(err).__name__, err)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        else:
+            await con.close()
+            return
 
 
 def migration_files() -> list[tuple[str, str]]:

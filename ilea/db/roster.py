@@ -9,6 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from ilea.domain import Agency
+from ilea.roster_file import RosterInvalid, RosterRow, RowError, parse_csv
+
 INSTRUCTOR_COLUMNS = "id, name, agency, component, expertise, languages, active"
 
 
@@ -206,3 +209,96 @@ async def list_requests(
         proposal_id,
     )
     return [r["doc"] for r in rows]
+
+
+# --- bulk import (ilea/roster_file.py checks the rows) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: instructor ids by outcome, in file order."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+async def import_roster(pool: asyncpg.Pool, rows: list[RosterRow]) -> ImportResult:
+    """Create or update every row's instructor in one transaction: all or nothing.
+
+    Idempotent: a row equal to what the roster holds is left alone (counted unchanged).
+
+    Raises:
+        RosterInvalid: a row's id is an instructor of another agency (nothing written).
+    """
+    ids = [row.instructor_id for row in rows]
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    async with pool.acquire() as con, con.transaction():
+        existing = {
+            r["id"]: dict(r)
+            for r in await con.fetch(
+                f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors WHERE id = ANY($1::text[]) FOR UPDATE", ids
+            )
+        }
+        conflicts = [
+            RowError(row.row, "key", f"{row.key} is on the {existing[i]['agency']} roster, not {row.agency.value}'s")
+            for row, i in zip(rows, ids, strict=True)
+            if i in existing and existing[i]["agency"] != row.agency.value
+        ]
+        if conflicts:
+            raise RosterInvalid(conflicts)
+        for row, instructor_id in zip(rows, ids, strict=True):
+            wanted = {
+                "name": row.name,
+                "component": row.component,
+                "expertise": list(row.expertise),
+                "languages": list(row.languages),
+                "active": row.active,
+            }
+            current = existing.get(instructor_id)
+            if current is not None and all(current[k] == v for k, v in wanted.items()):
+                unchanged.append(instructor_id)
+                continue
+            await con.execute(
+                "INSERT INTO instructors (id, name, agency, component, expertise, languages, active)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (id) DO UPDATE SET name = $2, component = $4, expertise = $5, languages = $6,"
+                " active = $7, deactivated_at = CASE WHEN $7 THEN NULL"
+                " ELSE coalesce(instructors.deactivated_at, now()) END",
+                instructor_id,
+                row.name,
+                row.agency.value,
+                row.component,
+                list(row.expertise),
+                list(row.languages),
+                row.active,
+            )
+            (updated if current is not None else created).append(instructor_id)
+    return ImportResult(created, updated, unchanged)
+
+
+async def instructors_by_id(db: asyncpg.Pool | asyncpg.Connection, ids: list[str]) -> list[dict[str, Any]]:
+    """The instructors with these ids, in the order given (unknown ids left out)."""
+    rows = {
+        r["id"]: dict(r)
+        for r in await db.fetch(f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors WHERE id = ANY($1::text[])", ids)
+    }
+    return [rows[i] for i in ids if i in rows]
+
+
+async def import_roster_file(database_url: str, text: str, agency: Agency | None = None) -> ImportResult:
+    """``ilea roster import``: parse a roster CSV, then import it (all or nothing).
+
+    Raises:
+        RosterInvalid: every problem of every row; nothing was written.
+    """
+    from ilea.db import create_pool
+
+    rows = parse_csv(text, agency)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        return await import_roster(pool, rows)
+    finally:
+        await pool.close()

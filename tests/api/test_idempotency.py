@@ -141,13 +141,13 @@ async def test_a_keyed_post_verifies_its_token_once(
     another token on the same connection is still verified on its own."""
     app = api._transport.app  # type: ignore[attr-defined]
     calls: list[str] = []
-    real = app.state.verifier.verify
+    real = app.state.verifier.claims
 
     def counting(token: str) -> object:
         calls.append(token)
         return real(token)
 
-    monkeypatch.setattr(app.state.verifier, "verify", counting)
+    monkeypatch.setattr(app.state.verifier, "claims", counting)
     po = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "once"}
     r = await api.post("/v1/proposals", json=fields().model_dump(mode="json"), headers=po)
     assert r.status_code == 201 and len(calls) == 1

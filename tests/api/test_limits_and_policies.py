@@ -69,6 +69,7 @@ EXPECTED_ROLES = {
     ("POST", "/v1/instructor-requests/{request_id}/release"): {Role.agency_coordinator},
     ("POST", "/v1/instructor-requests/{request_id}/retarget"): {Role.program_officer},
     ("POST", "/v1/instructors"): {Role.agency_coordinator},
+    ("POST", "/v1/instructors/import"): {Role.agency_coordinator},
     ("GET", "/v1/reports/cycle-times"): {Role.program_officer, Role.auditor},
 }
 

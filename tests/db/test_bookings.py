@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -25,11 +23,6 @@ pytestmark = pytest.mark.db
 
 EXPERTISE = "corruption_financial_crimes"
 MARCH = date(2031, 3, 1)
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
 async def new_instructor(
@@ -73,19 +66,6 @@ async def book(
 
 
 # --- migrations --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
-    """A database with nothing in it, not even the migrations table."""
-    name = f"ilea_empty_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(pg_server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def test_migrations_apply_once(empty_db: str) -> None:

@@ -37,10 +37,13 @@ K8S_VERSIONS = ["1.30", kubernetes_validate.utils.latest_version()]
 #: (unset means "`ilea dev` embeds PostgreSQL") and the signing key (the development key is
 #: refused when ILEA_ENV=production).
 REQUIRED_IN_PRODUCTION = {"database_url", "jwt_secret"}
-#: Values the tests put in for compose's ${VARIABLES} and the placeholder secrets.
+#: Values the tests put in for compose's ${VARIABLES} and the Secrets made out of band.
 TEST_SECRET = "t" * 40
-BOOTSTRAP_SCRIPT = K8S / "base" / "temporal-bootstrap.sh"
+TEST_DATABASE_URL = "postgresql://ilea:" + TEST_SECRET + "@postgres.internal:5432/ilea"
+BOOTSTRAP_SCRIPT = DEPLOY / "compose" / "temporal-bootstrap.sh"
 HELM_VALUES = DEPLOY / "helm" / "temporal-values.yaml"
+#: The keys of the Secret `ilea-secrets`, which the manifests reference and never ship.
+SECRETS_EXAMPLE = K8S / "ilea-secrets.env.example"
 RENDERED = {k.relative_to(K8S).as_posix(): render_kustomization(k) for k in KUSTOMIZATIONS}
 COMPOSE: Doc = yaml.safe_load(COMPOSE_FILE.read_text())
 DOCKER = parse_dockerfile(DOCKERFILE.read_text())
@@ -80,16 +83,28 @@ def is_ilea_image(reference: str) -> bool:
 
 
 def k8s_ilea_containers() -> list[tuple[str, Doc, Doc, list[Doc]]]:
-    """(overlay, workload, container, all docs) for every container of the ILEA image."""
+    """(overlay, workload, container, all docs) for every (init) container of the ILEA image."""
     found = []
     for target, docs in RENDERED.items():
         for doc in docs:
-            spec = pod_spec(doc)
-            for container in spec["containers"] if spec else []:
+            spec = pod_spec(doc) or {}
+            for container in spec.get("initContainers", []) + spec.get("containers", []):
                 if is_ilea_image(container["image"]):
                     found.append((target, doc, container, docs))
     assert found
     return found
+
+
+def required_secret_keys() -> list[str]:
+    """The keys ``ilea-secrets`` must have: the uncommented lines of the example file."""
+    lines = SECRETS_EXAMPLE.read_text().splitlines()
+    return [line.split("=", 1)[0] for line in lines if line and not line.startswith("#") and "=" in line]
+
+
+def external_secret(name: str) -> dict[str, str]:
+    """Test values for a Secret made out of band, with the keys the docs say it has."""
+    assert name == "ilea-secrets", f"{name}: only ilea-secrets is read into the environment"
+    return {key: TEST_DATABASE_URL if key.endswith("_URL") else TEST_SECRET for key in required_secret_keys()}
 
 
 def k8s_env(container: Doc, docs: list[Doc]) -> dict[str, str]:
@@ -100,15 +115,16 @@ def k8s_env(container: Doc, docs: list[Doc]) -> dict[str, str]:
         if "configMapRef" in source:
             env.update(objects["ConfigMap", source["configMapRef"]["name"]]["data"])
         else:
-            env.update(objects["Secret", source["secretRef"]["name"]]["stringData"])
+            env.update(external_secret(source["secretRef"]["name"]))
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
+        elif "configMapKeyRef" in item["valueFrom"]:
+            ref = item["valueFrom"]["configMapKeyRef"]
+            env[item["name"]] = objects["ConfigMap", ref["name"]]["data"][ref["key"]]
         else:
-            ref = item["valueFrom"].get("configMapKeyRef") or item["valueFrom"]["secretKeyRef"]
-            kind = "ConfigMap" if "configMapKeyRef" in item["valueFrom"] else "Secret"
-            obj = objects[kind, ref["name"]]
-            env[item["name"]] = (obj.get("data") or obj["stringData"])[ref["key"]]
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = external_secret(ref["name"])[ref["key"]]
     return env
 
 
@@ -139,7 +155,7 @@ def ilea_commands() -> list[tuple[str, list[str]]]:
     entrypoint, cmd = image_exec("ENTRYPOINT"), image_exec("CMD")
     commands = [("Dockerfile", entrypoint + cmd)]
     for target, doc, c, _ in k8s_ilea_containers():
-        where = f"k8s {target} {doc['metadata']['name']}"
+        where = f"k8s {target} {doc['metadata']['name']}/{c['name']}"
         commands.append((where, c.get("command", entrypoint) + c.get("args", [] if "command" in c else cmd)))
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if "exec" in c.get(probe, {}):

