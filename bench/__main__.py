@@ -43,7 +43,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="also run N=100,200,400 (default on, off with --quick)",
     )
-    p.add_argument("--growth-n", default="100,200,400", help="the N of the growth runs")
+    p.add_argument("--growth-n", default="100,400", help="the N of the growth runs (the smallest runs twice)")
+    p.add_argument("--headline-rounds", type=int, default=2, help="system and floor take turns: 2 = S F F S, N/2 each")
     p.add_argument("--read-rows", type=int, default=None, help="read-model proposals (default 100000; quick 5000)")
     p.add_argument("--read-requests", type=int, default=None, help="requests per read query (default 200; quick 50)")
     p.add_argument(
@@ -162,16 +163,24 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 results["ab"] = await run_ab(args, stack, pids, pg, tokens, days)
                 return results
 
-            log(f"lifecycle load: N={args.n} C={args.c} over HTTP ({args.client} client)")
+            # System and floor take turns (ABBA, N/rounds lifecycles each time), so that both
+            # see the same machine: on a shared one, two runs minutes apart differ a lot.
+            log(f"headline: N={args.n} C={args.c}, system ({args.client} client) and floor in turns")
             rss.reset()
-            cpu.start()
-            system = await lifecycle.run_load(stack.api, args.n, args.c, days.take(args.n), tokens, args.client)
-            results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
-            log(f"floor: N={args.n} C={args.c} bare workflow via the SDK")
-            rss.reset()
-            cpu.start()
-            bare = await floor.run_floor(client, queue, args.n, args.c)
-            results["floor"] = {**bare.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
+            system = lifecycle.LoadResult(n=0, concurrency=args.c)
+            bare = floor.FloorResult(n=0, concurrency=args.c)
+            cpu_of: dict[str, dict[str, Any] | None] = {"system": None, "floor": None}
+            for r, n in enumerate(parts(args.n, args.headline_rounds)):
+                for side in ("system", "floor") if r % 2 == 0 else ("floor", "system"):
+                    log(f"  part {r + 1}/{args.headline_rounds}: {side} N={n}")
+                    cpu.start()
+                    if side == "system":
+                        system.merge(await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client))
+                    else:
+                        bare.merge(await floor.run_floor(client, queue, n, args.c))
+                    cpu_of[side] = stackmod.add_cpu(cpu_of[side], cpu.stop())
+            results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu_of["system"]}
+            results["floor"] = {**bare.as_dict(), "cpu": cpu_of["floor"]}
             results["history_per_lifecycle"] = {
                 "system": await floor.history_stats(client, f"proposal-{system.ids[0]}") if system.ids else None,
                 "floor": await floor.history_stats(client, bare.ids[0]) if bare.ids else None,
@@ -197,19 +206,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 }
 
             if args.growth:
-                growth = []
-                for n in (int(x) for x in args.growth_n.split(",")):
-                    if n == args.n:
-                        # The headline run is this size already: reuse it (keeps a full run
-                        # under ten minutes on two cores).
-                        growth.append({**results["lifecycle"], "reused_headline": True})
-                        continue
-                    log(f"growth: N={n} C={args.c}")
-                    rss.reset()
-                    cpu.start()
-                    g = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client)
-                    growth.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()})
-                results["growth"] = growth
+                results["growth"] = await run_growth(args, stack.api, tokens, days, cpu, rss)
 
             log(f"read path: {args.read_rows} proposals in {READ_DB}")
             results["read_path"] = await readpath.run(
@@ -260,6 +257,36 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         code = await asyncio.to_thread(stackmod.stop, stack)
         results.setdefault("stack", {})["exit_code"] = code
     return results
+
+
+def parts(n: int, k: int) -> list[int]:
+    """n split into k parts as equal as they go (the last ones larger)."""
+    return [n // k + (1 if i >= k - n % k else 0) for i in range(k)]
+
+
+async def run_growth(
+    args: argparse.Namespace, api: str, tokens: lifecycle.Tokens, days: Days, cpu: CpuMeter, rss: RssSampler
+) -> list[dict[str, Any]]:
+    """The load at each N of ``--growth-n``, smallest first, then the smallest again: the goal
+    compares the largest with both runs of the smallest (ABA), so that a change in what else
+    the machine runs does not pass for growth."""
+    sizes = sorted(int(x) for x in args.growth_n.split(","))
+    out: list[dict[str, Any]] = []
+    smallest = lifecycle.LoadResult(n=0, concurrency=args.c)
+    smallest_cpu: dict[str, Any] | None = None
+    for i, n in enumerate([*sizes, sizes[0]]):
+        log(f"growth: N={n} C={args.c}" + (" (the smallest again)" if i == len(sizes) else ""))
+        rss.reset()
+        cpu.start()
+        g = await lifecycle.run_load(api, n, args.c, days.take(n), tokens, args.client)
+        used = cpu.stop()
+        if n == sizes[0]:
+            smallest.merge(g)
+            smallest_cpu = stackmod.add_cpu(smallest_cpu, used)
+        else:
+            out.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": used})
+    # n is the size of each run (the two runs of the smallest are summed, N and seconds alike)
+    return [{**smallest.as_dict(), "n": sizes[0], "runs": 2, "cpu": smallest_cpu}, *out]
 
 
 async def run_ab(

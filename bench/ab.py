@@ -45,8 +45,7 @@ class Variant:
         self.seconds += result.seconds
         for k, v in cpu_seconds.items():
             self.cpu[k] = self.cpu.get(k, 0.0) + v
-        for name, samples in result.latencies.samples.items():
-            self.latencies.samples[name].extend(samples)
+        self.latencies.merge(result.latencies)
         n = max(result.completed, 1)
         self.rounds.append(
             {

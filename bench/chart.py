@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from bench import goals
+from bench import goals, report
 
 WIDTH = 980
 LABEL_W = 250  # the row labels' column
@@ -204,11 +204,12 @@ def render(r: dict[str, Any]) -> str:
     )
     svg.y += 16
     load = env.get("loadavg_at_start", ["?"])[0], env.get("loadavg_at_end", ["?"])[0]
+    others = f", other processes {report.others_cores(r['lifecycle']):.1f} cores" if "cpu" in r["lifecycle"] else ""
     svg.text(
         10,
         svg.y,
-        f"{env.get('cpus', '?')} CPUs, load average {load[0]} → {load[1]}; load generator: {r.get('client', 'httpx')} "
-        "client. Red marks are the goals of issue 17.",
+        f"{env.get('cpus', '?')} CPUs, load average {load[0]} → {load[1]}{others}; load generator: "
+        f"{r.get('client', 'httpx')} client. Red marks are the goals of issue 17.",
         size=11,
     )
     svg.y += 8

@@ -102,6 +102,18 @@ class LoadResult:
     ids: list[str] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: LoadResult) -> None:
+        """Add another run's lifecycles to these (a run taken in parts, taking turns)."""
+        self.n += other.n
+        self.seconds += other.seconds
+        self.completed += other.completed
+        self.failed += other.failed
+        self.scheduled += other.scheduled
+        self.latencies.merge(other.latencies)
+        self.failures += other.failures
+        self.ids += other.ids
+        self.stages = dict(Counter(self.stages) + Counter(other.stages))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
@@ -115,6 +127,7 @@ class LoadResult:
             "actions_per_s": round(self.completed * ACTIONS_PER_LIFECYCLE / self.seconds, 3) if self.seconds else 0.0,
             "latency": self.latencies.summary(),
             "errors": dict(self.latencies.errors),
+            "retried": dict(self.latencies.retries),
             "first_failures": self.failures[:5],
         }
 
@@ -123,11 +136,26 @@ class _Failed(Exception):
     pass
 
 
+#: A 503 (Temporal or PostgreSQL did not answer in time) or 429 is sent again with the same
+#: ``Idempotency-Key`` after the ``Retry-After`` the API gives (2 s), as a client should: the
+#: action has at most one effect. Its latency counts from the first attempt.
+RETRY_STATUSES = (429, 503)
+RETRIES = 4
+RETRY_AFTER_S = 2.0
+
+
 async def _post(
     c: http.Client, lat: Latencies, name: str, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    r = await c.post(url, body, {**headers, "Idempotency-Key": str(uuid.uuid4())})
+    sent = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    r = await c.post(url, body, sent)
+    for _ in range(RETRIES):
+        if r.status not in RETRY_STATUSES:
+            break
+        lat.retried(name)
+        await asyncio.sleep(RETRY_AFTER_S)
+        r = await c.post(url, body, sent)
     took = time.perf_counter() - started
     if r.status not in (200, 201):
         lat.error(name)

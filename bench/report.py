@@ -11,6 +11,12 @@ def _lat(lat: dict[str, Any]) -> str:
     return f"p50 {lat['p50_ms']:.0f} / p95 {lat['p95_ms']:.0f} / p99 {lat['p99_ms']:.0f} ms"
 
 
+def others_cores(run: dict[str, Any]) -> float:
+    """Cores busy with processes not ours during a run (other work on a shared machine)."""
+    busy = run["cpu"]["cores_busy"]
+    return max(busy.get("machine_total", 0.0) - sum(v for k, v in busy.items() if k != "machine_total"), 0.0)
+
+
 def table(r: dict[str, Any]) -> str:
     env = r["environment"]
     lines = [
@@ -35,7 +41,11 @@ def table(r: dict[str, Any]) -> str:
     for name, x in (("headline", r["lifecycle"]), ("floor", fl)):
         if "cpu" in x:
             busy = x["cpu"]["cores_busy"]
-            lines.append(f"  CPU cores busy ({name}): " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
+            lines.append(
+                f"  CPU cores busy ({name}): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in busy.items())
+                + f"; other processes {others_cores(x):.2f}"
+            )
     cpu = r.get("cpu_ms_per_lifecycle")
     if cpu:
         for name in ("system", "floor"):

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -255,3 +256,17 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+def add_cpu(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Two :meth:`CpuMeter.stop` readings as one (the phases of a run taken in parts)."""
+    if a is None:
+        return b
+    wall = a["wall_seconds"] + b["wall_seconds"]
+    used = {k: a["cpu_seconds"].get(k, 0.0) + v for k, v in b["cpu_seconds"].items()}
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": {k: round(v, 2) for k, v in used.items()},
+        "cores_busy": {k: round(v / wall, 2) for k, v in used.items()} if wall else {},
+        "machine_cores": b["machine_cores"],
+    }
