@@ -274,24 +274,14 @@ def render(r: dict[str, Any]) -> str:
         "ms",
         legend=[("p50", P50), ("p99", P99), ("goal: p99 ≤ 1.5x the floor's p99 for the same Update", GOAL)],
     )
-    paced = r.get("paced")
-    if paced:
-        panel(
-            svg,
-            f"Action latency, paced at {paced['arrival_lifecycles_per_s']:.2f} lifecycles/s",
-            latency_rows(paced["latency"]),
-            "ms",
-            goal=(goals.PACED_P99_MS, f"goal p99 ≤ {goals.PACED_P99_MS:.0f} ms"),
-        )
-    read = r.get("read_path")
-    if read:
-        panel(
-            svg,
-            f"Reads at {read['seed']['proposals']:,} proposals, one client",
-            latency_rows(read["latency"]),
-            "ms",
-            goal=(goals.READ_P99_MS, f"goal p99 ≤ {goals.READ_P99_MS:.0f} ms"),
-        )
+    sections: list[tuple[str, dict[str, Any], float]] = []  # title, its latencies, the p99 goal
+    if paced := r.get("paced"):
+        rate = paced["arrival_lifecycles_per_s"]
+        sections.append((f"Action latency, paced at {rate:.2f} lifecycles/s", paced, goals.PACED_P99_MS))
+    if read := r.get("read_path"):
+        sections.append((f"Reads at {read['seed']['proposals']:,} proposals, one client", read, goals.READ_P99_MS))
+    for title, section, limit in sections:
+        panel(svg, title, latency_rows(section["latency"]), "ms", goal=(limit, f"goal p99 ≤ {limit:.0f} ms"))
     growth = r.get("growth")
     if growth:
         panel(

@@ -18,11 +18,10 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(1200)
-def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
-    out = tmp_path / "quick.json"
+def bench(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench --quick *args --out out``, which must succeed."""
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", *args, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -30,6 +29,13 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return run
+
+
+@pytest.mark.timeout(1200)
+def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    run = bench(out)
     assert "headline ratio" in run.stdout
     r = json.loads(out.read_text())
     assert r["mode"] == "quick"
@@ -93,15 +99,7 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 def test_ab_client_experiment_interleaves_both_clients(tmp_path: Path) -> None:
     out = tmp_path / "ab.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--ab", "client", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=800,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    run = bench(out, "--ab", "client")
     x = json.loads(out.read_text())["ab"]["client"]
     assert x["rounds"] == 2 and list(x["variants"]) == ["httpx", "raw"]
     for v in x["variants"].values():
