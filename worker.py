@@ -14,9 +14,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.outage import DatabaseOutageInterceptor
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
-from ilea.db import create_pool
+from ilea.db import audit, create_pool
 from ilea.logs import setup_logging
 from ilea.loop import run_loop
 from ilea.observability import worker_runtime
@@ -66,6 +67,8 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: 
         task_queue=task_queue,
         workflows=[ProposalWorkflow],
         activities=activities_for(pool),
+        # A database outage: retried quietly, logged once when it starts and once when it ends.
+        interceptors=[DatabaseOutageInterceptor(), *kwargs.pop("interceptors", [])],
         # On SIGTERM running activities get this long to finish before they are cancelled
         # (they are idempotent either way, so a cancelled one is simply retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=20),
@@ -82,8 +85,14 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    pool = await create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        db_timeout=settings.db_timeout_seconds,
+    )
     try:
+        await audit.check_app_login(pool, strict=settings.env == "production")
         client = await connect(settings, runtime=worker_runtime(settings))
         identity = worker_identity(settings) or client.identity
         worker = build_worker(

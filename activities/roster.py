@@ -38,7 +38,9 @@ class RosterActivities:
                     title=inp.title,
                 )
             except roster.BookingRefused as err:
-                details = []
+                details: list[dict[str, object]] = []
+                # an invalid choice of instructor: each broken rule as the API's 422 `errors` show it
+                details += [{"loc": ["body", "instructor_id"], "msg": msg} for msg in err.problems]
                 if err.conflict:
                     c = err.conflict
                     details.append(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import TypeAlias, TypeVar
 
 import asyncpg
@@ -21,9 +20,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from api.auth import Principal
+from api.deadline import action_deadline
 from api.deps import ProposalRef
 from api.errors import Problem
-from ilea.db import audit
+from api.refusals import record_refusal
 from ilea.messages import ActionInput, ActionResult, ErrorType
 from workflows.proposal import ProposalWorkflow, workflow_id
 
@@ -55,26 +55,6 @@ def action_name(update: ActionUpdate[InputT]) -> str:
     name = update._defn.name  # set by @workflow.update; declared on the SDK's UpdateMethod protocol
     assert name is not None, "a dynamic Update is no action"
     return name
-
-
-async def record_refusal(pool: asyncpg.Pool, proposal_id: str, user: Principal, action: str, problem: Problem) -> None:
-    """Refusals are part of the audit trail (e.g. a four-eyes attempt)."""
-    async with pool.acquire() as con, con.transaction():
-        await audit.lock_proposal(con, proposal_id)
-        await audit.append(
-            con,
-            proposal_id,
-            [
-                (
-                    f"refused:{uuid.uuid4()}",
-                    datetime.now(UTC),
-                    user.sub,
-                    user.agency.value,
-                    "refused",
-                    {"attempted": action, "code": problem.kind, "status": problem.status, "reason": problem.detail},
-                )
-            ],
-        )
 
 
 async def send(
@@ -109,12 +89,13 @@ async def send(
     handle = client.get_workflow_handle_for(ProposalWorkflow.run, workflow_id(proposal.id))
     arg = arg.model_copy(update={"return_state": return_state})
     try:
-        return await handle.execute_update(update, arg, id=update_id(user.sub, key))
+        async with action_deadline():  # 503 when not through in time; a keyed retry gets the result
+            return await handle.execute_update(update, arg, id=update_id(user.sub, key))
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if not isinstance(cause, ApplicationError):
             raise
-        problem = Problem.from_refusal(cause.type, cause.message, list(cause.details))
+        problem = Problem.from_refusal(cause.type, cause.message, list(cause.details), action=action)
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise

@@ -16,13 +16,14 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenVerifier
+from api.deadline import DeadlineMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.limits import RateLimitMiddleware
 from api.oidc import OidcClient
-from api.routes import health, instructors, people, proposals, reports, requests, tasks
+from api.routes import health, instructors, notifications, people, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from api.web.signin import SessionMiddleware
-from ilea.db import create_pool
+from ilea.db import TRANSIENT_DB_ERRORS, audit, create_pool
 from ilea.db import idempotency as idempotency_keys
 from ilea.db import people as people_db
 from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
@@ -90,13 +91,13 @@ async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, ev
 
     Every API process runs this; the delete is idempotent, so replicas need no coordination.
     (Keys left in progress by a dead process are taken over by the next retry instead: see
-    ``api.idempotency.ABANDONED_AFTER``.)
+    ``api.idempotency.abandoned_after``.)
     """
     while True:
         await asyncio.sleep(every)
         try:
             await sweep_idempotency_keys(pool, retention)
-        except (asyncpg.PostgresError, OSError) as err:  # the database is down: next time
+        except (asyncpg.PostgresError, *TRANSIENT_DB_ERRORS) as err:  # the database is down: next time
             log.warning("could not sweep idempotency keys: %s", err)
 
 
@@ -123,11 +124,16 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             if not settings.database_url:
                 raise RuntimeError("ILEA_DATABASE_URL is not set (use `ilea dev` for the embedded stack)")
             app.state.pool = await create_pool(
-                settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                settings.database_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                db_timeout=settings.db_timeout_seconds,
             )
         else:
             app.state.pool = pool
         try:
+            if own_pool:  # the login the deployment gave us may not be able to rewrite audit rows
+                await audit.check_app_login(app.state.pool, strict=settings.env == "production")
             app.state.temporal = temporal or await connect(settings)
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
@@ -162,7 +168,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     app.state.verifier = TokenVerifier(settings, grants=grant_of)
     app.state.oidc = OidcClient(settings) if settings.oidc_issuer else None
     errors.install(app)
-    for module in (health, proposals, requests, instructors, tasks, reports, people):
+    for module in (health, proposals, requests, instructors, tasks, notifications, reports, people):
         app.include_router(module.router, responses=None if module is health else errors.PROBLEM_RESPONSES)
     web_routes.install(app)
     app.state.metrics = HttpMetrics() if settings.api_metrics_port else None
@@ -172,6 +178,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     app.add_middleware(errors.DatabaseDownMiddleware)
+    app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds)
     if app.state.metrics is not None:
         app.add_middleware(
             MetricsMiddleware, metrics=app.state.metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -10,7 +11,7 @@ import jwt
 from pydantic import BaseModel, ValidationError
 
 from ilea.db.people import Grant
-from ilea.domain import Agency, Role, subject_problem
+from ilea.domain import Agency, Role, misplaced_roles, subject_problem
 from ilea.messages import Actor
 from ilea.settings import Settings
 
@@ -36,6 +37,36 @@ VERIFIED = "ilea.verified_principal"
 
 class AuthError(Exception):
     """Missing or unusable credentials (401)."""
+
+
+# --- identity rules of product.md edition 2 that resolve() does not hold (issue 13) -------------
+
+
+def known_roles(claimed: object) -> list[Role]:
+    """The ILEA roles among those claimed (an identity provider's other roles are ignored);
+    :class:`AuthError` when there is none."""
+    names = claimed if isinstance(claimed, list) else []
+    roles = [Role(r) for r in dict.fromkeys(names) if isinstance(r, str) and r in Role.__members__]
+    if not roles:
+        raise AuthError("the token grants no ILEA role")
+    return roles
+
+
+def check_lifetime(claims: dict[str, Any], max_hours: float, now: datetime) -> None:
+    """Refuse a token issued for longer than ``max_hours`` (production only); without an
+    ``iat`` its lifetime counts from now."""
+    iat, exp = claims.get("iat"), claims.get("exp")
+    issued = iat if isinstance(iat, int | float) else now.timestamp()
+    if not isinstance(exp, int | float) or exp - issued > max_hours * 3600:
+        raise AuthError(f"the token lives longer than {max_hours:g} hours")
+
+
+def misplaced_role_reason(principal: Principal) -> str | None:
+    """Why the caller's agency cannot hold one of its roles (403), or None."""
+    wrong = misplaced_roles(principal.agency, principal.roles)
+    if not wrong:
+        return None
+    return f"a {principal.agency.value} token cannot hold the role {', '.join(r.value for r in wrong)}"
 
 
 class TokenVerifier:
@@ -81,6 +112,8 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as err:
             raise AuthError(f"invalid token: {err}") from None
+        if s.env == "production":
+            check_lifetime(claims, s.jwt_max_lifetime_hours, datetime.now(UTC))
         return claims
 
 
@@ -101,7 +134,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             sub=claims["sub"],
             name=claims.get("name", ""),
             agency=claims.get("agency"),
-            roles=claims.get("roles") or [],
+            roles=known_roles(claims.get("roles")),
         )
     except ValidationError as err:
         raise AuthError(f"invalid token claims: {err.errors()[0]['msg']}") from None

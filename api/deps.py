@@ -13,10 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from api.auth import VERIFIED, AuthError, Principal
+from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import NotFound, Problem
+from api.refusals import record_if_targeted
 from api.web.signin import session_principal
-from ilea.db import proposals, roster
+from ilea.db import notifications, proposals, roster
 from ilea.domain import Role
 from ilea.messages import ErrorType
 from ilea.settings import Settings
@@ -50,17 +51,22 @@ async def current_user(
 ) -> Principal:
     """The verified caller; 401 with ``WWW-Authenticate: Bearer`` when there is none."""
     token = credentials.credentials if credentials else None
+    seen = request.scope.get("state", {}).get(VERIFIED)
     if token is None and (request.method == "GET" or not request.url.path.startswith("/v1/")):
         # The web pages' session (resolved once by the session middleware); /v1 actions need an
         # explicit bearer token, so a cross-site form can never drive the JSON API with a cookie.
-        return session_principal(request)
-    if not token:
+        principal = session_principal(request)
+    elif not token:
         raise AuthError("a bearer token is required")
-    # The idempotency middleware verified this request's bearer token already.
-    seen = request.scope.get("state", {}).get(VERIFIED)
-    if seen is not None and seen[0] == token:
-        return cast(Principal, seen[1])
-    principal: Principal = await request.app.state.verifier.verify_async(token)
+    elif seen is not None and seen[0] == token:  # the idempotency middleware verified it already
+        principal = cast(Principal, seen[1])
+    else:
+        principal = await request.app.state.verifier.verify_async(token)
+    misplaced = misplaced_role_reason(principal)
+    if misplaced:
+        problem = Problem.from_refusal(ErrorType.wrong_agency, misplaced)
+        await record_if_targeted(request, principal, problem)
+        raise problem
     return principal
 
 
@@ -75,8 +81,12 @@ class Policy:
     def __init__(self, *roles: Role) -> None:
         self.roles = roles
 
-    async def __call__(self, user: Annotated[Principal, Depends(current_user)]) -> Principal:
-        return self.check(user)
+    async def __call__(self, request: Request, user: Annotated[Principal, Depends(current_user)]) -> Principal:
+        try:
+            return self.check(user)
+        except Problem as problem:  # a role refused on an existing proposal is part of its trail
+            await record_if_targeted(request, user, problem)
+            raise
 
     def check(self, user: Principal) -> Principal:
         """The same check outside dependency injection (the web forms)."""
@@ -200,5 +210,14 @@ def request_action(model: type[BodyT]) -> Callable[..., Awaitable[RequestAction[
     return dependency
 
 
+async def load_notification(notification_id: int, db: Db, caller: CurrentUser) -> dict[str, Any]:
+    """The notification in the path, with whether the caller has read it."""
+    row = await notifications.get_for_reader(db, notification_id, caller.sub)
+    if row is None:
+        raise NotFound("notification", str(notification_id))
+    return row
+
+
 ProposalDoc = Annotated[dict[str, Any], Depends(load_proposal_doc)]
+KnownNotification = Annotated[dict[str, Any], Depends(load_notification)]
 KnownProposal = Annotated[ProposalRef, Depends(load_proposal)]

@@ -16,6 +16,8 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AuthError
+from api.validation import explain_all
+from ilea.db import TRANSIENT_DB_ERRORS
 from ilea.messages import ErrorType
 
 log = logging.getLogger("ilea.api")
@@ -84,6 +86,7 @@ class Problem(Exception):
         kind: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -91,19 +94,61 @@ class Problem(Exception):
         self.kind = kind
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers
 
     @classmethod
-    def from_refusal(cls, kind: str | None, message: str, details: list[Any] | None = None) -> Problem:
+    def from_refusal(
+        cls, kind: str | None, message: str, details: list[Any] | None = None, *, action: str | None = None
+    ) -> Problem:
         """The problem for a refusal of type ``kind`` (an :class:`ErrorType` value), its status from
-        :data:`STATUS_BY_TYPE`: the workflow's ``ApplicationError`` and the API's own refusals alike."""
+        :data:`STATUS_BY_TYPE`: the workflow's ``ApplicationError`` and the API's own refusals alike.
+
+        An ``Invalid`` refusal always carries ``errors``: the ``{loc, msg}`` items in ``details``
+        (the workflow's shape: ``ApplicationError(message, {"loc": [...], "msg": ...}, ...)``, or
+        one list of them), else one error for the field :data:`INVALID_FIELD` names for ``action``.
+        """
         status = STATUS_BY_TYPE.get(kind or "", 500)
         errors = None
         extra: dict[str, Any] = {}
-        if kind == ErrorType.invalid and details and isinstance(details[0], dict) and "loc" in details[0]:
-            errors = details
+        if kind == ErrorType.invalid:
+            errors = located(details) or [{"loc": ["body", *INVALID_FIELD.get(action or "", ())], "msg": message}]
         elif kind == ErrorType.booking_conflict and details:
             extra["conflict"] = details[0]
         return cls(status, message, kind=kind, errors=errors, extra=extra)
+
+    @classmethod
+    def invalid(cls, errors: list[dict[str, Any]]) -> Problem:
+        """A 422 listing every broken rule of a request."""
+        detail = errors[0]["msg"] if len(errors) == 1 else f"{len(errors)} problems with this request (see errors)"
+        return cls(422, detail, kind=ErrorType.invalid, errors=errors)
+
+
+#: The body field a workflow's ``Invalid`` refusal of an action concerns, when its details
+#: name none: a vote or position without its comment, a blank reason, a cutoff out of range,
+#: an instructor who cannot be booked, a slot re-targeted to an agency with no instructors.
+INVALID_FIELD: dict[str, tuple[str, ...]] = {
+    "isg_vote": ("comment",),
+    "revise": ("comment",),
+    "board_position": ("comment",),
+    "board_decision": ("comment",),
+    "withdraw": ("reason",),
+    "staffing_cutoff": ("cutoff",),
+    "accept_request": ("instructor_id",),
+    "decline_request": ("reason",),
+    "release_request": ("reason",),
+    "retarget_request": ("agency",),
+    "hand_over": ("sub",),
+}
+
+
+def located(details: list[Any] | None) -> list[dict[str, Any]]:
+    """The ``{loc, msg}`` items of a refusal's details (given one by one, or as one list)."""
+    items = details[0] if details and len(details) == 1 and isinstance(details[0], list) else details or []
+    return [
+        {"loc": list(d["loc"]), "msg": str(d["msg"])}
+        for d in items
+        if isinstance(d, dict) and isinstance(d.get("loc"), list) and "msg" in d
+    ]
 
 
 class NotFound(Problem):
@@ -136,16 +181,14 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
-    return list(loc)
-
-
 def install(app: FastAPI) -> None:
     """Register the one mapping from exception types to problem responses."""
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, kind=exc.kind, errors=exc.errors, extra=exc.extra)
+        return problem_response(
+            exc.status, exc.detail, kind=exc.kind, errors=exc.errors, extra=exc.extra, headers=exc.headers
+        )
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:
@@ -153,8 +196,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": _loc(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        return problem_response(422, f"{len(errors)} field(s) are invalid", errors=errors)
+        problem = Problem.invalid(explain_all(exc.errors()))
+        return problem_response(422, problem.detail, kind=problem.kind, errors=problem.errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -183,16 +226,25 @@ def install(app: FastAPI) -> None:
         # A path or query value PostgreSQL cannot take (NUL, `%00`): the request's fault, not a 500.
         return problem_response(400, "text must not contain NUL (\\u0000) characters")
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)  # "the database system is shutting down"
-    @app.exception_handler(OSError)
-    async def _db_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
-        return problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
+    for transient in DB_UNAVAILABLE:
+        app.add_exception_handler(transient, _db_unavailable)
 
 
-#: What an unreachable or stopping database raises (refused or dropped connections).
-DB_DOWN = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, OSError)
+#: What a database that is down, hung or just back raises: refused or dropped connections,
+#: timeouts (connect, statement, pool acquire), a server shutting down or cancelling, and
+#: asyncpg's own state errors on a connection caught mid-cancel. Never the request's fault.
+DB_UNAVAILABLE: tuple[type[Exception], ...] = TRANSIENT_DB_ERRORS
+
+
+async def _db_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return db_unavailable_response(exc)
+
+
+def db_unavailable_response(exc: BaseException) -> JSONResponse:
+    log.warning("database unavailable: %r", exc)
+    return problem_response(
+        503, "the database is unavailable; retry shortly", kind="Unavailable", headers={"Retry-After": "2"}
+    )
 
 
 class DatabaseDownMiddleware:
@@ -217,11 +269,10 @@ class DatabaseDownMiddleware:
 
         try:
             await self.app(scope, receive, watch)
-        except DB_DOWN as exc:
-            log.warning("database unavailable: %s", exc)
+        except DB_UNAVAILABLE as exc:
             if sent["done"]:
-                return  # the answer is out (e.g. storing it for its Idempotency-Key failed)
+                log.warning("database unavailable after the answer went out: %r", exc)
+                return  # e.g. storing it for its Idempotency-Key failed
             if sent["started"]:
                 raise
-            response = problem_response(503, "the database is unavailable; retry shortly", headers={"Retry-After": "2"})
-            await response(scope, receive, send)
+            await db_unavailable_response(exc)(scope, receive, send)

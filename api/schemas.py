@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
-from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic
-from ilea.messages import InstructorRequestView, ProposalFields, ProposalView, Strict
+from api.text import LINE, CalendarDate, Comment, Cost, Justification, Reason, Title
+from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic, subject_problem
+from ilea.messages import AuditChain, InstructorRequestView, ProposalFields, ProposalView, Strict
 
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+#: The votes a person casts (``deemed_concur`` is recorded by the system only).
+CastVote = Literal[IsgVote.concur, IsgVote.nonconcur, IsgVote.request_changes, IsgVote.abstain]
+
+
+class ProposalBody(ProposalFields):
+    """A proposal as a person sends it: :class:`ProposalFields` with the input rules of
+    product.md edition 2 (``api/text.py``), which the workflow's own model does not repeat."""
+
+    title: Title
+    start_date: CalendarDate
+    end_date: CalendarDate
+    estimated_cost_usd: Cost
+    justification: Justification = ""
+
+    def fields(self) -> ProposalFields:
+        """The workflow's model of the same values."""
+        return ProposalFields.model_validate(self.model_dump())
 
 
 class IsgVoteBody(Strict):
-    vote: IsgVote
+    vote: CastVote
     comment: Comment | None = None
 
 
 class RevisionBody(Strict):
-    proposal: ProposalFields
+    proposal: ProposalBody
     comment: Reason
 
 
@@ -39,11 +55,25 @@ class WithdrawBody(Strict):
 
 
 class CutoffBody(Strict):
-    cutoff: date
+    cutoff: CalendarDate
+
+
+class HandOverBody(Strict):
+    """``POST /v1/proposals/{id}/owner``: the program officer who owns the proposal from now on."""
+
+    sub: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+    @field_validator("sub")
+    @classmethod
+    def _a_person(cls, sub: str) -> str:
+        problem = subject_problem(sub)
+        if problem:
+            raise ValueError(problem)
+        return sub
 
 
 class AcceptBody(Strict):
-    instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    instructor_id: Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
 
 
 class ReasonBody(Strict):
@@ -55,10 +85,10 @@ class RetargetBody(Strict):
 
 
 class InstructorBody(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-    component: str
+    name: Annotated[str, StringConstraints(min_length=2, max_length=200), LINE]
+    component: Annotated[str, StringConstraints(max_length=40), LINE]
     expertise: list[Topic] = Field(min_length=1, max_length=11)
-    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=40)]] = Field(
+    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=40), LINE]] = Field(
         default_factory=list, max_length=20
     )
 
@@ -68,6 +98,11 @@ class InstructorPatch(Strict):
 
 
 class Proposal(ProposalView):
+    """The proposal as the workflow keeps it (its ``owner`` too: the submitter, until handed
+    over), with what the database adds."""
+
+    #: ILEA-<fiscal year>-<nnnn>, given when the proposal was first recorded
+    reference: str | None = None
     history_url: str
 
 
@@ -79,6 +114,8 @@ class PendingOut(BaseModel):
 
 class ProposalSummary(BaseModel):
     id: str
+    reference: str | None = None
+    owner: str | None = None
     title: str
     academy: str
     topic: str
@@ -114,6 +151,30 @@ class ChainCheck(BaseModel):
     valid: bool
     events: int
     first_broken_seq: int | None
+    #: each difference found, in words (empty when valid)
+    problems: list[str] = []
+    #: the workflow's own record of its audit events, which the database's were compared with;
+    #: null when the workflow could not be asked (then only the database's chain was checked)
+    workflow: AuditChain | None = None
+
+
+class Notification(BaseModel):
+    id: int
+    party: str
+    kind: str
+    proposal_id: str
+    subject: str
+    body: str
+    created_at: datetime
+    #: whether the caller has read it (read state is per person)
+    read: bool
+    email: Literal["not_configured", "queued", "sent", "failed"]
+    #: a request to act clears itself once the action is done (or moot): when it did, else null
+    cleared_at: datetime | None = None
+
+
+class Notifications(BaseModel):
+    items: list[Notification]
 
 
 class Task(BaseModel):

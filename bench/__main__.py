@@ -28,7 +28,7 @@ from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
 #: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client;
-#: the search-attribute upserts before edition 2 (bench/variants.py) against today's; and
+#: the search-attribute upserts before IleaPendingOn left visibility (bench/variants.py) against today's; and
 #: an A/A control (today's against itself, in two pairs of processes like ``visibility``).
 AB_EXPERIMENTS = ("client", "visibility", "aa")
 
@@ -308,7 +308,7 @@ async def run_ab(
             pair = [ab.Variant(kind, _load(stack.api, tokens, kind), own) for kind in ("httpx", "raw")]
             out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
         else:
-            # visibility: A, the workflow before edition 2; B, today's. aa: today's twice (how far
+            # visibility: A, the workflow before IleaPendingOn left; B, today's. aa: today's twice (how far
             # two such pairs differ with no change at all). Each on its own fresh worker and API.
             sides = (
                 (("every change upserted", True), ("only changes, no IleaPendingOn", False))

@@ -1,4 +1,4 @@
-"""The baseline of the ``visibility`` A/B experiment: the workflow as it was before edition 2
+"""The baseline of the ``visibility`` A/B experiment: the workflow as it was before IleaPendingOn left visibility
 (every change upserted, ``IleaPendingOn`` included), on its own worker and API.
 
 It is today's ProposalWorkflow with its search attributes kept the old way: exactly the
@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name="ProposalWorkflow")
 class EveryChangeUpserted(ProposalWorkflow):
-    """Before edition 2: all five attributes whenever any changed (every vote changes who the
+    """Before: all five attributes whenever any changed (every vote changes who the
     proposal waits on), with no patch marker."""
 
     @workflow.init
@@ -67,7 +67,7 @@ async def register_legacy_attribute(client: Client) -> None:
 def start(
     database_url: str, temporal: str, task_queue: str, state: Path, *, before: bool
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
-    """A worker and an API on their own task queue: the workflow before edition 2 (``before``)
+    """A worker and an API on their own task queue: the workflow before the change (``before``)
     or today's, each in fresh processes so that neither side starts with a fuller workflow
     cache or an older heap than the other. Returns them and the API's base URL."""
     from bench import stack

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -20,8 +19,8 @@ import typer
 
 from ilea import devstack
 from ilea.db import create_pool, roster
+from ilea.db.migrate import ensure_app_login, wait_for_database
 from ilea.db.migrate import migrate as apply_migrations
-from ilea.db.migrate import wait_for_database
 from ilea.demo import demo_roster, demo_tokens
 from ilea.domain import Agency, Role
 from ilea.grants import GrantRefused
@@ -33,13 +32,15 @@ from ilea.tokens import issue_token
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 
-async def _migrate_and_seed(settings: Settings, seed: bool, wait: float = 0) -> list[str]:
-    assert settings.database_url
-    await wait_for_database(settings.database_url, wait)
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+async def _migrate_and_seed(owner_url: str, seed: bool, app_login: str | None = None, wait: float = 0) -> list[str]:
+    """Migrate as the tables' owner; with ``app_login``, also create the application's login."""
+    await wait_for_database(owner_url, wait)
+    pool = await create_pool(owner_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as con:
             applied = await apply_migrations(con)
+            if app_login:
+                await ensure_app_login(con, app_login)
         if seed:
             for person in demo_roster():
                 await roster.create_instructor(pool, **person)
@@ -53,11 +54,12 @@ def migrate(
     seed_demo: Annotated[bool, typer.Option(help="also add the demo roster")] = False,
     wait: Annotated[float, typer.Option(help="seconds to keep trying while PostgreSQL does not answer")] = 0,
 ) -> None:
-    """Apply database migrations (and seed reference data), under an advisory lock."""
+    """Apply database migrations (and seed reference data) as the tables' owner, under an advisory lock."""
     settings = Settings()
-    if not settings.database_url:
-        raise typer.BadParameter("ILEA_DATABASE_URL is not set")
-    applied = asyncio.run(_migrate_and_seed(settings, seed_demo, wait))
+    owner_url = settings.migration_database_url or settings.database_url
+    if not owner_url:
+        raise typer.BadParameter("ILEA_MIGRATION_DATABASE_URL (or ILEA_DATABASE_URL) is not set")
+    applied = asyncio.run(_migrate_and_seed(owner_url, seed_demo, wait=wait))
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
 
 
@@ -179,7 +181,7 @@ def dev(
         state / "temporal.db", temporal_port, ui_port, headless=headless, log_file=state / "temporal.log"
     )
     pg: devstack.EmbeddedPostgres | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    supervisor: devstack.Supervisor | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -189,12 +191,18 @@ def dev(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        temporal.start()
+        temporal.start(wait=False)  # PostgreSQL starts and migrates meanwhile
         database_url = base.database_url
+        owner_url, app_login = base.migration_database_url or database_url, None
         if not database_url:
             pg = devstack.EmbeddedPostgres(state / "pgdata", pg_port or base.dev_pg_port).start()
-            database_url = pg.url
+            # Migrations run as the owner; the worker and the API log in as ilea_app's member,
+            # which cannot update, delete or truncate audit rows.
+            owner_url, database_url, app_login = pg.url, pg.app_url, devstack.APP_LOGIN
+        assert owner_url is not None
         env = {
+            # Against the dev server (5 s long polls) a stopped worker shows in /readyz in 20 s.
+            "ILEA_WORKER_POLL_MAX_AGE_SECONDS": str(devstack.WORKER_POLL_MAX_AGE_S),
             **os.environ,
             "ILEA_DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal.address,
@@ -205,50 +213,34 @@ def dev(
             temporal_address=temporal.address,
             api_port=api_port,
         )
-        asyncio.run(_migrate_and_seed(settings, seed=True))
-        roles = ("worker", "api")
-        for role in roles:
-            log = open(state / f"{role}.log", "ab")  # noqa: SIM115
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "cli", role],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-        devstack.wait_for_port(api_port, 60, children[1])
-        _wait_ready(api_port, children)
+        asyncio.run(_migrate_and_seed(owner_url, seed=True, app_login=app_login))
+        temporal.wait()
+        # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
+        supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
+        for role in ("worker", "api"):
+            supervisor.add(role, [sys.executable, "-m", "cli", role], state / f"{role}.log")
+        supervisor.start_all()
+        _wait_ready(api_port, supervisor)
         _banner(settings, api_port, None if headless else ui_port, state, time.monotonic() - started)
         while not stopping:
-            for role, child in zip(roles, children, strict=True):
-                if child.poll() is not None:
-                    typer.echo(f"the {role} exited (code {child.returncode}); see {state}/{role}.log", err=True)
-                    stopping = True
+            supervisor.check(stopping=lambda: stopping)
             time.sleep(0.2)
     finally:
         typer.echo("stopping…")
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if supervisor is not None:
+            supervisor.stop()
         temporal.stop()
         if pg is not None and pg.started_here:
             pg.stop()
         typer.echo("stopped; state kept in " + str(state))
 
 
-def _wait_ready(port: int, children: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+def _wait_ready(port: int, supervisor: devstack.Supervisor, timeout: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(c.poll() is not None for c in children):
+        if any(c.process is None or c.process.poll() is not None for c in supervisor.children):
             raise RuntimeError("the worker or the API exited during start-up")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:

@@ -9,18 +9,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ilea import search_attributes
 
 _PG_SYSTEM_USER = "embedded_postgres"
+
+#: The application's login on the embedded server: a member of ilea_app (migration 005), so
+#: the worker and the API cannot update, delete or truncate audit rows in development either.
+APP_LOGIN = "ilea_app_login"
 
 
 def bin_path(name: str) -> str:
@@ -41,7 +47,15 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    With ``SO_REUSEADDR``, as every server of the stack binds (uvicorn through asyncio,
+    Temporal through Go's net package, PostgreSQL): sockets of the last run still in
+    TIME_WAIT after a Ctrl-C do not count as "in use" (they did for about a minute), a
+    listening socket still does.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -82,6 +96,11 @@ class EmbeddedPostgres:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/ilea"
+
+    @property
+    def app_url(self) -> str:
+        """The application's login (created by ``ilea dev`` after migrating)."""
+        return f"postgresql://{APP_LOGIN}@127.0.0.1:{self.port}/ilea"
 
     def admin_url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -210,6 +229,17 @@ class EmbeddedPostgres:
 #: OS crash or power cut can drop the last commits, never corrupt the file.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
+#: The dev server answers an idle worker's long poll after this many seconds (Temporal's
+#: default is a minute), so that a poll "recently" means a few seconds ago: /readyz can then
+#: tell a stopped worker from an idle one quickly. An idle worker polls again at once.
+LONG_POLL_S = 5
+
+#: ``ILEA_WORKER_POLL_MAX_AGE_SECONDS`` for processes against the dev server. A stopped worker's
+#: last poll can still be answered (with a task it never runs) up to LONG_POLL_S after it
+#: stopped, so /readyz says so within LONG_POLL_S + this (20 s); an idle worker's last poll is
+#: at most LONG_POLL_S old, and a busy one's younger.
+WORKER_POLL_MAX_AGE_S = 3 * LONG_POLL_S
+
 
 @dataclass
 class TemporalDevServer:
@@ -240,6 +270,7 @@ class TemporalDevServer:
             "--log-level",
             "warn",
         ]
+        cmd += ["--dynamic-config-value", f'matching.longPollExpirationInterval="{LONG_POLL_S}s"']
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
             for pragma in SQLITE_PRAGMAS:
@@ -249,7 +280,9 @@ class TemporalDevServer:
         cmd += search_attributes.dev_server_args()
         return cmd
 
-    def start(self, timeout: float = 60) -> TemporalDevServer:
+    def start(self, timeout: float = 60, *, wait: bool = True) -> TemporalDevServer:
+        """Start the server; with ``wait=False`` return at once (then :meth:`wait`), so that
+        something else can start meanwhile."""
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
@@ -260,8 +293,14 @@ class TemporalDevServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout, self.process)
+        if wait:
+            self.wait(timeout)
         return self
+
+    def wait(self, timeout: float = 60) -> None:
+        """Until the server listens (raises if it exits first or takes longer)."""
+        assert self.process is not None
+        wait_for_port(self.port, timeout, self.process)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -270,3 +309,89 @@ class TemporalDevServer:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+# --- supervision ---------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    """One supervised process (the worker or the API) and its restart schedule."""
+
+    role: str
+    argv: list[str]
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    started_at: float = 0.0
+    restart_at: float | None = None
+    backoff: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    """Keeps the stack's worker and API running until it is told to stop.
+
+    A child that exits is started again after a backoff (1 s, doubling up to 30 s; back to 1 s
+    once a run has lasted a minute), with one line saying so through ``say``.
+    """
+
+    env: dict[str, str]
+    say: Callable[[str], None]
+    children: list[Child] = field(default_factory=list)
+
+    FIRST_BACKOFF_S = 1.0
+    MAX_BACKOFF_S = 30.0
+    STABLE_AFTER_S = 60.0
+
+    def add(self, role: str, argv: Sequence[str], log_file: Path) -> Child:
+        child = Child(role, list(argv), log_file)
+        self.children.append(child)
+        return child
+
+    def start(self, child: Child) -> None:
+        with open(child.log_file, "ab") as log:
+            child.process = subprocess.Popen(
+                child.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        child.starts += 1
+        child.started_at = time.monotonic()
+        child.restart_at = None
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self.start(child)
+
+    def check(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """One round: note children that exited, restart those whose backoff is over."""
+        now = time.monotonic()
+        for child in self.children:
+            proc = child.process
+            if child.restart_at is None and proc is not None and proc.poll() is not None:
+                ran = now - child.started_at
+                child.backoff = (
+                    self.FIRST_BACKOFF_S
+                    if ran >= self.STABLE_AFTER_S or not child.backoff
+                    else min(child.backoff * 2, self.MAX_BACKOFF_S)
+                )
+                child.restart_at = now + child.backoff
+                self.say(
+                    f"the {child.role} exited (code {proc.returncode}) after {ran:.0f} s;"
+                    f" restarting it in {child.backoff:.0f} s (log: {child.log_file})"
+                )
+            if child.restart_at is not None and now >= child.restart_at and not stopping():
+                self.start(child)
+                assert child.process is not None
+                self.say(f"the {child.role} started again (pid {child.process.pid}, start {child.starts})")
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM to every child, SIGKILL to those still running after ``grace`` seconds."""
+        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        for proc in running:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

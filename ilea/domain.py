@@ -88,6 +88,11 @@ def subject_problem(sub: str) -> str | None:
     return None
 
 
+def misplaced_roles(agency: Agency, roles: Iterable[Role]) -> list[Role]:
+    """The roles that ``agency`` cannot hold (e.g. a DHS ``program_officer``)."""
+    return [r for r in roles if agency not in ROLE_AGENCIES[r]]
+
+
 class Academy(StrEnum):
     BUD = "BUD"
     BKK = "BKK"
@@ -161,6 +166,7 @@ class PartyKind(StrEnum):
     board = "board"
     agency = "agency"
     program_officer = "program_officer"
+    person = "person"
 
 
 #: the seat name of the Policy Board's chair in ``board:chair``
@@ -178,6 +184,8 @@ class Party:
     kind: PartyKind
     agency: Agency | None = None
     seat: str | None = None
+    #: a person's ``sub`` (``person:<sub>``): e.g. a proposal's owner
+    sub: str | None = None
 
     @classmethod
     def isg(cls, agency: Agency) -> Party:
@@ -205,6 +213,13 @@ class Party:
         return cls(PartyKind.program_officer)
 
     @classmethod
+    def person(cls, sub: str) -> Party:
+        """One person, by the ``sub`` their tokens carry (a proposal's owner is told as a person)."""
+        if not sub:
+            raise ValueError("a person party needs a sub")
+        return cls(PartyKind.person, sub=sub)
+
+    @classmethod
     def parse(cls, text: str) -> Party:
         """``"isg:DHS"`` → ``Party.isg(Agency.DHS)``; raises ``ValueError`` for anything else."""
         if text == PartyKind.program_officer.value:
@@ -212,6 +227,8 @@ class Party:
         kind, sep, rest = text.partition(":")
         if not sep:
             raise ValueError(f"not a party: {text!r}")
+        if kind == PartyKind.person and rest:
+            return cls.person(rest)
         if kind == PartyKind.board and rest == CHAIR:
             return cls.chair()
         try:
@@ -226,6 +243,8 @@ class Party:
     def __str__(self) -> str:
         if self.kind is PartyKind.program_officer:
             return self.kind.value
+        if self.kind is PartyKind.person:
+            return f"{self.kind.value}:{self.sub}"
         if self.seat is not None:
             return f"{self.kind.value}:{self.seat}"
         assert self.agency is not None
@@ -233,7 +252,7 @@ class Party:
 
 
 def all_parties() -> tuple[Party, ...]:
-    """Every party the system can name."""
+    """Every party the system can name but persons (``person:<sub>``, one per person)."""
     return (
         *(Party.isg(a) for a in ISG_SEATS),
         *(Party.board(a) for a in BOARD_MEMBERS),
@@ -243,10 +262,14 @@ def all_parties() -> tuple[Party, ...]:
     )
 
 
-def parties_for(agency: Agency, roles: Iterable[Role]) -> list[Party]:
-    """The parties a person of ``agency`` holding ``roles`` acts for (their inbox and notifications)."""
+def parties_for(agency: Agency, roles: Iterable[Role], *, sub: str | None = None) -> list[Party]:
+    """The parties a person of ``agency`` holding ``roles`` acts for (their inbox and notifications).
+
+    With ``sub``, the person themselves too (``person:<sub>``: what is addressed to them alone,
+    such as a proposal owner's notifications).
+    """
     held = set(roles)
-    parties: list[Party] = []
+    parties: list[Party] = [Party.person(sub)] if sub else []
     if Role.isg_member in held and agency in ISG_SEATS:
         parties.append(Party.isg(agency))
     if Role.board_member in held and agency in BOARD_MEMBERS:

@@ -19,17 +19,22 @@ AGENCY_DOMAINS = {
     Agency.DOJ: "usdoj.gov",
 }
 
+#: what a sub that is an email address looks like
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
 #: the ``<role>`` of the default mailbox of each kind of party
 _MAILBOX_ROLE = {PartyKind.isg: "isg", PartyKind.board: "board", PartyKind.agency: "coordinator"}
 
 
-def addresses_for(party: str, settings: Settings) -> list[str]:
-    """The mailbox(es) of a pending-on party.
+def addresses_for(party: str, settings: Settings, *, email: str | None = None) -> list[str]:
+    """The mailbox(es) of a party.
 
     ``ILEA_NOTIFY_ADDRESSES`` (JSON, party → comma-separated addresses) wins;
     otherwise ``isg:DHS`` → ``ilea-isg@dhs.gov``, ``agency:DOJ`` →
     ``ilea-coordinator@usdoj.gov``, ``board:chair`` → ``ilea-board-chair@state.gov``,
-    ``program_officer`` → ``ilea-program-officer@state.gov``.
+    ``program_officer`` → ``ilea-program-officer@state.gov``. A person (``person:<sub>``, a
+    proposal's owner) is written to at ``email`` (their address on file in ILEA), else at their
+    sub when it is an address, else at the program office's mailbox (owners are program officers).
     """
     configured = settings.notify_addresses.get(party)
     if configured:
@@ -38,6 +43,12 @@ def addresses_for(party: str, settings: Settings) -> list[str]:
         parsed = Party.parse(party)
     except ValueError:
         return []
+    if parsed.kind is PartyKind.person:
+        if email:
+            return [email]
+        if parsed.sub and _ADDRESS.fullmatch(parsed.sub):
+            return [parsed.sub]
+        return addresses_for(str(Party.program_officer()), settings)
     if parsed == Party.program_officer():
         return [f"ilea-program-officer@{AGENCY_DOMAINS[Agency.STATE]}"]
     if parsed == Party.chair():

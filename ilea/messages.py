@@ -12,7 +12,7 @@ The product's words these messages are made of (agencies, stages, topics, partie
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -114,6 +114,8 @@ class RuleConfig(BaseModel):
     staffing_cutoff_days: int = 30
     staffing_cutoff_min_days: int = 7
     min_lead_days: int = 60
+    #: the latest a course may start, in days after its submission (or revision): 3 years
+    max_horizon_days: int = 1095
     fast_track_max_cost_usd: Decimal = Decimal("150000")
 
 
@@ -146,12 +148,25 @@ class BoardDecisionRecord(BaseModel):
     at: datetime
 
 
+def task_key(party: str, since: datetime, request_id: str | None = None) -> str:
+    """What identifies one pending action: who, since when, for which request.
+
+    A notification asking a party to act carries the key of the action (``NotificationIn.task``);
+    the projection clears it once no pending item has that key (the action is done, or moot).
+    """
+    return f"{party}|{request_id or ''}|{since.astimezone(UTC).isoformat()}"
+
+
 class PendingItem(BaseModel):
     party: str
     since: datetime
     due: datetime | None = None
     kind: str
     request_id: str | None = None
+
+    @property
+    def task(self) -> str:
+        return task_key(self.party, self.since, self.request_id)
 
 
 class InstructorRef(BaseModel):
@@ -198,6 +213,9 @@ class ProposalView(ProposalFields):
 
     id: str
     stage: Stage
+    #: the program officer who owns the proposal (its submitter, until handed over): the one notified
+    owner: str = ""
+    owner_name: str = ""
     overdue: bool = False
     dissent: bool = False
     fast_tracked: bool = False
@@ -300,6 +318,13 @@ class RetargetInput(ActionInput):
     agency: Agency
 
 
+class HandOverInput(ActionInput):
+    """A program officer hands the proposal over to another program officer (``sub``)."""
+
+    sub: str
+    name: str = ""
+
+
 class ActionResult(BaseModel):
     proposal_id: str
     version: int
@@ -327,6 +352,21 @@ class NotificationIn(BaseModel):
     kind: str
     subject: str
     body: str = ""
+    #: the pending action it asks for (:func:`task_key`), cleared once that action is no longer pending
+    task: str | None = None
+
+
+class AuditChain(BaseModel):
+    """The workflow's own record of its audit events: how many, and the hash of their chain.
+
+    Kept in the workflow (a store the database cannot rewrite); ``/events/verify`` compares it
+    with the events the database holds (:mod:`ilea.chain`). ``kept`` is False for proposals
+    submitted before the workflow kept one.
+    """
+
+    kept: bool
+    events: int = 0
+    head: str = ""
 
 
 class ProjectInput(BaseModel):

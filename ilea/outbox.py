@@ -45,8 +45,10 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 import asyncpg
 
-from ilea.db import notifications
+from ilea.db import TRANSIENT_DB_ERRORS, notifications, people
+from ilea.domain import Party, PartyKind
 from ilea.mailer import addresses_for, build_digest, build_message
+from ilea.outage import Outage
 from ilea.settings import Settings
 
 log = logging.getLogger("ilea.email")
@@ -86,6 +88,7 @@ class EmailOutbox:
         self._settings = settings
         self._batch = batch
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._outage = Outage("PostgreSQL", log, "the outbox retries with backoff")
 
     @property
     def enabled(self) -> bool:
@@ -133,10 +136,21 @@ class EmailOutbox:
             failed += len(group) if outcome == "failed" else 0
         return DrainResult(sent, retried, failed)
 
+    async def _email_of(self, party: str) -> str | None:
+        """A person's address on file (their grant in ILEA), for a notification to ``person:<sub>``."""
+        try:
+            parsed = Party.parse(party)
+        except ValueError:
+            return None
+        if parsed.kind is not PartyKind.person or parsed.sub is None:
+            return None
+        person = await people.get(self._pool, parsed.sub)
+        return str(person["email"]) if person and person.get("email") else None
+
     async def _send(self, rows: list[dict[str, Any]], party: str, make: Callable[[list[str]], EmailMessage]) -> str:
         """Send one email for ``rows`` (all claimed, all to ``party``); mark them; return their status."""
         first = rows[0]
-        to = addresses_for(party, self._settings)
+        to = addresses_for(party, self._settings, email=await self._email_of(party))
         if not to:
             log.warning("no address for party %s", party, extra={"proposal_id": first["proposal_id"]})
             return await self._failed(rows, "no address", final=True)
@@ -186,10 +200,17 @@ class EmailOutbox:
             return
         if self._settings.email_digest:
             log.info("daily digest: notifications are emailed at %02d:00 US Eastern", self._settings.email_digest_hour)
+        poll = self._settings.smtp_poll_seconds
         while not stop.is_set():
+            wait = poll
             try:
                 await self.drain()
-            except (asyncpg.PostgresError, OSError) as err:
+            except TRANSIENT_DB_ERRORS as err:  # logged once per outage, retried sooner at first
+                self._outage.failed(err)
+                wait = self._outage.backoff(1.0, poll)
+            except asyncpg.PostgresError as err:
                 log.warning("outbox pass failed: %s", err)
+            else:
+                self._outage.recovered()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._settings.smtp_poll_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=wait)

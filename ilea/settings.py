@@ -38,8 +38,14 @@ class Settings(BaseSettings):
 
     # PostgreSQL: when unset, `ilea dev` starts an embedded server and sets it.
     database_url: str | None = Field(None, repr=False)  # holds the password
+    #: the tables' owner, for `ilea migrate` (default: ILEA_DATABASE_URL). The API and the worker
+    #: log in with ILEA_DATABASE_URL as a member of ilea_app, which cannot rewrite audit rows.
+    migration_database_url: str | None = Field(None, repr=False)  # holds the password
     db_pool_min: int = 2
     db_pool_max: int = 10
+    #: bound on connecting, on each statement and on waiting for a pooled connection (API and
+    #: worker): a PostgreSQL that hangs rather than refuses is an error in seconds, not a hang
+    db_timeout_seconds: float = Field(5.0, gt=0)
 
     # Temporal, under the environment names Temporal's own tools use.
     temporal_address: str = Field(
@@ -69,6 +75,13 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    #: every request is answered within this (product.md "Availability"): an action whose
+    #: Update is not through by then answers 503 and may still take effect
+    request_timeout_seconds: float = Field(15.0, gt=2)
+    #: /readyz wants a worker poll of the task queue at most this old. An idle worker's long
+    #: poll lasts the server's matching.longPollExpirationInterval (1 min by default, 5 s
+    #: under `ilea dev`), so keep this above it.
+    worker_poll_max_age_seconds: float = Field(75.0, gt=0)
     #: /docs and /openapi.json; by default on, except in production
     docs_enabled: bool | None = None
     max_body_bytes: int = 256 * 1024
@@ -86,6 +99,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = "ilea-dev"
     jwt_audience: str = "ilea-api"
     token_ttl_hours: int = 12
+    #: in production, a token whose `exp` is more than this after its `iat` is refused (401)
+    jwt_max_lifetime_hours: float = Field(12.0, gt=0)
 
     # --- sign-in with OpenID Connect; roles granted in ILEA (issue 18) ---
     #: the identity provider (discovery at <issuer>/.well-known/openid-configuration); unset: no OIDC sign-in
@@ -128,6 +143,8 @@ class Settings(BaseSettings):
     staffing_cutoff_days: int = 30
     staffing_cutoff_min_days: int = 7
     min_lead_days: int = 60
+    #: the latest a course may start, in days after its submission (or revision): 3 years
+    max_horizon_days: int = 1095
     fast_track_max_cost_usd: Decimal = Decimal("150000")
 
     # Embedded development stack (`ilea dev`).

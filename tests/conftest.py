@@ -24,8 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from ilea import search_attributes
 from ilea.db import create_pool
-from ilea.db.migrate import migrate
+from ilea.db.migrate import ensure_app_login, migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
+from tests.support import APP_LOGIN, APP_PASSWORD, as_app_login
 
 
 def _with_database(url: str, database: str) -> str:
@@ -61,6 +62,7 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
         con = await asyncpg.connect(_with_database(pg_server_url, name))
         try:
             await migrate(con)
+            await ensure_app_login(con, APP_LOGIN, APP_PASSWORD)
         finally:
             await con.close()
         yield name
@@ -84,7 +86,7 @@ async def _fresh_database(pg_server_url: str, prefix: str, template: str | None 
 
 @pytest.fixture
 async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test."""
+    """A fresh, migrated database for one test (the owner's URL)."""
     async with _fresh_database(pg_server_url, "ilea_t", template_db) as url:
         yield url
 
@@ -98,7 +100,18 @@ async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(db_url, min_size=1, max_size=60)
+    """The application's pool: logged in as a member of ilea_app, as the API and worker are."""
+    p = await create_pool(as_app_login(db_url), min_size=1, max_size=60)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+async def owner_pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The tables' owner (what migrations run as): for tests that tamper or alter tables."""
+    p = await create_pool(db_url, min_size=1, max_size=4)
     try:
         yield p
     finally:

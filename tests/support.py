@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
@@ -33,6 +34,17 @@ from ilea.messages import (
 )
 from worker import build_worker
 from workflows.proposal import ProposalWorkflow, workflow_id
+
+#: The login the tests' application pool uses: a member of ilea_app, like the real one.
+APP_LOGIN, APP_PASSWORD = "ilea_app_test", "ilea-app-test"
+
+
+def as_app_login(url: str) -> str:
+    """``url`` with the application's login instead of the owner's."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{APP_LOGIN}:{APP_PASSWORD}@{host}", parts.path, parts.query, parts.fragment))
+
 
 PO = Actor(sub="po-1", name="Pat Officer", agency=Agency.STATE, roles=[Role.program_officer])
 PO2 = Actor(sub="po-2", name="Sam Officer", agency=Agency.STATE, roles=[Role.program_officer])

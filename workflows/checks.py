@@ -9,7 +9,8 @@ HTTP status. Nothing here changes state or calls Temporal.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RequestStatus,
         Role,
         Stage,
+        subject_problem,
     )
     from ilea.messages import (
         AcceptInput,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CutoffInput,
         DeclineInput,
         ErrorType,
+        HandOverInput,
         InstructorRequestView,
         IsgVoteInput,
         ReleaseInput,
@@ -47,10 +50,34 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.state import STAFFING_STAGES, ProposalState
 
+#: where a broken rule is, as in the API's 422 ``errors`` (``["body", "comment"]``)
+Loc = Sequence[str | int]
 
-def refuse(kind: ErrorType, message: str) -> ApplicationError:
-    """A deliberate refusal; the API maps ``kind`` to an HTTP status."""
+
+def refuse(kind: ErrorType, message: str, loc: Loc = ("body",)) -> ApplicationError:
+    """A deliberate refusal; the API maps ``kind`` to an HTTP status.
+
+    An ``Invalid`` refusal also names the field it concerns (``loc``), like every 422.
+    """
+    if kind is ErrorType.invalid:
+        return invalid([(loc, message)])
     return ApplicationError(message, type=kind.value, non_retryable=True)
+
+
+def invalid(problems: Sequence[tuple[Loc, str]]) -> ApplicationError:
+    """Every broken rule in one refusal (422): its details are ``{"loc", "msg"}``, one per rule."""
+    summary = (
+        problems[0][1]
+        if len(problems) == 1
+        else f"{len(problems)} rules are broken: " + "; ".join(msg for _, msg in problems)
+    )
+    details = [{"loc": list(loc), "msg": msg} for loc, msg in problems]
+    return ApplicationError(summary, *details, type=ErrorType.invalid.value, non_retryable=True)
+
+
+def refuse_all(problems: Sequence[tuple[Loc, str]]) -> None:
+    if problems:
+        raise invalid(problems)
 
 
 # --- the pieces every check is made of ------------------------------------------------------
@@ -73,9 +100,14 @@ def need_stage(state: ProposalState, what: str, *stages: Stage) -> None:
         raise refuse(kind, f"{what} is possible only in {wanted}; the proposal is {state.stage.value}")
 
 
-def need_comment(comment: str | None, why: str) -> None:
-    if not (comment and comment.strip()):
-        raise refuse(ErrorType.invalid, f"a comment is required {why}")
+def blank(text: str | None) -> bool:
+    return not (text and text.strip())
+
+
+def need_comment(comment: str | None, why: str, field: str = "comment") -> None:
+    if blank(comment):
+        noun = "a reason" if field == "reason" else "a comment"
+        raise refuse(ErrorType.invalid, f"{noun} is required {why}", ("body", field))
 
 
 # --- the ISG round and the Policy Board --------------------------------------------------------
@@ -90,23 +122,20 @@ def check_isg_vote(state: ProposalState, inp: IsgVoteInput, now: datetime) -> No
     need_stage(state, "an ISG vote", Stage.isg_review)
     four_eyes(state, inp.actor)
     if inp.vote is IsgVote.deemed_concur:
-        raise refuse(ErrorType.invalid, "deemed_concur is recorded only by the system")
+        raise refuse(ErrorType.invalid, "deemed_concur is recorded only by the system", ("body", "vote"))
     if inp.vote is not IsgVote.concur:
-        need_comment(inp.comment, f"with {inp.vote.value}")
+        need_comment(inp.comment, f"with a {inp.vote.value} vote")
 
 
 def check_revision(state: ProposalState, inp: RevisionInput, now: datetime) -> None:
     need_role(inp.actor, Role.program_officer)
     need_stage(state, "a revision", Stage.changes_requested)
-    need_comment(inp.comment, "with a revision")
-    problems = rules.validate_proposal(inp.proposal, rules.eastern_date(now), state.rules)
-    if problems:
-        raise ApplicationError(
-            "the revised proposal is invalid",
-            [{"loc": list(loc), "msg": msg} for loc, msg in problems],
-            type=ErrorType.invalid.value,
-            non_retryable=True,
-        )
+    problems: list[tuple[Loc, str]] = []
+    if blank(inp.comment):
+        problems.append((("body", "comment"), "a comment is required with a revision"))
+    for loc, msg in rules.validate_proposal(inp.proposal, rules.eastern_date(now), state.rules):
+        problems.append((("body", "proposal", *loc[1:]), msg))  # the fields are the body's `proposal`
+    refuse_all(problems)
 
 
 def check_board_position(state: ProposalState, inp: BoardPositionInput, now: datetime) -> None:
@@ -116,7 +145,15 @@ def check_board_position(state: ProposalState, inp: BoardPositionInput, now: dat
     need_stage(state, "a Board position", Stage.board_review)
     four_eyes(state, inp.actor)
     if inp.position is BoardPosition.nonconcur:
-        need_comment(inp.comment, "with nonconcur")
+        need_comment(inp.comment, "with a nonconcur position")
+
+
+#: what the chair does, in words (for the reasons a refusal gives)
+DECIDING = {
+    BoardDecision.approve: "approve",
+    BoardDecision.disapprove: "disapprove",
+    BoardDecision.return_to_isg: "return the proposal to the Steering Group",
+}
 
 
 def check_board_decision(state: ProposalState, inp: BoardDecisionInput, now: datetime) -> None:
@@ -126,7 +163,7 @@ def check_board_decision(state: ProposalState, inp: BoardDecisionInput, now: dat
     need_stage(state, "the Board decision", Stage.board_review)
     four_eyes(state, inp.actor)
     if inp.decision is not BoardDecision.approve:
-        need_comment(inp.comment, f"with {inp.decision.value}")
+        need_comment(inp.comment, f"to {DECIDING[inp.decision]}")
     else:
         blocked = rules.chair_block_reason({a: p.position for a, p in state.positions.items()})
         if blocked:
@@ -142,38 +179,67 @@ def check_withdraw(state: ProposalState, inp: WithdrawInput, now: datetime) -> N
         raise refuse(ErrorType.closed, f"the proposal is already {state.stage.value}")
     if now >= rules.start_of_day(state.fields.start_date):
         raise refuse(ErrorType.wrong_stage, "the course has started; it can no longer be withdrawn")
-    need_comment(inp.reason, "to withdraw (reason)")
+    need_comment(inp.reason, "to withdraw", "reason")
+
+
+#: the stages in which the staffing cutoff can be moved
+CUTOFF_STAGES = (Stage.isg_review, Stage.changes_requested, Stage.board_review, Stage.staffing, Stage.staffing_at_risk)
 
 
 def check_cutoff(state: ProposalState, inp: CutoffInput, now: datetime) -> None:
     need_role(inp.actor, Role.program_officer)
-    need_stage(
-        state,
-        "moving the staffing cutoff",
-        Stage.isg_review,
-        Stage.changes_requested,
-        Stage.board_review,
-        Stage.staffing,
-        Stage.staffing_at_risk,
-    )
-    latest = state.fields.start_date - timedelta(days=state.rules.staffing_cutoff_min_days)
-    today = rules.eastern_date(now)
-    if inp.cutoff > latest:
-        raise refuse(
-            ErrorType.invalid,
-            f"the cutoff may be no later than {latest} ({state.rules.staffing_cutoff_min_days} days before the start)",
-        )
-    if inp.cutoff < today:
-        raise refuse(ErrorType.invalid, f"the cutoff {inp.cutoff} is in the past")
+    need_stage(state, "moving the staffing cutoff", *CUTOFF_STAGES)
     if state.cutoff_passed:
         raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
+    _check_cutoff_date(state, inp, now, only_later=True)
+
+
+def check_cutoff_as_before_edition_2(state: ProposalState, inp: CutoffInput, now: datetime) -> None:
+    """The cutoff check of proposals whose histories moved a cutoff before it only moved later."""
+    need_role(inp.actor, Role.program_officer)
+    need_stage(state, "moving the staffing cutoff", *CUTOFF_STAGES)
+    if state.cutoff_passed:
+        raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
+    _check_cutoff_date(state, inp, now, only_later=False)
+
+
+def _check_cutoff_date(state: ProposalState, inp: CutoffInput, now: datetime, *, only_later: bool) -> None:
+    """The new cutoff: later than the current one (``only_later``), not past, and at least the
+    minimum days before the start."""
+    loc = ("body", "cutoff")
+    days = state.rules.staffing_cutoff_min_days
+    latest = rules.days_before(state.fields.start_date, days)
+    problems: list[tuple[Loc, str]] = []
+    if only_later and inp.cutoff <= state.cutoff:
+        problems.append((loc, f"the cutoff only moves later: it is {state.cutoff}, and {inp.cutoff} is not later"))
+    if inp.cutoff > latest:
+        problems.append((loc, f"the cutoff may be no later than {latest} ({days} days before the start)"))
+    if inp.cutoff < rules.eastern_date(now):
+        problems.append((loc, f"the cutoff {inp.cutoff} is in the past"))
+    refuse_all(problems)
+
+
+def check_hand_over(state: ProposalState, inp: HandOverInput, now: datetime) -> None:
+    """Any program officer may hand a proposal over (INL works as one office), to another person.
+
+    Whether the new owner is a program officer is the API's to check (it knows the grants).
+    """
+    need_role(inp.actor, Role.program_officer)
+    if state.stage in TERMINAL_STAGES:
+        raise refuse(ErrorType.closed, f"the proposal is already {state.stage.value}")
+    problem = subject_problem(inp.sub)
+    if problem is None and inp.sub == state.owner:
+        problem = f"{inp.sub} already owns this proposal"
+    if problem is not None:
+        raise refuse(ErrorType.invalid, problem, ("body", "sub"))
 
 
 def check_retarget(state: ProposalState, inp: RetargetInput, now: datetime) -> InstructorRequestView:
     need_role(inp.actor, Role.program_officer)
     need_stage(state, "re-targeting a slot", *STAFFING_STAGES)
     if inp.agency not in INSTRUCTOR_AGENCIES:
-        raise refuse(ErrorType.invalid, "instructors come from TREASURY, DHS or DOJ")
+        message = f"instructors come from TREASURY, DHS or DOJ, not {inp.agency}"
+        raise refuse(ErrorType.invalid, message, ("body", "agency"))
     r = state.staffing.get(inp.request_id)
     if r is None:
         raise refuse(ErrorType.not_found, f"no instructor request {inp.request_id} on this proposal")
@@ -213,7 +279,7 @@ def check_accept(state: ProposalState, inp: AcceptInput, now: datetime) -> Instr
 
 def check_decline(state: ProposalState, inp: DeclineInput, now: datetime) -> InstructorRequestView:
     r = _check_answer(state, inp.request_id, inp.actor)
-    need_comment(inp.reason, "to decline (reason)")
+    need_comment(inp.reason, "to decline", "reason")
     return r
 
 
@@ -223,5 +289,5 @@ def check_release(state: ProposalState, inp: ReleaseInput, now: datetime) -> Ins
     r = request_for(state, inp.request_id, inp.actor, RequestStatus.accepted)
     if now >= rules.start_of_day(state.fields.start_date):
         raise refuse(ErrorType.closed, "the course has started; instructors can no longer be released")
-    need_comment(inp.reason, "to release an instructor (reason)")
+    need_comment(inp.reason, "to release an instructor", "reason")
     return r

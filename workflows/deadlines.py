@@ -17,11 +17,12 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.domain import ISG_SEATS, IsgVote, Party, RequestStatus, Stage
+    from ilea.domain import ISG_SEATS, TERMINAL_STAGES, IsgVote, Party, RequestStatus, Stage
     from ilea.messages import InstructorRequestView, IsgVoteRecord
     from workflows import rules
     from workflows.staffing import NewId
 
+from workflows import notices
 from workflows import transitions as t
 from workflows.state import STAFFING_STAGES, ProposalState
 
@@ -80,6 +81,53 @@ def next_due(state: ProposalState) -> datetime | None:
     return min((d.due_at for d in deadlines(state)), default=None)
 
 
+def happen(state: ProposalState, now: datetime, new_id: NewId) -> tuple[bool, Cancellation | None]:
+    """Let every deadline of the stage that has come by ``now`` happen, in the order listed.
+
+    One stage at a time: a deadline that ends the stage ends the batch (the rest were the
+    stage's own), and the next stage's deadlines are the next batch's. A cancellation is
+    applied to the state (:func:`~workflows.transitions.cancel_everything`) and returned,
+    because releasing the bookings it leaves takes an activity.
+
+    Returns:
+        whether any deadline happened, and the cancellation, if one did.
+    """
+    stage = state.stage
+    due = [d for d in deadlines(state) if d.due_at <= now]
+    cancellation = None
+    for deadline in due:
+        if state.stage is not stage:
+            break
+        cancellation = deadline.happens(state, now, new_id)
+        if cancellation is not None:
+            t.cancel_everything(state, Stage.cancelled, None, cancellation.reason, now=now)
+    if state.stage in STAFFING_STAGES:
+        t.refresh_staffing_stage(state, None, now=now)
+    return bool(due), cancellation
+
+
+def catch_up(state: ProposalState, now: datetime, new_id: NewId) -> None:
+    """Every deadline that has come by ``now``, stage after stage (what a validator judges after).
+
+    Pure: a cancellation's bookings are left to the caller (a validator has none to release).
+    """
+    for _ in range(MAX_BATCHES):
+        if state.stage in TERMINAL_STAGES or not is_due(state, now):
+            return
+        happen(state, now, new_id)
+
+
+def is_due(state: ProposalState, now: datetime) -> bool:
+    """True when a deadline has come and not yet happened."""
+    due = next_due(state)
+    return due is not None and due <= now
+
+
+#: Deadlines happen stage after stage; each batch ends a stage or spends its deadlines, so a
+#: handful of batches always suffices. The bound only makes a mistake finite.
+MAX_BATCHES = 20
+
+
 # --- the ISG round -----------------------------------------------------------------------------
 
 
@@ -89,7 +137,8 @@ def remind_isg(state: ProposalState, now: datetime, new_id: NewId) -> None:
         if seat not in state.votes:
             party = Party.isg(seat)
             t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.round_due)}, seat, now=now)
-            t.notify(state, party, "reminder", f"Reminder: your ISG vote is due on {state.fields.title}", now=now)
+            subject = f"Reminder: your ISG vote is due on {state.fields.title}"
+            notices.ask(state, party, state.round_opened_at, subject, now=now, kind="reminder")
 
 
 def close_isg_round(state: ProposalState, now: datetime, new_id: NewId) -> None:
@@ -115,20 +164,25 @@ def revision_lapsed(state: ProposalState, now: datetime, new_id: NewId) -> None:
 
 
 def remind_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
+    """Each Board party yet to act is reminded (one audit event each, as the ISG seats are)."""
     state.board_reminded = True
-    detail = {"party": t.BOARD_AS_A_WHOLE, "due": t.iso(state.board_due)}
-    t.record(state, "reminder", None, detail, now=now)
+    assert state.board_since is not None  # in board_review
     for party in t.board_waiting(state):
-        t.notify(state, party, "reminder", f"Reminder: the Policy Board is due on {state.fields.title}", now=now)
+        t.record(state, "reminder", None, {"party": str(party), "due": t.iso(state.board_due)}, party.agency, now=now)
+        subject = f"Reminder: the Policy Board is due on {state.fields.title}"
+        notices.ask(state, party, state.board_since, subject, now=now, kind="reminder")
 
 
 def escalate_board(state: ProposalState, now: datetime, new_id: NewId) -> None:
-    """The Board's deadline passed: the chair and the program officer are told; nothing else moves."""
+    """The Board's deadline passed: the chair (whose decision it waits on) and the owner are told;
+    nothing else moves."""
     state.overdue = True
+    assert state.board_since is not None  # in board_review
     detail = {"reason": "Policy Board deadline passed", "due": t.iso(state.board_due)}
     t.record(state, "escalation", None, detail, now=now)
-    for party in (Party.chair(), Party.program_officer()):
-        t.notify(state, party, "escalation", f"Overdue at the Policy Board: {state.fields.title}", now=now)
+    subject = f"Overdue at the Policy Board: {state.fields.title}"
+    notices.ask(state, Party.chair(), state.board_since, subject, now=now, kind="escalation")
+    notices.notify(state, notices.owner(state), "escalation", subject, now=now)
 
 
 # --- staffing and the course ----------------------------------------------------------------
@@ -141,11 +195,14 @@ def _request_deadlines(state: ProposalState, r: InstructorRequestView) -> list[t
         r.reminded = True
         party = Party.coordinators(r.agency)
         t.record(state, "reminder", None, {"party": str(party), "request_id": r.id}, r.agency, now=now)
-        t.notify(state, party, "reminder", f"Reminder: instructor request for {state.fields.title}", now=now)
+        subject = f"Reminder: instructor request for {state.fields.title}"
+        notices.ask(state, party, r.sent_at, subject, now=now, request_id=r.id, kind="reminder")
 
     def expire(state: ProposalState, now: datetime, new_id: NewId) -> None:
         t.record(state, "request_expired", None, {"request_id": r.id, "slot": r.slot}, r.agency, now=now)
         reason = "no answer by the deadline (counts as a decline)"
+        subject = f"{r.agency.value} did not answer the instructor request for slot {r.slot}: {state.fields.title}"
+        notices.notify(state, notices.owner(state), "staffing", subject, reason, now=now)
         t.advance(state, r, RequestStatus.expired, reason, now=now, new_id=new_id)
 
     reminder = rules.reminder_time(r.due, state.rules.request_reminder_business_days)

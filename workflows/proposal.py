@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -23,17 +24,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from activities.roster import RosterActivities
-    from ilea.domain import TERMINAL_STAGES, Stage
+    from ilea.domain import TERMINAL_STAGES
     from ilea.messages import (
         AcceptInput,
+        ActionInput,
         ActionResult,
-        Actor,
+        AuditChain,
         BoardDecisionInput,
         BoardPositionInput,
         BookInput,
         BookResult,
         CutoffInput,
         DeclineInput,
+        HandOverInput,
         IsgVoteInput,
         ProposalInput,
         ProposalOutcome,
@@ -45,20 +48,24 @@ with workflow.unsafe.imports_passed_through():
         RevisionInput,
         WithdrawInput,
     )
-    from workflows import rules
 
-from workflows import checks, deadlines, views
+from workflows import actions, deadlines, views
 from workflows import transitions as t
-from workflows.state import STAFFING_STAGES, ProposalState
+from workflows.state import ProposalState
 from workflows.timer import DeadlineTimer
 
 #: ``workflow.patched`` ids of command changes; histories recorded before each change replay
 #: through the old branch (tests/workflows/histories/legacy).
 PATCH_LOCAL_BOOKING = "book-as-local-activity"
+PATCH_DEADLINES_FIRST = "deadlines-before-actions"
+PATCH_CUTOFF_ONLY_LATER = "cutoff-only-later"
+PATCH_CHAIN_KEPT = "audit-chain-kept"
 PATCH_VISIBILITY = "search-attributes-on-change-without-pending-on"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+
+I = TypeVar("I", bound=ActionInput)  # noqa: E741 - an Update's input
 
 
 def workflow_id(proposal_id: str) -> str:
@@ -108,24 +115,36 @@ class ProposalWorkflow:
         return lambda: self._state.version != version
 
     async def _on_deadlines(self) -> None:
-        """Let every deadline that has come happen, in the order the stage lists them."""
-        stage, now = self._state.stage, workflow.now()
-        due = [d for d in deadlines.deadlines(self._state) if d.due_at <= now]
-        for deadline in due:
-            if self._state.stage is not stage:
-                break  # an earlier deadline ended the stage; the rest were the stage's own
-            cancellation = deadline.happens(self._state, workflow.now(), self._new_id)
-            if cancellation is not None:
-                await self._cancel_everything(Stage.cancelled, None, cancellation.reason)
-        if self._state.stage in STAFFING_STAGES:
-            t.refresh_staffing_stage(self._state, None, now=workflow.now())
-        if due:
+        """Let every deadline of the stage that has come happen (:func:`deadlines.happen`)."""
+        happened, cancellation = deadlines.happen(self._state, workflow.now(), self._new_id)
+        if cancellation is not None and self._state.staffing.started:
+            await self._release_bookings(None, cancellation.reason)
+        if happened:
             await self._commit()
+
+    async def _deadlines_first(self) -> None:
+        """Before an action is judged, every deadline that has come by now happens (and is committed).
+
+        Usually the main loop has done it already; not when the deadline passed while no worker
+        was running, because an Update is handled before the timer that fired meanwhile.
+        """
+        for _ in range(deadlines.MAX_BATCHES):
+            if self._state.stage in TERMINAL_STAGES or not deadlines.is_due(self._state, workflow.now()):
+                return
+            # Proposals that handled actions before this change never did this: their histories
+            # have no such commits where an action found a deadline due.
+            if not workflow.patched(PATCH_DEADLINES_FIRST):
+                return
+            await self._on_deadlines()
 
     # --- what takes an activity -------------------------------------------------------------
 
     async def _commit(self) -> None:
         """Write the new state, its audit events and notifications; keep search attributes current."""
+        if self._state.version == 0:
+            # The workflow keeps its own record of the audit chain from its first commit on;
+            # proposals submitted before it did have none (their histories hold no such marker).
+            self._state.chain_kept = workflow.patched(PATCH_CHAIN_KEPT)
         project = t.outbox(self._state, now=workflow.now())
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
@@ -141,7 +160,7 @@ class ProposalWorkflow:
                 self._state.last_sa = views.search_attributes(v)
                 workflow.upsert_search_attributes(changed)
             return
-        # proposals started before edition 2: all five, IleaPendingOn too, when any changed
+        # proposals started before this change: all five, IleaPendingOn too, when any changed
         wanted = views.legacy_search_attributes(v)
         if wanted != self._state.last_sa:
             self._state.last_sa = wanted
@@ -153,14 +172,6 @@ class ProposalWorkflow:
             ReleaseBookingsInput(proposal_id=self._state.id, request_id=request_id, reason=reason),
             start_to_close_timeout=TIMEOUT,
         )
-
-    async def _cancel_everything(self, stage: Stage, actor: Actor | None, reason: str) -> None:
-        """Compensation: cancel every live request and release every booking, then the stage."""
-        booked = self._state.staffing.cancel_all(reason)
-        if self._state.staffing.started:
-            await self._release_bookings(None, reason)
-        t.bookings_released(self._state, booked, actor, reason, now=workflow.now())
-        t.set_stage(self._state, stage, actor, reason, now=workflow.now())
 
     async def _book(self, book: BookInput) -> BookResult:
         """The roster books the instructor; its refusal (a booking conflict) becomes the Update's."""
@@ -192,6 +203,24 @@ class ProposalWorkflow:
         await workflow.wait_condition(lambda: self._state.ready)
         return views.action_result(self._state, inp)
 
+    async def _act(self, inp: I, action: actions.Action[I, Any]) -> ActionResult:
+        """Deadlines first, then the action on a copy of the state that replaces it once whole."""
+        async with self._lock:
+            await self._deadlines_first()
+            self._state, shown = actions.attempt(self._state, inp, action, workflow.now(), self._new_id)
+            await self._commit()
+            return views.action_result(self._state, inp, shown)
+
+    def _validate(self, inp: I, action: actions.Action[I, Any]) -> None:
+        actions.dry_run(self._state, inp, action, workflow.now())
+
+    def _cutoff_only_later(self) -> bool:
+        """False in proposals whose histories moved or reset a cutoff before it only moved later.
+
+        (Validators always judge by today's rule; they do not run on replay.)
+        """
+        return workflow.patched(PATCH_CUTOFF_ONLY_LATER)
+
     @workflow.update
     async def isg_vote(self, inp: IsgVoteInput) -> ActionResult:
         """An ISG member's vote for their agency's seat; the fourth vote closes the round.
@@ -200,15 +229,11 @@ class ProposalWorkflow:
         round closed or the proposal not in ISG review (Closed, WrongStage); an author of the
         proposal (FourEyes); ``deemed_concur``, or any vote but concur without a comment (Invalid).
         """
-        async with self._lock:
-            checks.check_isg_vote(self._state, inp, workflow.now())
-            t.cast_vote(self._state, inp, now=workflow.now(), new_id=self._new_id)
-            await self._commit()
-            return views.action_result(self._state, inp)
+        return await self._act(inp, actions.ISG_VOTE)
 
     @isg_vote.validator
     def _validate_isg_vote(self, inp: IsgVoteInput) -> None:
-        checks.check_isg_vote(self._state, inp, workflow.now())
+        self._validate(inp, actions.ISG_VOTE)
 
     @workflow.update
     async def revise(self, inp: RevisionInput) -> ActionResult:
@@ -217,15 +242,11 @@ class ProposalWorkflow:
         Refuses: no ``program_officer`` role (Forbidden); not in changes_requested (WrongStage,
         Closed); no comment, or revised fields that break the proposal rules (Invalid).
         """
-        async with self._lock:
-            checks.check_revision(self._state, inp, workflow.now())
-            t.revise(self._state, inp, now=workflow.now())
-            await self._commit()
-            return views.action_result(self._state, inp)
+        return await self._act(inp, actions.REVISE if self._cutoff_only_later() else actions.REVISE_AS_BEFORE)
 
     @revise.validator
     def _validate_revise(self, inp: RevisionInput) -> None:
-        checks.check_revision(self._state, inp, workflow.now())
+        self._validate(inp, actions.REVISE)
 
     @workflow.update
     async def board_position(self, inp: BoardPositionInput) -> ActionResult:
@@ -235,15 +256,11 @@ class ProposalWorkflow:
         seat (WrongAgency); not in board_review (WrongStage, Closed); an author (FourEyes); a
         nonconcur without a comment (Invalid).
         """
-        async with self._lock:
-            checks.check_board_position(self._state, inp, workflow.now())
-            t.take_position(self._state, inp, now=workflow.now())
-            await self._commit()
-            return views.action_result(self._state, inp)
+        return await self._act(inp, actions.BOARD_POSITION)
 
     @board_position.validator
     def _validate_board_position(self, inp: BoardPositionInput) -> None:
-        checks.check_board_position(self._state, inp, workflow.now())
+        self._validate(inp, actions.BOARD_POSITION)
 
     @workflow.update
     async def board_decision(self, inp: BoardDecisionInput) -> ActionResult:
@@ -253,15 +270,11 @@ class ProposalWorkflow:
         board_review (WrongStage, Closed); an author (FourEyes); disapprove or return without a
         comment (Invalid); approve over a member's nonconcur (ChairBlocked).
         """
-        async with self._lock:
-            checks.check_board_decision(self._state, inp, workflow.now())
-            t.decide(self._state, inp, now=workflow.now(), new_id=self._new_id)
-            await self._commit()
-            return views.action_result(self._state, inp)
+        return await self._act(inp, actions.BOARD_DECISION)
 
     @board_decision.validator
     def _validate_board_decision(self, inp: BoardDecisionInput) -> None:
-        checks.check_board_decision(self._state, inp, workflow.now())
+        self._validate(inp, actions.BOARD_DECISION)
 
     @workflow.update
     async def withdraw(self, inp: WithdrawInput) -> ActionResult:
@@ -271,33 +284,32 @@ class ProposalWorkflow:
         the course has started (WrongStage); no reason (Invalid).
         """
         async with self._lock:
-            checks.check_withdraw(self._state, inp, workflow.now())
-            t.record(self._state, "withdrawn", inp.actor, {"reason": inp.reason}, now=workflow.now())
-            await self._cancel_everything(Stage.withdrawn, inp.actor, f"withdrawn: {inp.reason}")
+            await self._deadlines_first()
+            withdrawn, _ = actions.attempt(self._state, inp, actions.WITHDRAW, workflow.now(), self._new_id)
+            if withdrawn.staffing.started:
+                await self._release_bookings(None, f"withdrawn: {inp.reason}")
+            self._state = withdrawn
             await self._commit()
             return views.action_result(self._state, inp)
 
     @withdraw.validator
     def _validate_withdraw(self, inp: WithdrawInput) -> None:
-        checks.check_withdraw(self._state, inp, workflow.now())
+        self._validate(inp, actions.WITHDRAW)
 
     @workflow.update
     async def staffing_cutoff(self, inp: CutoffInput) -> ActionResult:
-        """The program officer moves the staffing cutoff, before it passes.
+        """The program officer moves the staffing cutoff later, before it passes.
 
         Refuses: no ``program_officer`` role (Forbidden); scheduled or a terminal stage
-        (WrongStage, Closed); a date in the past or later than the minimum days before the start
-        (Invalid); the cutoff already passed (Closed).
+        (WrongStage, Closed); a date earlier than the cutoff, in the past, or later than the
+        minimum days before the start (Invalid); the cutoff already passed (Closed).
         """
-        async with self._lock:
-            checks.check_cutoff(self._state, inp, workflow.now())
-            t.move_cutoff(self._state, inp, now=workflow.now())
-            await self._commit()
-            return views.action_result(self._state, inp)
+        action = actions.STAFFING_CUTOFF if self._cutoff_only_later() else actions.STAFFING_CUTOFF_AS_BEFORE
+        return await self._act(inp, action)
 
     @staffing_cutoff.validator
     def _validate_staffing_cutoff(self, inp: CutoffInput) -> None:
-        checks.check_cutoff(self._state, inp, workflow.now())
+        self._validate(inp, actions.STAFFING_CUTOFF)
 
     @workflow.update
     async def accept_request(self, inp: AcceptInput) -> ActionResult:
@@ -308,15 +320,21 @@ class ProposalWorkflow:
         open (Closed); an instructor the roster cannot book (the roster's type, BookingConflict).
         """
         async with self._lock:
-            r = checks.check_accept(self._state, inp, workflow.now())
+            await self._deadlines_first()
+            r = actions.judged(self._state, inp, actions.ACCEPT, workflow.now())
             booked = await self._book(t.booking(self._state, r, inp.instructor_id))
-            t.accepted(self._state, inp, r, booked.instructor, now=workflow.now())
+            try:
+                accepting = actions.accepting(booked.instructor)
+                self._state, shown = actions.attempt(self._state, inp, accepting, workflow.now(), self._new_id)
+            except ApplicationError:
+                await self._release_bookings(r.id, "the acceptance could not be recorded")  # compensation
+                raise
             await self._commit()
-            return views.action_result(self._state, inp, r)
+            return views.action_result(self._state, inp, shown)
 
     @accept_request.validator
     def _validate_accept(self, inp: AcceptInput) -> None:
-        checks.check_accept(self._state, inp, workflow.now())
+        self._validate(inp, actions.ACCEPT)
 
     @workflow.update
     async def decline_request(self, inp: DeclineInput) -> ActionResult:
@@ -324,15 +342,11 @@ class ProposalWorkflow:
 
         Refuses as ``accept_request`` does (bar the booking), and a decline without a reason (Invalid).
         """
-        async with self._lock:
-            r = checks.check_decline(self._state, inp, workflow.now())
-            t.decline(self._state, inp, r, now=workflow.now(), new_id=self._new_id)
-            await self._commit()
-            return views.action_result(self._state, inp, r)
+        return await self._act(inp, actions.DECLINE)
 
     @decline_request.validator
     def _validate_decline(self, inp: DeclineInput) -> None:
-        checks.check_decline(self._state, inp, workflow.now())
+        self._validate(inp, actions.DECLINE)
 
     @workflow.update
     async def release_request(self, inp: ReleaseInput) -> ActionResult:
@@ -343,19 +357,19 @@ class ProposalWorkflow:
         accepted, or the course started (Closed); no reason (Invalid).
         """
         async with self._lock:
-            r = checks.check_release(self._state, inp, workflow.now())
-            if self._state.stage is Stage.scheduled and workflow.now() >= rules.end_of_day(self._state.cutoff):
-                # Every slot was filled when the cutoff passed (it is not watched while
-                # scheduled): the reopened slot has until the start, not an instant cancellation.
-                self._state.cutoff_passed = True
+            await self._deadlines_first()
+            # Rehearsed first (placeholder ids), so a release the state cannot take is refused
+            # before the booking is let go; then applied as of the time the roster answers.
+            _, r = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), actions.placeholder_ids())
+            assert r is not None
             await self._release_bookings(r.id, inp.reason)
-            t.released(self._state, inp, r, now=workflow.now(), new_id=self._new_id)
+            self._state, shown = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), self._new_id)
             await self._commit()
-            return views.action_result(self._state, inp, r)
+            return views.action_result(self._state, inp, shown)
 
     @release_request.validator
     def _validate_release(self, inp: ReleaseInput) -> None:
-        checks.check_release(self._state, inp, workflow.now())
+        self._validate(inp, actions.RELEASE)
 
     @workflow.update
     async def retarget_request(self, inp: RetargetInput) -> ActionResult:
@@ -365,15 +379,29 @@ class ProposalWorkflow:
         agency that provides no instructors (Invalid); an unknown request (NotFound); a slot not
         unfilled (Closed).
         """
-        async with self._lock:
-            r = checks.check_retarget(self._state, inp, workflow.now())
-            new = t.retarget(self._state, inp, r, now=workflow.now(), new_id=self._new_id)
-            await self._commit()
-            return views.action_result(self._state, inp, new)
+        return await self._act(inp, actions.RETARGET)
 
     @retarget_request.validator
     def _validate_retarget(self, inp: RetargetInput) -> None:
-        checks.check_retarget(self._state, inp, workflow.now())
+        self._validate(inp, actions.RETARGET)
+
+    @workflow.update
+    async def hand_over(self, inp: HandOverInput) -> ActionResult:
+        """A program officer hands the proposal over to another (``inp.sub``), who owns it from now on.
+
+        Refuses: no ``program_officer`` role (Forbidden); a terminal stage (Closed); no valid sub,
+        or the owner already (Invalid).
+        """
+        return await self._act(inp, actions.HAND_OVER)
+
+    @hand_over.validator
+    def _validate_hand_over(self, inp: HandOverInput) -> None:
+        self._validate(inp, actions.HAND_OVER)
+
+    @workflow.query
+    def audit_chain(self) -> AuditChain:
+        """The workflow's own record of the proposal's audit events (their number and chain head)."""
+        return views.audit_chain(self._state)
 
     @workflow.query
     def state(self) -> ProposalView:

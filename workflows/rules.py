@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -73,8 +74,12 @@ def start_of_day(day: date) -> datetime:
 
 
 def end_of_day(day: date) -> datetime:
-    """The end of ``day`` in Eastern Time (i.e. 00:00 ET of the next day)."""
-    return start_of_day(day + timedelta(days=1))
+    """The end of ``day`` in Eastern Time (i.e. 00:00 ET of the next day).
+
+    The last day there is (``date.max``) has no next day: it ends at its own start, so a date
+    at the end of the calendar bounds a deadline instead of overflowing it.
+    """
+    return start_of_day(day + timedelta(days=1) if day < date.max else day)
 
 
 def business_deadline(opened_at: datetime, business_days: int) -> datetime:
@@ -88,9 +93,33 @@ def reminder_time(deadline: datetime, business_days_before: int) -> datetime:
     return end_of_day(add_business_days(last_day, -business_days_before))
 
 
-def default_cutoff(start_date: date, days_before: int) -> date:
-    """The staffing cutoff: ``days_before`` calendar days before the course starts."""
-    return start_date - timedelta(days=days_before)
+def days_before(day: date, days: int) -> date:
+    """``days`` calendar days before ``day``, or the first date there is."""
+    return day - timedelta(days=days) if days < (day - date.min).days else date.min
+
+
+def days_after(day: date, days: int) -> date:
+    """``days`` calendar days after ``day``, or the last date there is."""
+    return day + timedelta(days=days) if days < (date.max - day).days else date.max
+
+
+def default_cutoff(start_date: date, days_before_start: int) -> date:
+    """The staffing cutoff: ``days_before_start`` calendar days before the course starts."""
+    return days_before(start_date, days_before_start)
+
+
+def revised_cutoff(cutoff: date, old_start: date, new_start: date, rules: RuleConfig) -> date:
+    """The cutoff after a revision moved the course from ``old_start`` to ``new_start``.
+
+    The default is recomputed from the new start; an extension (a cutoff later than the old
+    default) is kept when it still fits: later than the new default and at least the minimum
+    days before the new start. The cutoff moves only later than its default, never earlier.
+    """
+    default = default_cutoff(new_start, rules.staffing_cutoff_days)
+    extended = cutoff > default_cutoff(old_start, rules.staffing_cutoff_days)
+    if extended and default < cutoff <= days_before(new_start, rules.staffing_cutoff_min_days):
+        return cutoff
+    return default
 
 
 # --- proposal validation -------------------------------------------------------
@@ -99,7 +128,7 @@ Problem = tuple[tuple[str | int, ...], str]
 
 
 def validate_proposal(fields: ProposalFields, today: date, rules: RuleConfig) -> list[Problem]:
-    """Every cross-field rule the proposal breaks, each with the field it concerns.
+    """Every cross-field and reference-data rule the proposal breaks, each with the field it concerns.
 
     Args:
         fields: the proposal, already valid field by field.
@@ -109,46 +138,60 @@ def validate_proposal(fields: ProposalFields, today: date, rules: RuleConfig) ->
     Returns:
         ``(loc, message)`` pairs; empty when the proposal is valid.
     """
+    return proposal_problems(dict(fields), today, rules)
+
+
+def proposal_problems(values: Mapping[str, Any], today: date, rules: RuleConfig) -> list[Problem]:
+    """:func:`validate_proposal` on the fields that are valid on their own (``values``, by field
+    name): a rule runs when every field it reads is there, so a request that also breaks field
+    rules still hears about every cross-field rule it can be judged on, in the same answer.
+    """
     problems: list[Problem] = []
     body = ("body",)
-    if fields.end_date < fields.start_date:
-        problems.append(((*body, "end_date"), "end_date must not be before start_date"))
-    else:
-        days = (fields.end_date - fields.start_date).days + 1
-        if fields.course_type is CourseType.leld and not 35 <= days <= 49:
+    start, end = values.get("start_date"), values.get("end_date")
+    course_type, academy = values.get("course_type"), values.get("academy")
+    if start is not None and end is not None:
+        days = (end - start).days + 1
+        if end < start:
+            problems.append(((*body, "end_date"), "The course cannot end before it starts (check the end date)"))
+        elif course_type is CourseType.leld and not 35 <= days <= 49:
+            problems.append(
+                ((*body, "end_date"), f"An leld course lasts six weeks (35 to 49 days); this one lasts {days} days")
+            )
+        elif course_type in (CourseType.specialized, CourseType.executive) and days > 21:
+            problems.append(
+                ((*body, "end_date"), f"A {course_type} course lasts at most 21 days; this one lasts {days} days")
+            )
+    if course_type is CourseType.executive and academy is not None and academy is not Academy.ROS:
+        problems.append(((*body, "academy"), "Executive courses are given only at ROS (Roswell)"))
+    if start is not None:
+        earliest = days_after(today, rules.min_lead_days)
+        latest = days_after(today, rules.max_horizon_days)
+        if start < earliest:
             problems.append(
                 (
-                    (*body, "end_date"),
-                    f"a leld course lasts six weeks (35 to 49 days); this one lasts {days}",
+                    (*body, "start_date"),
+                    f"The course must start at least {rules.min_lead_days} days after submission "
+                    f"(on or after {earliest.isoformat()})",
                 )
             )
-        if fields.course_type is not CourseType.leld and days > 21:
+        elif start > latest:
             problems.append(
                 (
-                    (*body, "end_date"),
-                    f"a {fields.course_type} course lasts at most 21 days; this one lasts {days}",
+                    (*body, "start_date"),
+                    f"The course must start at most {rules.max_horizon_days} days "
+                    f"({rules.max_horizon_days / 365:.0f} years) after submission (on or before {latest.isoformat()})",
                 )
             )
-    if fields.course_type is CourseType.executive and fields.academy is not Academy.ROS:
-        problems.append(((*body, "academy"), "executive courses are given only at ROS (Roswell)"))
-    earliest = today + timedelta(days=rules.min_lead_days)
-    if fields.start_date < earliest:
-        problems.append(
-            (
-                (*body, "start_date"),
-                f"start_date must be at least {rules.min_lead_days} days after submission "
-                f"(on or after {earliest.isoformat()})",
-            )
-        )
     seen: set[str] = set()
-    for i, code in enumerate(fields.participating_countries):
+    for i, code in enumerate(values.get("participating_countries") or ()):
         loc = (*body, "participating_countries", i)
         if code not in COUNTRY_CODES:
-            problems.append((loc, f"{code!r} is not an ISO 3166-1 alpha-2 country code"))
+            problems.append((loc, f"{code!r} is not a country code (two capital letters, such as HU for Hungary)"))
         elif code in seen:
             problems.append((loc, f"{code} is listed twice"))
         seen.add(code)
-    for i, need in enumerate(fields.instructor_needs):
+    for i, need in enumerate(values.get("instructor_needs") or ()):
         loc = (*body, "instructor_needs", i)
         if need.agency is Agency.STATE:
             problems.append(((*loc, "agency"), "instructors come from TREASURY, DHS or DOJ"))

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ilea import chain
     from ilea.domain import Agency, Stage
     from ilea.messages import (
         Actor,
@@ -53,6 +54,9 @@ class ProposalState:
     staffing: Staffing
     #: everyone who submitted or revised the proposal: none of them may review it
     authors: set[str]
+    #: the program officer who owns the proposal (the submitter until handed over): the one told
+    owner: str
+    owner_name: str = ""
     stage: Stage = Stage.submitted
     updated_at: datetime
 
@@ -91,6 +95,11 @@ class ProposalState:
     ready: bool = False
     #: the search attributes last upserted (an upsert is a command: only changes are sent)
     last_sa: dict[str, Any] = field(default_factory=dict)
+    #: the workflow's own record of the audit chain (ilea.chain): kept from the first commit of
+    #: proposals submitted since the workflow keeps one; how many events, and their chain's head
+    chain_kept: bool = False
+    chain_events: int = 0
+    chain_head: str = chain.GENESIS
 
     @classmethod
     def submitted(cls, inp: ProposalInput) -> ProposalState:
@@ -104,6 +113,8 @@ class ProposalState:
             cutoff=rules.default_cutoff(inp.fields.start_date, inp.rules.staffing_cutoff_days),
             staffing=Staffing(inp.proposal_id, inp.rules),
             authors={inp.submitted_by.sub},
+            owner=inp.submitted_by.sub,
+            owner_name=inp.submitted_by.name,
             updated_at=inp.submitted_at,
             round_opened_at=inp.submitted_at,
         )

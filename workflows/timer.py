@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
+
+#: The longest the timer sleeps in one go. A deadline further away (a course dated years
+#: ahead, or at the end of the calendar) is slept towards in steps: the loop wakes, finds
+#: nothing due and arms the timer again. No deadline of a real proposal is this far.
+LONGEST_SLEEP = timedelta(days=3650)
 
 
 class DeadlineTimer:
@@ -60,5 +65,5 @@ class DeadlineTimer:
         self._at = at
         self._sleep = None
         if at is not None:
-            delay = (at - workflow.now()).total_seconds()
+            delay = min(at - workflow.now(), LONGEST_SLEEP).total_seconds()
             self._sleep = asyncio.ensure_future(asyncio.sleep(delay))

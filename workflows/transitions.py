@@ -18,10 +18,11 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ilea import chain
     from ilea.domain import (
         BOARD_MEMBERS,
+        INSTRUCTOR_AGENCIES,
         ISG_SEATS,
-        TERMINAL_STAGES,
         Agency,
         BoardDecision,
         Party,
@@ -39,11 +40,11 @@ with workflow.unsafe.imports_passed_through():
         BookInput,
         CutoffInput,
         DeclineInput,
+        HandOverInput,
         InstructorRef,
         InstructorRequestView,
         IsgVoteInput,
         IsgVoteRecord,
-        NotificationIn,
         ProjectInput,
         ReleaseInput,
         RetargetInput,
@@ -52,15 +53,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.staffing import NewId
 
-from workflows import views
+from workflows import notices, views
 from workflows.state import ProposalState
 
 #: the actor of what the workflow does on its own (deadlines, the silence procedure)
 SYSTEM = "system"
-
-#: The Policy Board as a whole: where the fast-track notice goes and whom the Board reminder's
-#: audit event names. Not a :class:`Party` (no one's inbox holds it); issue 13 addresses these.
-BOARD_AS_A_WHOLE = "board"
 
 
 def iso(at: datetime | None) -> str | None:
@@ -92,17 +89,16 @@ def record(
     )
 
 
-def notify(state: ProposalState, party: Party | str, kind: str, subject: str, body: str = "", *, now: datetime) -> None:
-    """A notification to ``party`` (a :class:`Party`, or :data:`BOARD_AS_A_WHOLE`)."""
-    state.notes.append(NotificationIn(key="", at=now, party=str(party), kind=kind, subject=subject, body=body))
-
-
 def set_stage(state: ProposalState, stage: Stage, actor: Actor | None, why: str, *, now: datetime) -> None:
+    """The proposal moves to ``stage``: recorded, and told to the owner (and the ISG, for some)."""
     if stage is state.stage:
         return
     record(state, "stage_changed", actor, {"from": state.stage.value, "to": stage.value, "why": why}, now=now)
-    if stage in TERMINAL_STAGES or stage in (Stage.scheduled, Stage.staffing_at_risk):
-        notify(state, Party.program_officer(), "outcome", f"{state.fields.title}: {stage.value}", why, now=now)
+    subject = f"{state.fields.title}: {stage.value.replace('_', ' ')}"
+    kind = "outcome" if stage in notices.OUTCOMES else "stage_changed"
+    notices.notify(state, notices.owner(state), kind, subject, why, now=now)
+    if stage in notices.TOLD_TO_THE_ISG:
+        notices.tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
     state.stage = stage
 
 
@@ -118,10 +114,19 @@ def outbox(state: ProposalState, *, now: datetime) -> ProjectInput:
         e.key = f"{state.version}.{i}"
     for i, n in enumerate(state.notes):
         n.key = f"{state.version}.{i}"
+    if state.chain_kept:
+        state.chain_events, state.chain_head = chain_after(state)
     snapshot = views.view(state)
     events, notes = state.events, state.notes
     state.events, state.notes = [], []
     return ProjectInput(snapshot=snapshot, events=events, notifications=notes)
+
+
+def chain_after(state: ProposalState) -> tuple[int, str]:
+    """The workflow's record of its audit chain once the events waiting in the outbox (keyed)
+    are written (:mod:`ilea.chain`)."""
+    n, head = chain.workflow_chain((e.model_dump() for e in state.events), state.chain_head)
+    return state.chain_events + n, head
 
 
 # --- the ISG round ----------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def outbox(state: ProposalState, *, now: datetime) -> ProjectInput:
 def submit(state: ProposalState, *, now: datetime) -> None:
     """The proposal is recorded and its first ISG round opens."""
     record(state, "submitted", state.submitter, {"title": state.fields.title}, now=now)
-    notify(state, Party.program_officer(), "submitted", f"Proposal submitted: {state.fields.title}", now=now)
+    notices.notify(state, notices.owner(state), "submitted", f"Proposal submitted: {state.fields.title}", now=now)
     open_round(state, now=now)
 
 
@@ -144,7 +149,7 @@ def open_round(state: ProposalState, *, now: datetime) -> None:
     set_stage(state, Stage.isg_review, None, f"ISG round {state.round} opened", now=now)
     for seat in ISG_SEATS:
         subject = f"ISG vote needed (round {state.round}): {state.fields.title}"
-        notify(state, Party.isg(seat), "action", subject, now=now)
+        notices.ask(state, Party.isg(seat), state.round_opened_at, subject, now=now)
 
 
 def cast_vote(state: ProposalState, inp: IsgVoteInput, *, now: datetime, new_id: NewId) -> None:
@@ -178,7 +183,8 @@ def close_round(state: ProposalState, *, now: datetime, new_id: NewId) -> None:
         set_stage(state, Stage.rejected, None, "two or more ISG seats did not concur", now=now)
     elif outcome is rules.IsgOutcome.fast_track:
         state.fast_tracked = True
-        notify(state, BOARD_AS_A_WHOLE, "fast_track", f"Fast-tracked under delegated authority: {f.title}", now=now)
+        board = [*(Party.board(a) for a in BOARD_MEMBERS), Party.chair()]
+        notices.tell_once(state, board, "fast_track", f"Fast-tracked under delegated authority: {f.title}", "", now=now)
         enter_staffing(state, "fast-track: specialized, within cost, four explicit concurs", now=now, new_id=new_id)
     else:
         state.dissent = outcome is rules.IsgOutcome.board_with_dissent
@@ -194,15 +200,22 @@ def request_changes(state: ProposalState, why: str, *, now: datetime) -> None:
     state.revision_since = now
     state.revision_due = rules.business_deadline(now, state.rules.revision_window_business_days)
     set_stage(state, Stage.changes_requested, None, why, now=now)
-    notify(state, Party.program_officer(), "action", f"Revision requested: {state.fields.title}", now=now)
+    notices.ask(state, Party.program_officer(), now, f"Revision requested: {state.fields.title}", now=now)
 
 
-def revise(state: ProposalState, inp: RevisionInput, *, now: datetime) -> None:
-    """The program officer's revision: new fields, a new author, a new ISG round."""
+def revise(state: ProposalState, inp: RevisionInput, *, now: datetime, keep_extension: bool = True) -> None:
+    """The program officer's revision: new fields, a new author, a new ISG round.
+
+    The staffing cutoff follows the new dates (:func:`rules.revised_cutoff`), keeping an
+    extension that still fits (``keep_extension``; proposals revised before the cutoff only
+    moved later went back to the default).
+    """
     state.revisions += 1
     state.authors.add(inp.actor.sub)
-    state.fields = inp.proposal
-    if not state.cutoff_passed:
+    old_start, state.fields = state.fields.start_date, inp.proposal
+    if not state.cutoff_passed and keep_extension:
+        state.cutoff = rules.revised_cutoff(state.cutoff, old_start, inp.proposal.start_date, state.rules)
+    elif not state.cutoff_passed:
         state.cutoff = rules.default_cutoff(inp.proposal.start_date, state.rules.staffing_cutoff_days)
     record(state, "revised", inp.actor, {"revision": state.revisions, "comment": inp.comment}, now=now)
     open_round(state, now=now)
@@ -222,7 +235,7 @@ def open_board(state: ProposalState, *, now: datetime) -> None:
     why = "to the Policy Board" + (" with a dissent" if state.dissent else "")
     set_stage(state, Stage.board_review, None, why, now=now)
     for party in board_waiting(state):
-        notify(state, party, "action", f"Policy Board review: {state.fields.title}", now=now)
+        notices.ask(state, party, now, f"Policy Board review: {state.fields.title}", now=now)
 
 
 def board_waiting(state: ProposalState) -> list[Party]:
@@ -252,6 +265,27 @@ def decide(state: ProposalState, inp: BoardDecisionInput, *, now: datetime, new_
         request_changes(state, "returned to the Steering Group by the Policy Board chair", now=now)
 
 
+def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> None:
+    """Another program officer owns the proposal from now on: both are told, and the new owner
+    is asked for whatever the program office has to do."""
+    previous = state.owner
+    state.owner, state.owner_name = inp.sub, inp.name
+    detail = {"from": previous, "to": inp.sub, "to_name": inp.name}
+    record(state, "handed_over", inp.actor, detail, now=now)
+    subject = f"{state.fields.title}: handed over from {previous} to {inp.sub}"
+    notices.tell_once(state, [Party.person(previous), notices.owner(state)], "handed_over", subject, "", now=now)
+    for item in views.pending(state):
+        if item.party == str(Party.program_officer()):
+            notices.ask(
+                state,
+                Party.program_officer(),
+                item.since,
+                f"Now yours: {item.kind} on {state.fields.title}",
+                now=now,
+                request_id=item.request_id,
+            )
+
+
 def move_cutoff(state: ProposalState, inp: CutoffInput, *, now: datetime) -> None:
     previous = state.cutoff
     state.cutoff = inp.cutoff
@@ -263,8 +297,10 @@ def move_cutoff(state: ProposalState, inp: CutoffInput, *, now: datetime) -> Non
 
 
 def enter_staffing(state: ProposalState, why: str, *, now: datetime, new_id: NewId) -> None:
-    """Approved (or fast-tracked): one instructor request per slot goes out."""
+    """Approved (or fast-tracked): one instructor request per slot goes out; the ISG is told."""
     set_stage(state, Stage.staffing, None, why, now=now)
+    subject = f"{state.fields.title}: approved"
+    notices.tell_once(state, (Party.isg(a) for a in ISG_SEATS), "outcome", subject, why, now=now)
     for r in state.staffing.open_all(state.fields.instructor_needs, now, new_id):
         request_sent(state, r, now=now)
     refresh_staffing_stage(state, None, now=now)
@@ -274,7 +310,7 @@ def request_sent(state: ProposalState, r: InstructorRequestView, *, now: datetim
     detail = {"request_id": r.id, "slot": r.slot, "expertise": r.expertise.value, "due": iso(r.due)}
     record(state, "request_sent", None, detail, r.agency, now=now)
     subject = f"Instructor request ({r.expertise.value}): {state.fields.title}"
-    notify(state, Party.coordinators(r.agency), "action", subject, now=now)
+    notices.ask(state, Party.coordinators(r.agency), r.sent_at, subject, now=now, request_id=r.id)
 
 
 def advance(
@@ -286,7 +322,8 @@ def advance(
         request_sent(state, new, now=now)
     else:
         record(state, "slot_unfilled", None, {"request_id": r.id, "slot": r.slot}, now=now)
-        notify(state, Party.program_officer(), "action", f"Slot {r.slot} unfilled: {state.fields.title}", now=now)
+        subject = f"Slot {r.slot} unfilled: {state.fields.title}"
+        notices.ask(state, Party.program_officer(), r.sent_at, subject, now=now, request_id=r.id)
 
 
 def refresh_staffing_stage(state: ProposalState, actor: Actor | None, *, now: datetime) -> None:
@@ -326,6 +363,8 @@ def accepted(
 def decline(state: ProposalState, inp: DeclineInput, r: InstructorRequestView, *, now: datetime, new_id: NewId) -> None:
     detail = {"request_id": r.id, "slot": r.slot, "reason": inp.reason}
     record(state, "request_declined", inp.actor, detail, now=now)
+    subject = f"{r.agency.value} declined the instructor request for slot {r.slot}: {state.fields.title}"
+    notices.notify(state, notices.owner(state), "staffing", subject, inp.reason, now=now)
     advance(state, r, RequestStatus.declined, inp.reason, now=now, new_id=new_id)
     refresh_staffing_stage(state, inp.actor, now=now)
 
@@ -338,6 +377,8 @@ def released(
     reopened = state.staffing.release(r, inp.reason, state.fields.instructor_needs, now, new_id)
     detail = {"request_id": r.id, "instructor": instructor, "reason": inp.reason}
     record(state, "booking_released", inp.actor, detail, now=now)
+    subject = f"{r.agency.value} released the instructor of slot {r.slot}: {state.fields.title}"
+    notices.notify(state, notices.owner(state), "staffing", subject, inp.reason, now=now)
     request_sent(state, reopened, now=now)
     refresh_staffing_stage(state, inp.actor, now=now)
 
@@ -352,6 +393,26 @@ def retarget(
     request_sent(state, new, now=now)
     refresh_staffing_stage(state, inp.actor, now=now)
     return new
+
+
+def cancel_everything(state: ProposalState, stage: Stage, actor: Actor | None, reason: str, *, now: datetime) -> bool:
+    """Compensation: every live request cancelled, every booking's release recorded, then ``stage``.
+
+    Returns:
+        whether bookings may be held (requests were sent): the workflow then releases them all,
+        which takes an activity.
+    """
+    # Who is concerned, before the requests are cancelled: every agency with an open request or
+    # a booking, and whoever the stage the proposal leaves was waiting on.
+    holding = {r.agency for r in state.staffing.live() if r.status in (RequestStatus.open, RequestStatus.accepted)}
+    waiting = [notices.addressee(Party.parse(p.party), state) for p in views.pending(state)]
+    booked = state.staffing.cancel_all(reason)
+    bookings_released(state, booked, actor, reason, now=now)
+    set_stage(state, stage, actor, reason, now=now)
+    concerned = [*(Party.coordinators(a) for a in INSTRUCTOR_AGENCIES if a in holding), *waiting]
+    subject = f"{state.fields.title}: {stage.value}"
+    notices.tell_once(state, concerned, "outcome", subject, reason, now=now)
+    return state.staffing.started
 
 
 def bookings_released(

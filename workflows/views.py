@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from ilea.messages import (
         ActionInput,
         ActionResult,
+        AuditChain,
         Deadlines,
         InstructorRequestView,
         PendingItem,
@@ -90,6 +91,8 @@ def view(state: ProposalState) -> ProposalView:
         **state.fields.model_dump(),
         id=state.id,
         stage=state.stage,
+        owner=state.owner,
+        owner_name=state.owner_name,
         overdue=state.overdue,
         dissent=state.dissent,
         fast_tracked=state.fast_tracked,
@@ -117,6 +120,11 @@ def view(state: ProposalState) -> ProposalView:
         ),
         version=state.version,
     )
+
+
+def audit_chain(state: ProposalState) -> AuditChain:
+    """The workflow's record of its audit events (``/events/verify`` compares it with the database)."""
+    return AuditChain(kept=state.chain_kept, events=state.chain_events, head=state.chain_head)
 
 
 def action_result(
@@ -148,7 +156,7 @@ def search_attribute_changes(v: ProposalView, last: dict[str, Any]) -> list[Sear
     return [key.value_set(wanted[key.name]) for key in sa.ALL if wanted[key.name] != last.get(key.name)]
 
 
-# --- proposals started before edition 2 (``workflow.patched`` in ProposalWorkflow._commit) ------
+# --- proposals started before IleaPendingOn left (``workflow.patched`` in ProposalWorkflow._commit)
 
 
 def legacy_search_attributes(v: ProposalView) -> dict[str, Any]:

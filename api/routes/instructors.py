@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from api import visibility
 from api.auth import Principal
 from api.deps import Coordinator, CurrentUser, Db
 from api.errors import NotFound, Problem
@@ -35,6 +36,14 @@ async def list_instructors(
             "free_from and free_to go together, in order",
             errors=[{"loc": ["query", "free_to"], "msg": "give both dates, free_from first"}],
         )
+    # An agency's roster is read by its coordinators, program officers, the chair and auditors.
+    readable = visibility.visible_agencies(user)
+    if readable is not None:
+        if agency is not None and agency not in readable:
+            raise Problem.from_refusal(ErrorType.wrong_agency, f"the {agency} roster is read by its own coordinators")
+        if not readable:
+            return {"items": []}
+        (agency,) = readable if agency is None else (agency,)
     items = await roster.list_instructors(db, agency=agency, expertise=expertise, free_from=free_from, free_to=free_to)
     return {"items": items}
 

@@ -21,6 +21,7 @@ from api.deps import Db, Policy
 from api.errors import Problem
 from api.schemas import ChainCheck
 from ilea.db import people
+from ilea.db.audit import broken_at
 from ilea.domain import SUB_MAX_LENGTH, Agency, Role, subject_problem
 from ilea.messages import Strict
 
@@ -115,7 +116,7 @@ async def access_log(
 async def verify_access_log(user: AccessReader, db: Db) -> dict[str, Any]:
     items = await people.events(db)
     broken = people.verify_chain(items)
-    return {"valid": broken is None, "events": len(items), "first_broken_seq": broken}
+    return {"valid": broken is None, "events": len(items), "first_broken_seq": broken, "problems": broken_at(broken)}
 
 
 async def grant_person(db: asyncpg.Pool, user: Principal, sub: str, body: PersonBody, ip: str | None) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 
-from api import actions
+from api import actions, visibility
 from api.actions import ActionUpdate, InputT
 from api.auth import Principal
 from api.deps import (
@@ -21,6 +21,7 @@ from api.deps import (
     request_action,
 )
 from api.errors import Problem
+from api.idempotency import EffectKey
 from api.schemas import AcceptBody, InstructorRequest, InstructorRequests, ReasonBody, RetargetBody
 from ilea.db import roster
 from ilea.domain import Agency, RequestStatus, Role
@@ -28,8 +29,6 @@ from ilea.messages import AcceptInput, DeclineInput, ErrorType, ReleaseInput, Re
 from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(prefix="/v1/instructor-requests", tags=["instructor requests"])
-
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +55,11 @@ async def request_filter(
 
 
 @router.get("", response_model=InstructorRequests, summary="Instructor requests (own agency for coordinators)")
-async def list_requests(flt: Annotated[RequestFilter, Depends(request_filter)], db: Db) -> dict[str, Any]:
+async def list_requests(
+    user: RequestReader, flt: Annotated[RequestFilter, Depends(request_filter)], db: Db
+) -> dict[str, Any]:
     items = await roster.list_requests(db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id)
-    return {"items": items}
+    return {"items": visibility.requests(items, visibility.seer(user))}
 
 
 # Every action: the caller's role policy first (401/403), then the body and the request from the
@@ -78,7 +79,7 @@ async def _answer(
     result = await actions.send(client, db, user, request.proposal, update, arg, key=key)
     if result.request is None:  # pragma: no cover - every request action returns its request
         raise Problem(500, "the workflow did not return the request")
-    return result.request.model_dump(mode="json")
+    return visibility.request(result.request.model_dump(mode="json"), visibility.seer(user))
 
 
 @router.post("/{request_id}/accept", response_model=InstructorRequest, summary="Accept, naming an instructor")
@@ -87,7 +88,7 @@ async def accept(
     act: Annotated[RequestAction[AcceptBody], Depends(request_action(AcceptBody))],
     db: Db,
     client: Temporal,
-    idempotency_key: IdemKey = None,
+    idempotency_key: EffectKey,
 ) -> dict[str, Any]:
     arg = AcceptInput(actor=user.actor(), request_id=act.request.id, instructor_id=act.body.instructor_id)
     return await _answer(client, db, user, act.request, ProposalWorkflow.accept_request, arg, idempotency_key)
@@ -99,7 +100,7 @@ async def decline(
     act: Annotated[RequestAction[ReasonBody], Depends(request_action(ReasonBody))],
     db: Db,
     client: Temporal,
-    idempotency_key: IdemKey = None,
+    idempotency_key: EffectKey,
 ) -> dict[str, Any]:
     arg = DeclineInput(actor=user.actor(), request_id=act.request.id, reason=act.body.reason)
     return await _answer(client, db, user, act.request, ProposalWorkflow.decline_request, arg, idempotency_key)
@@ -115,7 +116,7 @@ async def release(
     act: Annotated[RequestAction[ReasonBody], Depends(request_action(ReasonBody))],
     db: Db,
     client: Temporal,
-    idempotency_key: IdemKey = None,
+    idempotency_key: EffectKey,
 ) -> dict[str, Any]:
     arg = ReleaseInput(actor=user.actor(), request_id=act.request.id, reason=act.body.reason)
     return await _answer(client, db, user, act.request, ProposalWorkflow.release_request, arg, idempotency_key)
@@ -129,7 +130,7 @@ async def retarget(
     act: Annotated[RequestAction[RetargetBody], Depends(request_action(RetargetBody))],
     db: Db,
     client: Temporal,
-    idempotency_key: IdemKey = None,
+    idempotency_key: EffectKey,
 ) -> dict[str, Any]:
     arg = RetargetInput(actor=user.actor(), request_id=act.request.id, agency=act.body.agency)
     return await _answer(client, db, user, act.request, ProposalWorkflow.retarget_request, arg, idempotency_key)

@@ -17,8 +17,9 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 
 def parties_of(user: Principal) -> list[Party]:
-    """The pending-on parties the caller acts for."""
-    return parties_for(user.agency, user.roles)
+    """The parties the caller acts for, themselves included (``person:<sub>``: what is theirs alone,
+    e.g. as a proposal's owner)."""
+    return parties_for(user.agency, user.roles, sub=user.sub)
 
 
 #: A page the inbox can show at once; ``next_cursor`` fetches the rest.

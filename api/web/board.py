@@ -38,10 +38,9 @@ def board_filter(request: Request, owner: str | None = None) -> proposals.ListFi
         academy=_enum(qp.get("academy"), Academy),
         topic=_enum(qp.get("topic"), Topic),
         pending_on=pending if pending in {a.value for a in Agency} else None,
+        owner=owner,
         q=(qp.get("q") or "").strip()[:200] or None,
     )
-    if owner is not None and hasattr(flt, "owner"):
-        flt.owner = owner  # issue 13's owner filter, once the read model has it
     return flt
 
 
@@ -60,9 +59,6 @@ async def _data(request: Request, db: Db, user: Principal, mine: bool) -> dict[s
         rows, next_cursor = await proposals.list_summaries(db, flt, BOARD_LIMIT, cursor)
     except ValueError:
         rows, next_cursor = await proposals.list_summaries(db, flt, BOARD_LIMIT, None)
-    if mine and not hasattr(flt, "owner"):  # until issue 13's owner column: the submitter owns it
-        own = {r["id"] for r in await db.fetch("SELECT id FROM proposals WHERE submitted_by = $1", user.sub)}
-        rows = [r for r in rows if r["id"] in own]
     counts = await proposals.counts_by_stage(db)
     base = "/ui/mine" if mine else "/ui/board"
     items = [

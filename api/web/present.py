@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -11,7 +10,7 @@ from typing import Any
 
 from api.web import times
 from api.web.times import as_datetime
-from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind, Role, Topic
+from ilea.domain import ACADEMY_NAMES, Academy, Party, PartyKind, Topic
 
 STAGE_LABELS = {
     "submitted": "Submitted",
@@ -59,6 +58,8 @@ def party_label(party: Party | str) -> str:
             party = Party.parse(text)
         except ValueError:
             return text
+    if party.kind is PartyKind.person:
+        return str(party.sub)
     if party == Party.program_officer():
         return "Program officer"
     if party == Party.chair():
@@ -209,38 +210,3 @@ def field_label(field: str, labels: dict[str, str]) -> str:
     if len(parts) == 3 and parts[0] == "need" and parts[1].isdigit():
         return f"Need {int(parts[1]) + 1}, {_NEED_FIELD.get(parts[2], parts[2])}"
     return field.replace("_", " ").capitalize()
-
-
-def staffing_visible(user: Any) -> Callable[[str], bool]:
-    """Whose instructor names and decline reasons ``user`` may see (product.md, "Visibility across agencies"):
-    program officers, the Board chair and auditors every agency's; a coordinator their own agency's."""
-    every = user.has(Role.program_officer, Role.board_chair, Role.auditor)
-    own = user.agency.value if user.has(Role.agency_coordinator) else None
-    return lambda agency: every or agency == own
-
-
-def withhold(doc: dict[str, Any], sees: Callable[[str], bool]) -> dict[str, Any]:
-    """The proposal with the instructor and reason of each slot the viewer may not see set to None."""
-    requests = [
-        r if sees(str(r.get("agency"))) else {**r, "instructor": None, "reason": None}
-        for r in doc.get("instructor_requests", [])
-    ]
-    return {**doc, "instructor_requests": requests}
-
-
-#: audit detail fields that name an instructor or give an agency's reason
-_WITHHELD_DETAIL = {
-    "request_accepted": ("instructor",),
-    "request_declined": ("reason",),
-    "booking_released": ("instructor", "reason"),
-}
-
-
-def withhold_event(event: dict[str, Any], sees: Callable[[str], bool], agency_of: dict[str, str]) -> dict[str, Any]:
-    """An audit event with the instructor or reason blanked when it concerns an agency the viewer may not see."""
-    keys = _WITHHELD_DETAIL.get(str(event.get("action")), ())
-    detail = event.get("detail") or {}
-    agency = agency_of.get(str(detail.get("request_id")), str(event.get("agency") or ""))
-    if not keys or sees(agency):
-        return event
-    return {**event, "detail": {k: (None if k in keys else v) for k, v in detail.items()}}

@@ -23,12 +23,10 @@ from pydantic import ValidationError
 from api.deps import Db, SettingsDep, Temporal
 from api.errors import Problem
 from api.routes import proposals as proposal_routes
-from api.schemas import RevisionBody
 from api.web import times
 from api.web.deps import Officer, Posted, ProposalDoc
 from api.web.render import render
 from api.web.session import flash
-from ilea.messages import ProposalFields
 from ilea.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -129,7 +127,7 @@ def _field_key(loc: list[Any] | tuple[Any, ...]) -> str:
 def _limits(settings: Settings) -> dict[str, Any]:
     """What the form tells before anyone types: the date window, the sizes, the counts."""
     today = datetime.now(UTC).astimezone(times.EASTERN).date()
-    horizon = int(getattr(settings, "max_horizon_days", 1095))
+    horizon = settings.max_horizon_days
     return {
         "earliest": today + timedelta(days=settings.min_lead_days),
         "latest": today + timedelta(days=horizon),
@@ -192,9 +190,11 @@ async def create(
         ctx = _ctx(settings, changed, {}, revising=False, focus_row=_focus(form, changed), **_NEW)
         return render(request, "new.html", ctx, user=user)
     try:
-        body = ProposalFields.model_validate(fields_from_form(form))
-        # The JSON API's own handler: the same cross-field rules and the same workflow start.
-        doc = await proposal_routes.submit(request, body, user, db, client, settings, form.get("form_id") or None)
+        # The JSON API's own path: the same rules (every broken one at once), the same workflow start.
+        raw = fields_from_form(form)
+        doc = await proposal_routes.start_proposal(
+            request, raw, user, db, client, settings, form.get("form_id") or None
+        )
     except (ValidationError, Problem) as err:
         ctx = _ctx(settings, reshape(form), _errors_of(err), revising=False, **_NEW)
         return render(request, "new.html", ctx, user=user, status=422)
@@ -242,10 +242,10 @@ async def revise(
     if not comment:
         errors["comment"] = ["say what changed, for the ISG"]
     try:
-        body = RevisionBody(proposal=ProposalFields.model_validate(fields_from_form(form)), comment=comment or "-")
+        # The JSON API's path: the same rules, the same update, refusals recorded in the trail.
+        raw = {"proposal": fields_from_form(form), "comment": comment or "-"}
+        act = await proposal_routes.check_revision(proposal_id, raw, db, settings, user)
         if not errors:
-            # The JSON API's handler: the same rules, the same update, refusals recorded in the trail.
-            act = await proposal_routes.revision(proposal_id, body, db, settings, user)
             await proposal_routes.revise(request, user, act, db, client, form.get("form_id") or None)
     except (ValidationError, Problem) as err:
         for key, msgs in _errors_of(err).items():

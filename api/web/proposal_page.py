@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from api import visibility
 from api.auth import Principal
 from api.deps import Db
 from api.web import calendar, present, timeline
@@ -64,10 +65,10 @@ async def page(
 ) -> Response:
     """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
     proposal_id = doc["id"]
-    sees = present.staffing_visible(user)
+    sees = visibility.seer(user)
     agency_of = {str(r["id"]): str(r["agency"]) for r in doc.get("instructor_requests", [])}
-    events = [present.withhold_event(e, sees, agency_of) for e in await audit.fetch(db, proposal_id)]
-    doc = present.withhold(doc, sees)
+    events = visibility.events(await audit.fetch(db, proposal_id), sees, agency_of)
+    doc = visibility.proposal(doc, sees)
     names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
     can = abilities(user, doc)
     sections = [("overview", "Overview"), ("isg", "ISG review"), ("board", "Policy Board"),
@@ -128,7 +129,7 @@ async def trail_csv(db: Db, user: Annotated[Principal, Auditing], doc: ProposalD
 @router.get("/ui/proposals/{proposal_id}/course.ics", response_model=None)
 async def course_ics(request: Request, user: Viewer, doc: ProposalDoc) -> Response:
     """The course as a calendar event (all-day, start to end), for Outlook and the like."""
-    sees = present.staffing_visible(user)
+    sees = visibility.seer(user)
     body = calendar.course_event(doc, host=request.url.hostname or "ilea", sees=sees)
     name = (doc.get("reference") or doc["id"]).replace("/", "-")
     return Response(

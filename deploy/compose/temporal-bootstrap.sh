@@ -3,7 +3,7 @@
 # (the same list as ilea/search_attributes.py; tests/deploy checks they agree).
 # Idempotent: an existing namespace is kept, and `search-attribute create` skips
 # attributes that already exist with the same type. (IleaPendingOn, registered before
-# edition 2, is left in place where it exists: proposals started then still upsert it.)
+# it left Temporal visibility, stays where it exists: proposals started then still upsert it.)
 # Run by deploy/compose.yaml (mounted) and by the production walk-through in
 # deploy/README.md; on Kubernetes the Helm values register the same attributes.
 set -eu

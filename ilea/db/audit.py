@@ -9,25 +9,21 @@ API's refusal records alike).
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-GENESIS = "0" * 64
+# The pure hashing lives in ilea.chain (the workflow computes its own record with it); these
+# names are part of this module's interface too (ilea.db.people chains the access log with them).
+from ilea import chain
+from ilea.chain import GENESIS, canonical_detail, link_hash, utc_text
+from ilea.messages import AuditChain
 
-
-def canonical_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as it will read back from jsonb (dates and decimals as strings)."""
-    result: dict[str, Any] = json.loads(json.dumps(detail, default=str))
-    return result
-
-
-def utc_text(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+log = logging.getLogger(__name__)
 
 
 def event_hash(
@@ -54,12 +50,6 @@ def event_hash(
     return link_hash(prev_hash, body)
 
 
-def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """One link of a hash chain: SHA-256 of the previous hash and ``body`` as canonical JSON."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
-
-
 def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
     """The seq of the first event out of place, wrongly linked, or whose hash is not ``expected(event,
     prev_hash)``; None when the chain holds (the audit trail's and the access log's check)."""
@@ -69,6 +59,11 @@ def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str,
             return int(e["seq"])
         prev = e["hash"]
     return None
+
+
+def broken_at(seq: int | None) -> list[str]:
+    """:func:`first_broken`'s finding in words (none when the chain holds)."""
+    return [] if seq is None else [f"event {seq} does not match its hash or its link to the one before"]
 
 
 async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
@@ -136,11 +131,47 @@ async def append(
 async def fetch(con: asyncpg.Connection | asyncpg.Pool, proposal_id: str) -> list[dict[str, Any]]:
     """Every event of a proposal, oldest first."""
     rows = await con.fetch(
-        "SELECT seq, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
+        "SELECT seq, event_key AS key, at, actor, agency, action, detail, prev_hash, hash FROM audit_events"
         " WHERE proposal_id = $1 ORDER BY seq",
         proposal_id,
     )
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What verifying a proposal's chain found: ``problems`` names each difference."""
+
+    events: int
+    first_broken_seq: int | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def verify(proposal_id: str, events: Sequence[dict[str, Any]], kept: AuditChain | None = None) -> ChainVerdict:
+    """Recompute the chain, and compare the workflow's events in it with ``kept``, the workflow's
+    own record of them (:mod:`ilea.chain`), when there is one.
+
+    A chain with no events at all is tampered (every proposal's first projection records its
+    submission). Deleting the newest events, or rewriting events and recomputing the chain,
+    is found only by the comparison with the workflow's record.
+    """
+    if not events:
+        problems = ["no audit events are recorded for this proposal"]
+        if kept is not None and kept.kept:
+            problems += chain.compare(events, kept.events, kept.head)
+        return ChainVerdict(0, 1, problems)
+    broken = verify_chain(proposal_id, events)
+    problems = broken_at(broken)
+    if kept is not None and kept.kept:
+        differences = chain.compare(events, kept.events, kept.head)
+        if differences and broken is None and chain.missing(events, kept.events):
+            broken = len(events) + 1  # the chain ends early: the first event missing
+        problems += differences
+    return ChainVerdict(len(events), broken, problems)
 
 
 def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | None:
@@ -159,3 +190,53 @@ def verify_chain(proposal_id: str, events: Sequence[dict[str, Any]]) -> int | No
         )
 
     return first_broken(events, expected)
+
+
+#: The hash-chained, append-only tables: the audit trail and the access log (issue 18).
+APPEND_ONLY = ("audit_events", "access_events")
+
+
+async def rewrite_privileges(con: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """How the current database login could rewrite an append-only table (empty when it cannot).
+
+    The application must log in as a member of ``ilea_app`` (migration 005): not a superuser,
+    not the tables' owner (who can disable the append-only triggers), and without UPDATE,
+    DELETE or TRUNCATE on :data:`APPEND_ONLY`.
+    """
+    rows = await con.fetch(
+        "SELECT current_user AS who, r.rolsuper AS superuser, c.relname AS name,"
+        " pg_has_role(current_user, c.relowner, 'USAGE') AS owner,"
+        " has_table_privilege(c.oid, 'UPDATE') AS update,"
+        " has_table_privilege(c.oid, 'DELETE') AS delete,"
+        " has_table_privilege(c.oid, 'TRUNCATE') AS truncate"
+        " FROM pg_roles r, pg_class c WHERE r.rolname = current_user"
+        " AND c.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest($1::text[]) AS t)) ORDER BY c.relname",
+        list(APPEND_ONLY),
+    )
+    found = [f"{rows[0]['who']} is a superuser"] if rows and rows[0]["superuser"] else []
+    for row in rows:
+        who, name = row["who"], row["name"]
+        if row["owner"]:
+            found.append(f"{who} owns {name} (and can disable its triggers)")
+        found += [f"{who} may {p.upper()} {name}" for p in ("update", "delete", "truncate") if row[p]]
+    return found
+
+
+async def check_app_login(db: asyncpg.Pool, *, strict: bool) -> None:
+    """At start-up: a login that could rewrite audit rows is refused when ``strict``
+    (production), and logged as a warning otherwise.
+
+    Raises:
+        RuntimeError: ``strict`` and :func:`rewrite_privileges` found something.
+    """
+    found = await rewrite_privileges(db)
+    if not found:
+        return
+    what = "; ".join(found)
+    if strict:
+        raise RuntimeError(
+            f"refusing to start: the database login could rewrite the audit trail ({what}). Log in as a"
+            " member of ilea_app (CREATE ROLE <login> LOGIN PASSWORD '...' IN ROLE ilea_app) and run"
+            " migrations as the owner (ILEA_MIGRATION_DATABASE_URL)"
+        )
+    log.warning("the database login could rewrite the audit trail: %s", what)

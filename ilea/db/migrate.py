@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from importlib import resources
@@ -15,6 +16,10 @@ log = logging.getLogger(__name__)
 
 # Serialises concurrent runners (API and worker starting together).
 _LOCK_ID = 0x11EA
+
+#: The group role of the application's logins (migration 005): reads and writes the
+#: operational tables, only reads and appends the audit trail.
+APP_ROLE = "ilea_app"
 
 
 #: What "PostgreSQL does not answer yet" looks like: refused, unresolvable or timed out
@@ -92,3 +97,18 @@ async def seed_reference_data(con: asyncpg.Connection) -> None:
         "INSERT INTO agency_components (agency, component) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(a.value, c) for a, comps in COMPONENTS.items() for c in comps],
     )
+
+
+async def ensure_app_login(con: asyncpg.Connection, login: str, password: str | None = None) -> None:
+    """Create ``login`` as a member of :data:`APP_ROLE` unless it exists (needs CREATEROLE).
+
+    What a DBA does once in production; ``ilea dev`` and the tests do it for their servers.
+    Run after :func:`migrate` (which creates the group role).
+    """
+    if await con.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", login):
+        return
+    ident = await con.fetchval("SELECT quote_ident($1)", login)
+    secret = "" if password is None else " PASSWORD " + await con.fetchval("SELECT quote_literal($1)", password)
+    # Suppressed: created concurrently (another test session on the same server).
+    with contextlib.suppress(asyncpg.DuplicateObjectError):
+        await con.execute(f"CREATE ROLE {ident} LOGIN{secret} IN ROLE {APP_ROLE}")

@@ -53,9 +53,21 @@ async def add(con: asyncpg.Connection, proposal_id: str, notifications: Sequence
         return
     await con.executemany(
         "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
-        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " created_at, task) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-        [(proposal_id, n.key, n.party, n.kind, n.subject, n.body, n.at) for n in notifications],
+        [(proposal_id, n.key, n.party, n.kind, n.subject, n.body, n.at, n.task) for n in notifications],
+    )
+
+
+async def clear_done(con: asyncpg.Connection, proposal_id: str, pending: Sequence[str], at: datetime) -> None:
+    """Clear the proposal's notifications asking for an action no longer pending (``pending``:
+    the tasks still pending, :func:`ilea.messages.task_key`)."""
+    await con.execute(
+        "UPDATE notifications SET cleared_at = $3 WHERE proposal_id = $1 AND task IS NOT NULL"
+        " AND cleared_at IS NULL AND NOT (task = ANY($2::text[]))",
+        proposal_id,
+        list(pending),
+        at,
     )
 
 
@@ -112,3 +124,45 @@ async def for_parties(db: asyncpg.Pool, parties: Sequence[Party], limit: int) ->
         limit,
     )
     return [dict(r) for r in rows]
+
+
+# --- a person's notifications (GET /v1/notifications) --------------------------------------------
+
+_FOR_READER = """
+SELECT n.id, n.party, n.kind, n.proposal_id, n.subject, n.body, n.created_at, n.email_status, n.cleared_at,
+    EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.sub = $1) AS read
+FROM notifications n
+"""
+
+
+async def for_reader(
+    db: asyncpg.Pool, sub: str, parties: Sequence[Party] | None, *, unread: bool | None, limit: int
+) -> list[dict[str, Any]]:
+    """Notifications to ``parties`` (every party when None), newest first, with whether ``sub``
+    has read each; ``unread`` keeps only the unread (True) or the read (False)."""
+    rows = await db.fetch(
+        _FOR_READER + " WHERE ($2::text[] IS NULL OR n.party = ANY($2::text[]))"
+        " AND ($3::boolean IS NULL OR EXISTS (SELECT 1 FROM notification_reads r"
+        "  WHERE r.notification_id = n.id AND r.sub = $1) <> $3)"
+        " ORDER BY n.created_at DESC, n.id DESC LIMIT $4",
+        sub,
+        None if parties is None else [str(p) for p in parties],
+        unread,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_for_reader(db: asyncpg.Pool, notification_id: int, sub: str) -> dict[str, Any] | None:
+    """One notification, with whether ``sub`` has read it."""
+    row = await db.fetchrow(_FOR_READER + " WHERE n.id = $2", sub, notification_id)
+    return dict(row) if row is not None else None
+
+
+async def mark_read(db: asyncpg.Pool, notification_id: int, sub: str) -> None:
+    """``sub`` has read the notification (again: no change)."""
+    await db.execute(
+        "INSERT INTO notification_reads (notification_id, sub) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        notification_id,
+        sub,
+    )

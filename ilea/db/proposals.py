@@ -78,6 +78,8 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
         )
         await _write_stage_periods(con, view.id, inserted)
         await notifications.add(con, view.id, inp.notifications)
+        if applied:
+            await notifications.clear_done(con, view.id, [p.task for p in view.pending_on], view.updated_at)
     return bool(applied)
 
 
@@ -159,8 +161,12 @@ async def _write_stage_periods(
 # --- reads -----------------------------------------------------------------------------
 
 
+#: The workflow's document with what the database adds to it (the reference, the owner).
+DOCUMENT = "doc || jsonb_build_object('reference', reference, 'owner', owner)"
+
+
 async def get(db: asyncpg.Pool | asyncpg.Connection, proposal_id: str) -> dict[str, Any] | None:
-    doc: dict[str, Any] | None = await db.fetchval("SELECT doc FROM proposals WHERE id = $1", proposal_id)
+    doc: dict[str, Any] | None = await db.fetchval(f"SELECT {DOCUMENT} FROM proposals WHERE id = $1", proposal_id)
     return doc
 
 
@@ -174,6 +180,9 @@ class ListFilter:
     academy: str | None = None
     topic: str | None = None
     pending_on: str | None = None
+    #: the owner's sub
+    owner: str | None = None
+    #: text in the title or the reference
     q: str | None = None
 
 
@@ -228,15 +237,17 @@ async def list_summaries(
         add("topic = {}", flt.topic)
     if flt.pending_on:
         add("pending_agencies @> ARRAY[{}]::text[]", flt.pending_on)
+    if flt.owner:
+        add("owner = {}", flt.owner)
     if flt.q:
-        add("title ILIKE {}", f"%{escape_like(flt.q)}%")
+        add("(title ILIKE {0} OR reference ILIKE {0})", f"%{escape_like(flt.q)}%")
     if cursor:
         at, pid = decode_cursor(cursor)
         args += [at, pid]
         where.append(f"(submitted_at, id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
     sql = (
-        "SELECT id, title, academy, topic, course_type, stage, start_date, updated_at,"
+        "SELECT id, reference, owner, title, academy, topic, course_type, stage, start_date, updated_at,"
         " submitted_at, overdue, doc->'pending_on' AS pending_on FROM proposals"
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY submitted_at DESC, id DESC LIMIT ${len(args)}"

@@ -28,10 +28,14 @@ class Conflict:
 class BookingRefused(Exception):
     """The instructor cannot take this slot; ``kind`` is an ErrorType value."""
 
-    def __init__(self, kind: str, message: str, conflict: Conflict | None = None) -> None:
+    def __init__(
+        self, kind: str, message: str, conflict: Conflict | None = None, problems: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.conflict = conflict
+        #: an ``Invalid`` refusal's broken rules, one message each
+        self.problems = problems or []
 
 
 async def create_instructor(
@@ -121,12 +125,15 @@ async def book(
     instructor = await get_instructor(con, instructor_id)
     if instructor is None:
         raise BookingRefused("NotFound", f"no instructor {instructor_id} on the roster")
+    problems = []  # every reason the instructor cannot take the slot, reported together
     if instructor["agency"] != agency:
-        raise BookingRefused("Invalid", f"{instructor['name']} belongs to {instructor['agency']}, not {agency}")
+        problems.append(f"{instructor['name']} belongs to {instructor['agency']}, not {agency}")
     if not instructor["active"]:
-        raise BookingRefused("Invalid", f"{instructor['name']} is not active on the roster")
+        problems.append(f"{instructor['name']} is not active on the roster")
     if expertise not in instructor["expertise"]:
-        raise BookingRefused("Invalid", f"{instructor['name']} has no {expertise} expertise")
+        problems.append(f"{instructor['name']} has no {expertise} expertise")
+    if problems:
+        raise BookingRefused("Invalid", "; ".join(problems), problems=problems)
     try:
         async with con.transaction():
             existing = await con.fetchrow(

@@ -98,7 +98,7 @@ async def test_auditors_read_and_others_are_turned_away(api: httpx.AsyncClient, 
 
 
 async def test_the_page_shows_where_a_forged_log_breaks(
-    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     for n in range(3):
         await people.put(
@@ -110,7 +110,7 @@ async def test_the_page_shows_where_a_forged_log_breaks(
             roles=[Role.isg_member],
             actor="cli:test",
         )
-    async with pool.acquire() as con:
+    async with owner_pool.acquire() as con:
         await con.execute("ALTER TABLE access_events DISABLE TRIGGER USER")
         await con.execute("UPDATE access_events SET actor = 'someone-else' WHERE seq = 2")
         await con.execute("ALTER TABLE access_events ENABLE TRIGGER USER")

@@ -4,12 +4,14 @@ a worker on a uuid task queue, and a fresh PostgreSQL database."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 import asyncpg
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.app import create_app
 from ilea.domain import Agency, Role
@@ -43,3 +45,25 @@ async def api(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settin
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client,
     ):
         yield client
+
+
+@pytest.fixture
+async def api_no_worker(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with no worker on its task queue (a test starts one with ``start_worker``)."""
+    app = create_app(settings, pool=pool, temporal=dev_env.client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client,
+    ):
+        yield client
+
+
+StartWorker = Callable[[], AbstractAsyncContextManager[Worker]]
+
+
+@pytest.fixture
+def start_worker(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings) -> StartWorker:
+    """``async with start_worker():`` runs a worker on the API's task queue meanwhile."""
+    return lambda: running_worker(dev_env.client, pool, settings.task_queue)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 
 from api import app as app_module
 from api.app import sweep_idempotency_keys
+from api.idempotency import fingerprint
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.support import fields
@@ -90,7 +90,7 @@ async def test_a_retry_takes_over_an_abandoned_key(api: httpx.AsyncClient, auth:
     """A key left in progress by a dead API process: a retry with the same body runs the
     request; one with another body is still a 422."""
     body = json.dumps(fields().model_dump(mode="json")).encode()
-    digest = hashlib.sha256(b"POST /v1/proposals\x00" + body).hexdigest()
+    digest = fingerprint("POST /v1/proposals", body)
     for key, age in (("dead", timedelta(minutes=5)), ("other-body", timedelta(minutes=5))):
         await pool.execute(
             "INSERT INTO idempotency_keys (caller, key, method_path, body_hash, created_at)"
@@ -154,3 +154,68 @@ async def test_a_keyed_post_verifies_its_token_once(
     isg = auth("isg-dhs", "DHS", "isg_member")
     denied = await api.post("/v1/proposals", json=fields().model_dump(mode="json"), headers=isg)
     assert denied.status_code == 403 and len(calls) == 2  # no key: the route verifies, and refuses
+
+
+async def expire_keys(pool: asyncpg.Pool) -> None:
+    """Everything remembered is forgotten, as after the retention window."""
+    await pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    await sweep_idempotency_keys(pool, timedelta(hours=24))
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_a_forgotten_key_with_another_body_is_a_new_submission(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """Issue 13: a key reused a day later for another course answered 201 with the old proposal."""
+    po = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "reused"}
+    first = await api.post(
+        "/v1/proposals", json=fields(title="Cybercrime for Asia").model_dump(mode="json"), headers=po
+    )
+    assert first.status_code == 201
+    await expire_keys(pool)
+    second = await api.post(
+        "/v1/proposals", json=fields(title="Wildlife trafficking").model_dump(mode="json"), headers=po
+    )
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["title"] == "Wildlife trafficking"
+    titles = {r["title"] for r in await pool.fetch("SELECT title FROM proposals")}
+    assert titles == {"Cybercrime for Asia", "Wildlife trafficking"}
+
+
+async def test_a_forgotten_key_with_another_vote_changes_the_vote(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """Issue 13: a changed vote with a reused key answered 200 and the vote stayed as it was."""
+    created = await api.post(
+        "/v1/proposals", json=fields().model_dump(mode="json"), headers=auth("po-1", "STATE", "program_officer")
+    )
+    pid = created.json()["id"]
+    dhs = {**auth("isg-dhs", "DHS", "isg_member"), "Idempotency-Key": "my-vote"}
+    r = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=dhs)
+    assert r.status_code == 200
+    await expire_keys(pool)
+    changed = {"vote": "nonconcur", "comment": "the cost is too high"}
+    r = await api.post(f"/v1/proposals/{pid}/isg-votes", json=changed, headers=dhs)
+    assert r.status_code == 200, r.text
+    votes = {v["agency"]: v["vote"] for v in r.json()["isg_votes"]}
+    assert votes["DHS"] == "nonconcur"
+    # The same vote again after the window is still the one effect it had.
+    await expire_keys(pool)
+    again = await api.post(f"/v1/proposals/{pid}/isg-votes", json=changed, headers=dhs)
+    assert again.status_code == 200
+    n = await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id = $1 AND action = 'isg_vote'", pid)
+    assert n == 2
+
+
+async def test_reformatted_json_is_the_same_body(api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool) -> None:
+    """Whitespace and key order do not make another body: the first response is replayed."""
+    body = fields().model_dump(mode="json")
+    headers = {**auth("po-1", "STATE", "program_officer"), "Idempotency-Key": "fmt", "Content-Type": "application/json"}
+    first = await api.post("/v1/proposals", content=json.dumps(body).encode(), headers=headers)
+    assert first.status_code == 201
+    reordered = json.dumps(dict(reversed(list(body.items()))), indent=2).encode()
+    again = await api.post("/v1/proposals", content=reordered, headers=headers)
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert again.content == first.content
+    assert await pool.fetchval("SELECT count(*) FROM proposals") == 1

@@ -63,6 +63,7 @@ EXPECTED_ROLES = {
     ("POST", "/v1/proposals/{proposal_id}/board-decision"): {Role.board_chair},
     ("POST", "/v1/proposals/{proposal_id}/withdraw"): {Role.program_officer},
     ("POST", "/v1/proposals/{proposal_id}/staffing-cutoff"): {Role.program_officer},
+    ("POST", "/v1/proposals/{proposal_id}/owner"): {Role.program_officer},
     ("GET", "/v1/instructor-requests"): {Role.agency_coordinator, Role.program_officer, Role.auditor},
     ("POST", "/v1/instructor-requests/{request_id}/accept"): {Role.agency_coordinator},
     ("POST", "/v1/instructor-requests/{request_id}/decline"): {Role.agency_coordinator},

@@ -153,7 +153,8 @@ async def test_chair_blocked_by_two_nonconcur(api: httpx.AsyncClient, auth: Toke
         json={"decision": "disapprove"},
         headers=auth("chair", "STATE", "board_chair"),
     )
-    assert_problem(r, 422, "Invalid")  # a comment is required
+    body = assert_problem(r, 422, "Invalid")  # decided by the workflow, shaped like every 422
+    assert body["errors"] == [{"loc": ["body", "comment"], "msg": "a comment is required to disapprove"}]
     r = await api.post(
         f"/v1/proposals/{pid}/board-decision",
         json={"decision": "disapprove", "comment": "two departments object"},
@@ -206,3 +207,59 @@ async def test_withdraw_needs_reason_then_closes(api: httpx.AsyncClient, auth: T
     assert r.status_code == 200 and r.json()["stage"] == "withdrawn" and r.json()["pending_on"] == []
     r = await api.post(f"/v1/proposals/{p['id']}/withdraw", json={"reason": "again"}, headers=po)
     assert_problem(r, 409)
+
+
+async def test_role_and_agency_refusals_on_an_existing_proposal_are_audited(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """Issue 13: role and agency 403s on an existing proposal left no audit record."""
+    p = await submit(api, auth)
+    pid = p["id"]
+    # The wrong role: an ISG member tries to withdraw.
+    r = await api.post(
+        f"/v1/proposals/{pid}/withdraw", json={"reason": "x"}, headers=auth("isg-1", "DHS", "isg_member")
+    )
+    assert_problem(r, 403, "Forbidden")
+    # A role the agency cannot hold: a DHS "program officer" tries to withdraw.
+    r = await api.post(
+        f"/v1/proposals/{pid}/withdraw", json={"reason": "x"}, headers=auth("fake-po", "DHS", "program_officer")
+    )
+    assert_problem(r, 403, "WrongAgency")
+    # The wrong role on one of its instructor requests is the proposal's refusal too.
+    await pool.execute(
+        "INSERT INTO instructor_requests (id, proposal_id, slot, agency, expertise, status, due, doc)"
+        " VALUES ('req-1', $1, 1, 'DOJ', 'cybercrime', 'open', now(), '{}')",
+        pid,
+    )
+    r = await api.post(
+        "/v1/instructor-requests/req-1/decline", json={"reason": "x"}, headers=auth("isg-2", "DOJ", "isg_member")
+    )
+    assert_problem(r, 403, "Forbidden")
+    audited = await refusals(pool, pid)
+    assert [(a["actor"], a["detail"]["code"], a["detail"]["status"], a["detail"]["attempted"]) for a in audited] == [
+        ("isg-1", "Forbidden", 403, "withdraw"),
+        ("fake-po", "WrongAgency", 403, "withdraw"),
+        ("isg-2", "Forbidden", 403, "decline"),
+    ]
+    # A refusal on a proposal that does not exist leaves nothing anywhere.
+    r = await api.post("/v1/proposals/nope/withdraw", json={"reason": "x"}, headers=auth("isg-1", "DHS", "isg_member"))
+    assert_problem(r, 403)
+    assert await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id = 'nope'") == 0
+    r = await api.get(f"/v1/proposals/{pid}/events/verify", headers=auth("a", "STATE", "auditor"))
+    assert r.json()["valid"] is True
+
+
+async def test_a_revision_refused_by_the_api_is_audited(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """Issue 13: a revision the API refused (422) left no audit record."""
+    p = await submit(api, auth)
+    body = {"proposal": {**fields().model_dump(mode="json"), "seats": 0}, "comment": "fewer seats"}
+    r = await api.post(
+        f"/v1/proposals/{p['id']}/revisions", json=body, headers=auth("po-2", "STATE", "program_officer")
+    )
+    problem = assert_problem(r, 422, "Invalid")
+    assert [e["loc"] for e in problem["errors"]] == [["body", "proposal", "seats"]]
+    audited = await refusals(pool, p["id"])
+    assert [(a["actor"], a["detail"]["attempted"], a["detail"]["status"]) for a in audited] == [("po-2", "revise", 422)]
+    assert "Seats must be at least 1" in audited[0]["detail"]["reason"]

@@ -4,6 +4,7 @@ per-agency visibility of instructor requests, and the cycle-time report."""
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import asyncpg
@@ -198,3 +199,31 @@ async def test_stage_periods_and_tasks_follow_each_action(
     assert [r["left_at"] is None for r in periods] == [False] * (len(periods) - 1) + [True]
     for before, after in itertools.pairwise(periods):
         assert before["left_at"] == after["entered_at"]
+
+
+async def test_reference_owner_and_my_proposals(api: httpx.AsyncClient, auth: TokenFor) -> None:
+    """Issue 13: every proposal has a reference ILEA-<FY>-<nnnn> and an owner; `owner=me`
+    lists one's own, and `q` finds a proposal by its reference."""
+    mine = await submit(api, auth, "Mine")
+    r = await api.post(
+        "/v1/proposals",
+        json=fields(title="Theirs").model_dump(mode="json"),
+        headers=auth("po-2", "STATE", "program_officer"),
+    )
+    theirs = r.json()
+    assert mine["owner"] == "po-1" and theirs["owner"] == "po-2"
+    refs = [mine["reference"], theirs["reference"]]
+    assert all(re.fullmatch(r"ILEA-20\d\d-\d{4}", ref) for ref in refs), refs
+    assert len(set(refs)) == 2
+    po1 = auth("po-1", "STATE", "program_officer")
+    listed = (await api.get("/v1/proposals", params={"owner": "me"}, headers=po1)).json()["items"]
+    assert [(i["id"], i["reference"], i["owner"]) for i in listed] == [(mine["id"], mine["reference"], "po-1")]
+    listed = (await api.get("/v1/proposals", params={"owner": "po-2"}, headers=po1)).json()["items"]
+    assert [i["id"] for i in listed] == [theirs["id"]]
+    found = (await api.get("/v1/proposals", params={"q": theirs["reference"]}, headers=po1)).json()["items"]
+    assert [i["id"] for i in found] == [theirs["id"]]
+    number = theirs["reference"].rsplit("-", 1)[1]
+    found = (await api.get("/v1/proposals", params={"q": f"-{number}"}, headers=po1)).json()["items"]
+    assert [i["id"] for i in found] == [theirs["id"]]
+    again = (await api.get(f"/v1/proposals/{mine['id']}", headers=auth("x", "DHS", "isg_member"))).json()
+    assert again["reference"] == mine["reference"] and again["owner"] == "po-1"

@@ -35,7 +35,7 @@ from temporalio.worker import Replayer
 
 from ilea.db import audit, create_pool
 from ilea.demo import demo_roster
-from ilea.devstack import EmbeddedPostgres, TemporalDevServer, free_port
+from ilea.devstack import WORKER_POLL_MAX_AGE_S, EmbeddedPostgres, TemporalDevServer, free_port
 from ilea.domain import INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
 from ilea.settings import Settings
 from ilea.tokens import issue_token
@@ -45,6 +45,10 @@ from workflows.proposal import ProposalWorkflow, workflow_id
 log = logging.getLogger("ilea.chaos")
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: Every request ends within this: ILEA_REQUEST_TIMEOUT_SECONDS (15) and a second for the way
+#: there and back (product.md "Availability").
+ANSWER_WITHIN_S = 16.0
 ACADEMIES = ("BKK", "BUD", "GAB", "SAL")
 
 
@@ -86,6 +90,8 @@ class ChaosStack:
             "ILEA_API_PORT": str(self.api_port),
             # The load is one caller per role: no rate limit in the way.
             "ILEA_RATE_LIMIT_PER_MINUTE": "0",
+            # As `ilea dev` sets it: the dev server's long polls last 5 s.
+            "ILEA_WORKER_POLL_MAX_AGE_SECONDS": str(WORKER_POLL_MAX_AGE_S),
         }
 
     def _spawn(self, role: str) -> subprocess.Popen[bytes]:
@@ -103,16 +109,26 @@ class ChaosStack:
     def start_worker(self, timeout: float = 60) -> None:
         assert self.worker is None or self.worker.poll() is not None
         log_file = self.root / "worker.log"
-        seen = log_file.read_bytes().count(b"worker polling") if log_file.exists() else 0
+        # worker.py logs "worker <identity> polling <task queue> on <address>" once it polls.
+        seen = log_file.read_bytes().count(b" polling ") if log_file.exists() else 0
         self.worker = self._spawn("worker")
         self.worker_starts += 1
         deadline = time.monotonic() + timeout
-        while log_file.read_bytes().count(b"worker polling") <= seen:
+        while log_file.read_bytes().count(b" polling ") <= seen:
             if self.worker.poll() is not None:
                 raise RuntimeError(f"the worker exited ({self.worker.returncode}):\n{tail(log_file)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker did not start polling in {timeout:.0f} s:\n{tail(log_file)}")
             time.sleep(0.1)
+
+    def pause_worker(self) -> None:
+        """SIGSTOP: the worker holds its connections and polls but does nothing."""
+        assert self.worker is not None
+        self.worker.send_signal(signal.SIGSTOP)
+
+    def resume_worker(self) -> None:
+        assert self.worker is not None
+        self.worker.send_signal(signal.SIGCONT)
 
     def kill_worker(self) -> None:
         """SIGKILL: no graceful shutdown, in-flight activities and workflow tasks are lost."""
@@ -151,6 +167,23 @@ class ChaosStack:
 
     def start_postgres(self) -> None:
         self.pg.start()
+
+    def postgres_pids(self) -> list[int]:
+        """The postmaster and every process it has forked (backends, background workers)."""
+        postmaster = int((self.pg.data_dir / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for task in Path(f"/proc/{postmaster}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
+    def signal_postgres(self, sig: int) -> list[int]:
+        """SIGSTOP hangs PostgreSQL rather than stopping it: connections stay open and
+        connecting still succeeds (the kernel accepts), but nothing answers."""
+        pids = self.postgres_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return pids
 
     def close(self) -> None:
         for proc in (self.api, self.worker):
@@ -265,6 +298,16 @@ class GaveUp(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Call:
+    """One HTTP attempt as the client saw it."""
+
+    what: str
+    status: int | str  # the status code, or the client's exception (a timeout: no answer)
+    seconds: float
+    at: float  # time.monotonic() when it was sent
+
+
 @dataclass
 class Load:
     """N lifecycles by retrying clients; every POST keeps its Idempotency-Key across retries."""
@@ -281,25 +324,30 @@ class Load:
     failures: list[str] = field(default_factory=list)
     posts: int = 0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    calls: list[Call] = field(default_factory=list)
 
     async def post(self, c: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-        """POST until a definite answer: retries 5xx, timeouts, connection errors, 429 and the
-        idempotency middleware's "in progress" / "send it again" 409s, with the same key."""
+        """POST until a definite answer: retries 5xx (the API's 503s included: an action not
+        through in time, a database away, a first request with this key still in progress),
+        timeouts, connection errors and 429, all with the same key."""
         key = f"chaos-{self.run_id}-{uuid.uuid4()}"
         deadline = time.monotonic() + self.give_up_after
         delay = 0.2
         self.posts += 1
+        what = "POST " + url.split("/")[-1] if url.count("/") > 2 else "POST " + url
         while True:
             why = ""
+            sent = time.monotonic()
             try:
                 r = await c.post(url, json=body, headers={**headers, "Idempotency-Key": key}, timeout=self.timeout)
             except httpx.HTTPError as err:
                 why = type(err).__name__
+                self.calls.append(Call(what, why, time.monotonic() - sent, sent))
             else:
+                self.calls.append(Call(what, r.status_code, time.monotonic() - sent, sent))
                 if r.status_code in (200, 201):
                     return r.json()
-                retry_409 = r.status_code == 409 and ("still in progress" in r.text or "send it again" in r.text)
-                if r.status_code >= 500 or r.status_code == 429 or retry_409:
+                if r.status_code >= 500 or r.status_code == 429:
                     why = f"http_{r.status_code}"
                 else:
                     raise GaveUp(f"POST {url}: {r.status_code} {r.text[:400]}")
@@ -310,10 +358,13 @@ class Load:
             delay = min(delay * 2, 2.0)
 
     async def lifecycle(self, c: httpx.AsyncClient, i: int, today: date) -> None:
+        p = await self.post(c, "/v1/proposals", proposal_body(i, today), self.tokens.po)
+        self.ids[i] = p["id"]
+        await self.review_and_staff(c, i, p["id"])
+
+    async def review_and_staff(self, c: httpx.AsyncClient, i: int, pid: str) -> None:
+        """Every ISG seat concurs, the chair approves, each request is accepted: `scheduled`."""
         t = self.tokens
-        p = await self.post(c, "/v1/proposals", proposal_body(i, today), t.po)
-        pid = p["id"]
-        self.ids[i] = pid
         for agency in ISG_SEATS:
             await self.post(c, f"/v1/proposals/{pid}/isg-votes", {"vote": "concur"}, t.isg[agency])
         p = await self.post(c, f"/v1/proposals/{pid}/board-decision", {"decision": "approve"}, t.chair)
@@ -352,10 +403,60 @@ class Load:
     def total_posts(self) -> int:
         return sum(6 + slots_of(i) for i in range(self.n))
 
+    def assert_no_500(self) -> Counter[int | str]:
+        """No answer was a 500 (or any 5xx but 503); returns the count of each status."""
+        broken = [c for c in self.calls if isinstance(c.status, int) and c.status >= 500 and c.status != 503]
+        assert not broken, f"5xx other than 503: {broken[:5]}"
+        return Counter(call.status for call in self.calls)
+
+    def assert_answered(self, within: float) -> Counter[int | str]:
+        """Every attempt got an answer, within ``within`` seconds, and no answer was a 500 (or
+        any 5xx but 503); returns the count of each status."""
+        statuses = self.assert_no_500()
+        unanswered = [c for c in self.calls if not isinstance(c.status, int)]
+        assert not unanswered, f"{len(unanswered)} request(s) got no answer: {unanswered[:5]}"
+        slow = [c for c in self.calls if c.seconds > within]
+        assert not slow, f"{len(slow)} request(s) took over {within:.0f} s: {slow[:5]}"
+        return statuses
+
     async def wait_progress(self, fraction: float) -> None:
         """Until this share of all the POSTs of the load has been sent."""
         while self.posts < fraction * self.total_posts and len(self.done) + len(self.failures) < self.n:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+class ReadyWatch:
+    """Polls /readyz twice a second in the background: when it went not ready and ready again."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.seen: list[tuple[float, int | str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base, timeout=5) as c:
+            while True:
+                at = time.monotonic()
+                try:
+                    status: int | str = (await c.get("/readyz")).status_code
+                except httpx.HTTPError as err:
+                    status = type(err).__name__
+                self.seen.append((at, status))
+                await asyncio.sleep(0.5)
+
+    def start(self) -> ReadyWatch:
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def first(self, status: int, after: float) -> float | None:
+        """Seconds from ``after`` to the first poll sent then that answered ``status``."""
+        return next((at - after for at, s in self.seen if at >= after and s == status), None)
 
 
 # --- the checks ----------------------------------------------------------------------------

@@ -271,7 +271,7 @@ async def test_constraint_matches_brute_force(pool: asyncpg.Pool, ops: list[Op])
 # --- the audit trail --------------------------------------------------------------------------------------
 
 
-async def test_audit_events_are_append_only(pool: asyncpg.Pool) -> None:
+async def test_audit_events_are_append_only(pool: asyncpg.Pool, owner_pool: asyncpg.Pool) -> None:
     proposal = str(uuid.uuid4())
     at = datetime(2031, 3, 1, 12, tzinfo=UTC)
     async with pool.acquire() as con, con.transaction():
@@ -285,12 +285,14 @@ async def test_audit_events_are_append_only(pool: asyncpg.Pool) -> None:
     assert [e["seq"] for e in events] == [1, 2]
     assert audit.verify_chain(proposal, events) is None
 
+    # Even the tables' owner meets the trigger (the application has no such privilege at all:
+    # tests/db/test_audit_tampering.py).
     for statement in (
         "UPDATE audit_events SET actor = 'someone else' WHERE proposal_id = $1",
         "DELETE FROM audit_events WHERE proposal_id = $1",
     ):
         with pytest.raises(asyncpg.exceptions.RaiseError, match="append-only"):
-            await pool.execute(statement, proposal)
+            await owner_pool.execute(statement, proposal)
     with pytest.raises(asyncpg.exceptions.RaiseError, match="append-only"):
-        await pool.execute("TRUNCATE audit_events")
+        await owner_pool.execute("TRUNCATE audit_events")
     assert audit.verify_chain(proposal, await audit.fetch(pool, proposal)) is None

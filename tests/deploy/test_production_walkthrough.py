@@ -44,7 +44,7 @@ def walkthrough_script() -> str:
 
 
 def _missing() -> str | None:
-    for tool in ("openssl", "curl", "createdb", "pg_isready", "dropdb"):
+    for tool in ("openssl", "curl", "createdb", "pg_isready", "dropdb", "psql"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     ready = subprocess.run(["pg_isready", "-q", "-h", PG["PGHOST"], "-p", PG["PGPORT"]], check=False, timeout=10)
@@ -119,6 +119,8 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
     finally:
         walk.stop()
         subprocess.run(["dropdb", "--if-exists", "--force", walk.database], env=walk.env, check=False, timeout=60)
+        drop_login = f'DROP ROLE IF EXISTS "{walk.database}_api"'  # the walk-through's application login
+        subprocess.run(["psql", "-q", "-d", "postgres", "-c", drop_login], env=walk.env, check=False, timeout=60)
 
 
 def test_the_production_walkthrough_takes_a_proposal_to_scheduled(walkthrough: Walkthrough) -> None:

@@ -4,6 +4,7 @@ PostgreSQL) and a Temporal server on another port. Nothing embedded is started b
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,11 +18,13 @@ import asyncpg
 import httpx
 import pytest
 
+from ilea.db.migrate import ensure_app_login
 from ilea.devstack import TemporalDevServer, free_port, wait_for_port
 from ilea.domain import Agency, Role
 from ilea.settings import Settings
 from ilea.tokens import issue_token
 from tests.e2e.test_stack import proposal_body
+from tests.support import APP_LOGIN, APP_PASSWORD, as_app_login
 
 
 @pytest.fixture
@@ -35,6 +38,14 @@ async def external_db(pg_server_url: str) -> Iterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def create_app_login(owner_url: str) -> None:
+    con = await asyncpg.connect(owner_url)
+    try:
+        await ensure_app_login(con, APP_LOGIN, APP_PASSWORD)
+    finally:
+        await con.close()
 
 
 @pytest.fixture
@@ -61,9 +72,16 @@ def test_migrate_worker_and_api_from_environment_only(
         ILEA_LOG_JSON="true",
     )
     cli = [sys.executable, "-m", "cli"]
+    # Migrations run as the owner; the worker and the API log in as a member of ilea_app.
+    env["ILEA_MIGRATION_DATABASE_URL"] = external_db
     out = subprocess.run([*cli, "migrate", "--seed-demo"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "001_schema.sql" in out.stdout
+    # Production refuses a login that could rewrite the audit trail (here: the owner).
+    refused = subprocess.run([*cli, "worker"], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "refusing to start" in refused.stdout + refused.stderr, refused.stderr
+    asyncio.run(create_app_login(external_db))
+    env["ILEA_DATABASE_URL"] = as_app_login(external_db)
     # In production roles come from grants kept in ILEA, not from the token's claims.
     grant = [*cli, "grant", "--sub", "ext-po", "--email", "ext-po@state.gov", "--agency", "STATE"]
     out = subprocess.run([*grant, "--role", "program_officer"], env=env, capture_output=True, text=True, timeout=60)

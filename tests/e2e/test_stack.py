@@ -3,6 +3,7 @@ driven over HTTP with tokens printed by `ilea token`."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
-from ilea.devstack import free_port
+from ilea.devstack import APP_LOGIN, free_port
 from tests.support import wait_until_listed
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +31,7 @@ class Stack:
     temporal: str
     state: Path
     process: subprocess.Popen[bytes]
+    pg_port: int
 
 
 def ilea_token(sub: str, agency: str, *roles: str) -> str:
@@ -72,7 +75,7 @@ def start_stack(state: Path) -> Stack:
             pass
         assert time.monotonic() < deadline, "the stack did not come up in 90 s"
         time.sleep(0.3)
-    return Stack(api=base, temporal=f"127.0.0.1:{t_port}", state=state, process=proc)
+    return Stack(api=base, temporal=f"127.0.0.1:{t_port}", state=state, process=proc, pg_port=pg_port)
 
 
 def stop_stack(stack: Stack) -> int:
@@ -175,3 +178,38 @@ def test_happy_path_through_the_real_stack(stack: Stack) -> None:
 
     # Temporal's own visibility finds it by the custom search attribute.
     wait_until_listed(f"proposal-{pid}", "IleaStage='scheduled'", {**os.environ, "TEMPORAL_ADDRESS": stack.temporal})
+
+
+def test_the_application_logs_in_as_a_role_that_cannot_rewrite_audit_rows(stack: Stack) -> None:
+    """Issue 13: in `ilea dev` the worker and the API connected as the superuser, which can
+    bypass the append-only trigger. Now they log in as a member of ilea_app."""
+    po = {"Authorization": f"Bearer {ilea_token('e2e-po', 'STATE', 'program_officer')}"}
+    r = httpx.post(f"{stack.api}/v1/proposals", json=proposal_body("Audited"), headers=po, timeout=30)
+    assert r.status_code == 201, r.text
+
+    async def check() -> tuple[set[str], list[str]]:
+        admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{stack.pg_port}/ilea")
+        try:
+            logins = {
+                r["usename"]
+                for r in await admin.fetch(
+                    "SELECT usename FROM pg_stat_activity WHERE datname = 'ilea' AND pid <> pg_backend_pid()"
+                )
+            }
+        finally:
+            await admin.close()
+        app = await asyncpg.connect(f"postgresql://{APP_LOGIN}@127.0.0.1:{stack.pg_port}/ilea")
+        refused = []
+        try:
+            for sql in ("UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events"):
+                try:
+                    await app.execute(sql)
+                except asyncpg.InsufficientPrivilegeError:
+                    refused.append(sql.split()[0])
+        finally:
+            await app.close()
+        return logins, refused
+
+    logins, refused = asyncio.run(check())
+    assert logins == {APP_LOGIN}, logins  # the worker's and the API's pools, nobody else
+    assert refused == ["UPDATE", "DELETE", "TRUNCATE"]

@@ -72,18 +72,20 @@ async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.A
     bad = new_form(csrf, start_date=too_soon, end_date=too_soon, participating_countries="TH, XX", seats="0")
     r = await api.post("/ui/new", data=bad)
     assert r.status_code == 422
-    # pydantic's error sits next to its field, and the form keeps what was typed
+    # each error sits next to its field, and the form keeps what was typed
     assert re.search(r'id="seats"[^>]*aria-invalid="true"', r.text)
     assert 'id="err-seats"' in r.text and 'value="Countering wildlife trafficking"' in r.text
+    # the proposal rules are reported in the same answer as the field's own (product.md edition 2)
+    assert re.search(r'id="err-start_date">The course must start at least 60 days', r.text)
 
     r = await api.post(
         "/ui/new", data=new_form(csrf, start_date=too_soon, end_date=too_soon, participating_countries="TH, XX")
     )
     assert r.status_code == 422
     # the workflow rules' errors (validate_proposal) sit next to theirs
-    assert re.search(r'id="err-start_date">start_date must be at least 60 days', r.text)
+    assert re.search(r'id="err-start_date">The course must start at least 60 days', r.text)
     assert 'id="error-summary" autofocus' in r.text  # the USWDS error summary takes the focus
-    assert "is not an ISO 3166-1 alpha-2 country code" in r.text
+    assert "is not a country code" in r.text
     assert 'id="err-participating_countries"' in r.text
 
     r = await api.post("/ui/new", data=new_form(csrf))
@@ -171,7 +173,8 @@ async def test_vote_from_the_inbox_on_its_decision_page_and_a_refusal_keeps_what
     assert r.status_code in (409, 422), r.status_code
     assert re.search(r'id="vote-nonconcur" type="radio" name="vote" value="nonconcur" checked', r.text)
     assert not re.search(r'value="concur" checked', r.text)
-    assert 'id="error-summary" autofocus' in r.text and "Refused:" in r.text
+    # The workflow's refusal names its field (errors: [{loc, msg}]): the reason sits by the comment.
+    assert 'id="error-summary" autofocus' in r.text and "a comment is required with a nonconcur vote" in r.text
     trail = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
     assert trail[-1]["action"] == "refused"
 
@@ -490,7 +493,7 @@ async def test_unfilled_slot_is_retargeted_from_the_inbox(
 
 
 async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes_to_the_calendar(
-    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     staff = await seed_instructors(pool)
     pid = await submit_via_api(api, auth, "Investigating fraud, Gaborone")
@@ -524,7 +527,7 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     rows = csv.text.strip().splitlines()
     events = (await api.get(f"/v1/proposals/{pid}/events")).json()["items"]
     assert len(rows) == 1 + len(events) and rows[1].startswith(f"{pid},1,")
-    async with pool.acquire() as con, con.transaction():  # an owner disabling the append-only trigger
+    async with owner_pool.acquire() as con, con.transaction():  # the owner disabling the append-only trigger
         await con.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
         await con.execute("UPDATE audit_events SET actor = 'someone-else' WHERE proposal_id = $1 AND seq = 3", pid)
         await con.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update")

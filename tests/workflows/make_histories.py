@@ -32,10 +32,20 @@ from ilea.db import create_pool
 from ilea.db.migrate import migrate
 from ilea.devstack import EmbeddedPostgres, bin_path, free_port
 from ilea.domain import Agency, BoardDecision, IsgVote, Stage
-from ilea.messages import AcceptInput, BoardDecisionInput, IsgVoteInput, ReadInput, RevisionInput, WithdrawInput
+from ilea.messages import (
+    AcceptInput,
+    BoardDecisionInput,
+    CutoffInput,
+    HandOverInput,
+    IsgVoteInput,
+    ReadInput,
+    RevisionInput,
+    WithdrawInput,
+)
 from tests.support import (
     CHAIR,
     PO,
+    PO2,
     coordinator,
     fields,
     isg,
@@ -177,6 +187,32 @@ async def delivered(env: WorkflowEnvironment, pool: asyncpg.Pool, tq: str) -> Ha
     return handle
 
 
+async def handed_over(env: WorkflowEnvironment, pool: asyncpg.Pool, tq: str) -> Handle:
+    """Edition 2: the cutoff extended, then kept by a revision; the proposal handed over."""
+    handle = await _start(env, tq)
+    await _vote(handle, Agency.DHS, IsgVote.request_changes)
+    for agency in (Agency.STATE, Agency.TREASURY, Agency.DOJ):
+        await _vote(handle, agency, IsgVote.concur)
+    view = await handle.query(ProposalWorkflow.state)
+    extended = view.start_date - timedelta(days=12)
+    await handle.execute_update(ProposalWorkflow.staffing_cutoff, CutoffInput(actor=PO, cutoff=extended))
+    today = rules.eastern_date(await env.get_current_time())
+    later = fields(today=today, lead_days=(view.start_date - today).days + 5, title="Countering financial crimes, v2")
+    result = await handle.execute_update(
+        ProposalWorkflow.revise, RevisionInput(actor=PO, proposal=later, comment="five days later")
+    )
+    if result.proposal.deadlines.staffing_cutoff != extended:
+        raise RuntimeError("the revision did not keep the extension")
+    result = await handle.execute_update(
+        ProposalWorkflow.hand_over, HandOverInput(actor=PO, sub=PO2.sub, name=PO2.name)
+    )
+    if result.proposal.owner != PO2.sub:
+        raise RuntimeError("the proposal was not handed over")
+    _expect((await vote_all(handle)).proposal.stage, Stage.board_review)
+    _expect(await _decide(handle, BoardDecision.approve), Stage.staffing)
+    return handle
+
+
 SCENARIOS: dict[str, Scenario] = {
     "board_approved": board_approved,
     "fast_track": fast_track,
@@ -187,6 +223,7 @@ SCENARIOS: dict[str, Scenario] = {
     "silence": silence,
     "board_overdue": board_overdue,
     "delivered": delivered,
+    "handed_over": handed_over,
 }
 
 _IN_FLIGHT = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED}

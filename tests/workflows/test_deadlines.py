@@ -90,7 +90,7 @@ def test_an_unanswered_revision_request_expires_the_proposal() -> None:
     deadline.happens(state, deadline.due_at, Ids())
     assert state.stage is Stage.expired
     assert [(n.party, n.kind, n.subject) for n in state.notes] == [
-        ("program_officer", "outcome", "Countering financial crimes: expired")
+        ("person:po-1", "outcome", "Countering financial crimes: expired")
     ]
     assert listed(state) == []
 
@@ -99,8 +99,15 @@ def test_the_board_is_reminded_then_escalated_and_then_waits_without_a_timer() -
     state = at_board()
     state.events, state.notes = [], []
     happen(state, "board_reminder", BOARD_REMINDER)
-    assert [(e.action, e.detail) for e in state.events] == [
-        ("reminder", {"party": "board", "due": "2027-06-24T04:00:00+00:00"})
+    # one reminder per Board party yet to act, as for the ISG seats (not the bare "board")
+    assert [(e.action, e.agency, e.detail) for e in state.events] == [
+        ("reminder", agency, {"party": party, "due": "2027-06-24T04:00:00+00:00"})
+        for agency, party in (
+            ("TREASURY", "board:TREASURY"),
+            ("DHS", "board:DHS"),
+            ("DOJ", "board:DOJ"),
+            ("STATE", "board:chair"),
+        )
     ]
     assert [n.party for n in state.notes] == ["board:TREASURY", "board:DHS", "board:DOJ", "board:chair"]
     assert listed(state) == [("board_due", BOARD_DUE)]
@@ -109,7 +116,7 @@ def test_the_board_is_reminded_then_escalated_and_then_waits_without_a_timer() -
     assert state.overdue and state.stage is Stage.board_review
     assert [(n.party, n.kind) for n in state.notes] == [
         ("board:chair", "escalation"),
-        ("program_officer", "escalation"),
+        ("person:po-1", "escalation"),
     ]
     assert deadlines.deadlines(state) == [] and deadlines.next_due(state) is None
 
@@ -146,7 +153,8 @@ def test_a_lapsed_request_goes_to_the_alternate_or_leaves_the_slot_unfilled() ->
     r2.happens(state, ISG_DUE, ids)
     assert actions(state) == ["request_expired", "slot_unfilled"]
     assert [(n.party, n.subject) for n in state.notes] == [
-        ("program_officer", "Slot 2 unfilled: Countering financial crimes")
+        ("person:po-1", "DOJ did not answer the instructor request for slot 2: Countering financial crimes"),
+        ("person:po-1", "Slot 2 unfilled: Countering financial crimes"),
     ]
     assert state.staffing.any_unfilled()
 

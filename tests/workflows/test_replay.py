@@ -6,6 +6,7 @@ means a change to the workflow would break proposals that are already running.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,12 @@ from temporalio.workflow import NondeterminismError
 
 from tests.workflows.make_histories import HISTORIES, SCENARIOS
 from worker import workflow_runner
-from workflows.proposal import ProposalWorkflow
+from workflows.proposal import (
+    PATCH_CHAIN_KEPT,
+    PATCH_CUTOFF_ONLY_LATER,
+    PATCH_DEADLINES_FIRST,
+    ProposalWorkflow,
+)
 
 FILES = sorted(HISTORIES.glob("*.json"))
 #: Recorded by older workflow code (named for the change since): proposals still running
@@ -65,6 +71,27 @@ def test_legacy_histories_take_the_old_branch() -> None:
     current = load(HISTORIES / "delivered.json")["events"]
     assert not [e for e in current if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
     assert any(e.get("markerRecordedEventAttributes", {}).get("markerName") == "core_patch" for e in current)
+
+
+def patches(path: Path) -> set[str]:
+    """The ``workflow.patched`` ids a recorded history holds markers for."""
+    found = set()
+    for e in load(path)["events"]:
+        marker = e.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_patch":
+            data = marker["details"]["patch-data"]["payloads"][0]["data"]
+            found.add(json.loads(base64.b64decode(data))["id"])
+    return found
+
+
+def test_edition_2_histories_take_the_new_branches_and_edition_1_ones_the_old() -> None:
+    """Recorded since issue 13, a proposal keeps its audit chain (and one that moved its cutoff
+    took the only-later branch); recorded before, none did, and each still replays above."""
+    assert all(PATCH_CHAIN_KEPT in patches(p) for p in FILES)
+    assert PATCH_CUTOFF_ONLY_LATER in patches(HISTORIES / "handed_over.json")
+    edition_1 = [p for p in LEGACY if p.stem.endswith("-edition-1")]
+    assert len(edition_1) == 9
+    assert not any(patches(p) & {PATCH_CHAIN_KEPT, PATCH_CUTOFF_ONLY_LATER, PATCH_DEADLINES_FIRST} for p in edition_1)
 
 
 async def test_a_foreign_history_fails_to_replay() -> None:

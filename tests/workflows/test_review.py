@@ -203,7 +203,8 @@ async def test_fast_track_skips_the_board_and_notifies_it(review: Review, pool: 
     stages = [e["detail"]["to"] for e in await actions(pool, pid) if e["action"] == "stage_changed"]
     assert stages == ["isg_review", "staffing"]
     kinds = await pool.fetch("SELECT party, kind FROM notifications WHERE proposal_id = $1", pid)
-    assert ("board", "fast_track") in {(r["party"], r["kind"]) for r in kinds}
+    told = {r["party"] for r in kinds if r["kind"] == "fast_track"}
+    assert told == {"board:TREASURY", "board:DHS", "board:DOJ", "board:chair"}
 
 
 async def test_one_nonconcur_goes_to_board_with_dissent(review: Review) -> None:
@@ -362,7 +363,7 @@ async def test_board_overdue_escalates_and_decides_nothing(review: Review, pool:
     assert "escalation" in names
     assert names.index("reminder") < names.index("escalation")
     escalated = await pool.fetch("SELECT party FROM notifications WHERE proposal_id = $1 AND kind = 'escalation'", pid)
-    assert {r["party"] for r in escalated} == {"board:chair", "program_officer"}
+    assert {r["party"] for r in escalated} == {"board:chair", "person:po-1"}
     row = await proposals.get(pool, pid)
     assert row is not None and row["overdue"] and row["stage"] == "board_review"
     # Nothing was decided for the chair, who can still decide.

@@ -319,7 +319,7 @@ def test_end_before_start_is_reported_with_the_other_rules() -> None:
         ("body", "participating_countries", 1),
         ("body", "instructor_needs", 0, "agency"),
     }
-    assert "before start_date" in found[("body", "end_date")]
+    assert "cannot end before it starts" in found[("body", "end_date")]
 
 
 @pytest.mark.parametrize(
@@ -377,3 +377,32 @@ def test_next_agency_walks_the_alternates() -> None:
     assert rules.next_agency(need, [Agency.DOJ]) is Agency.DHS
     assert rules.next_agency(need, [Agency.DOJ, Agency.DHS]) is Agency.TREASURY
     assert rules.next_agency(need, [Agency.DOJ, Agency.DHS, Agency.TREASURY]) is None
+
+
+def test_start_at_most_the_horizon_after_submission() -> None:
+    """Issue 13: a start in year 9999 passed validation (and wedged the workflow's deadline arithmetic)."""
+    last = TODAY + timedelta(days=1095)
+    assert problems(proposal(start_date=last, end_date=last)) == {}
+    late = last + timedelta(days=1)
+    found = problems(proposal(start_date=late, end_date=late))
+    assert list(found) == [("body", "start_date")] and last.isoformat() in found[("body", "start_date")]
+    assert problems(proposal(start_date=date(9999, 12, 30), end_date=date(9999, 12, 31))).keys() == {
+        ("body", "start_date")
+    }
+    shorter = RuleConfig(max_horizon_days=400)
+    assert [loc for loc, _ in rules.validate_proposal(proposal(start_date=late, end_date=late), TODAY, shorter)] == [
+        ("body", "start_date")
+    ]
+
+
+def test_rules_run_on_the_fields_that_are_valid() -> None:
+    """With some fields invalid on their own, every rule that reads only valid fields still runs."""
+    valid = dict(proposal())
+    start = valid["start_date"]
+    partial = {**valid, "end_date": start - timedelta(days=1), "participating_countries": ["HU", "XX"]}
+    del partial["course_type"], partial["seats"]  # as if these two were invalid
+    found = dict(rules.proposal_problems(partial, TODAY, RuleConfig()))
+    assert set(found) == {("body", "end_date"), ("body", "participating_countries", 1)}
+    # Without a valid start date, neither the lead time nor the end date's rules can be judged.
+    del partial["start_date"]
+    assert set(dict(rules.proposal_problems(partial, TODAY, RuleConfig()))) == {("body", "participating_countries", 1)}

@@ -32,14 +32,16 @@ def test_a_submitted_proposal_opens_round_one_and_tells_every_seat() -> None:
     state = submitted()
     assert (state.stage, state.round, state.authors) == (Stage.isg_review, 1, {"po-1"})
     assert [(e.action, e.actor) for e in state.events] == [("submitted", "po-1"), ("stage_changed", "system")]
+    # the owner (a person) is told; each seat is asked to vote
     assert told(state) == [
-        ("program_officer", "submitted"),
+        ("person:po-1", "submitted"),
+        ("person:po-1", "stage_changed"),
         ("isg:STATE", "action"),
         ("isg:TREASURY", "action"),
         ("isg:DHS", "action"),
         ("isg:DOJ", "action"),
     ]
-    assert state.notes[1].subject == "ISG vote needed (round 1): Countering financial crimes"
+    assert state.notes[2].subject == "ISG vote needed (round 1): Countering financial crimes"
 
 
 def test_a_second_vote_replaces_the_first() -> None:
@@ -60,8 +62,20 @@ def test_four_concurs_on_a_cheap_specialized_course_fast_track_it_to_staffing() 
     last = IsgVoteInput(actor=isg(Agency.DOJ), vote=IsgVote.concur)
     transitions.cast_vote(state, last, now=SUBMITTED, new_id=ids)
     assert state.fast_tracked and state.stage is Stage.staffing
-    # The notice goes to the Board as a whole: a bare "board", not a Party (issue 13).
-    assert told(state) == [("board", "fast_track"), ("agency:DOJ", "action"), ("agency:DOJ", "action")]
+    # The notice goes to each Board member seat and the chair; the owner and the ISG hear of the approval.
+    assert told(state) == [
+        ("board:TREASURY", "fast_track"),
+        ("board:DHS", "fast_track"),
+        ("board:DOJ", "fast_track"),
+        ("board:chair", "fast_track"),
+        ("person:po-1", "stage_changed"),
+        ("isg:STATE", "outcome"),
+        ("isg:TREASURY", "outcome"),
+        ("isg:DHS", "outcome"),
+        ("isg:DOJ", "outcome"),
+        ("agency:DOJ", "action"),
+        ("agency:DOJ", "action"),
+    ]
     assert [(r.id, r.slot, r.status) for r in state.staffing.requests] == [
         ("r1", 1, RequestStatus.open),
         ("r2", 2, RequestStatus.open),
@@ -81,7 +95,7 @@ def test_one_nonconcur_goes_to_the_board_with_a_dissent_and_two_reject() -> None
     for seat in (Agency.STATE, Agency.TREASURY):
         vote(rejected, seat)
     assert rejected.stage is Stage.rejected
-    assert told(rejected)[-1] == ("program_officer", "outcome")
+    assert ("person:po-1", "outcome") in told(rejected)
 
 
 def test_a_revision_adds_an_author_moves_the_cutoff_and_opens_a_new_round() -> None:
@@ -147,13 +161,13 @@ def test_a_retargeted_slot_goes_to_the_chosen_agency() -> None:
     transitions.advance(state, state.staffing.requests[0], RequestStatus.declined, "none", now=SUBMITTED, new_id=ids)
     transitions.refresh_staffing_stage(state, None, now=SUBMITTED)
     assert state.stage is Stage.staffing_at_risk
-    # at risk, scheduled and the terminal stages are news for the program officer; the others are not
+    # the owner is asked to re-target the slot, and told of the stage change
     assert [(n.party, n.kind, n.subject, n.body) for n in state.notes[-2:]] == [
-        ("program_officer", "action", "Slot 1 unfilled: Countering financial crimes", ""),
+        ("person:po-1", "action", "Slot 1 unfilled: Countering financial crimes", ""),
         (
-            "program_officer",
-            "outcome",
-            "Countering financial crimes: staffing_at_risk",
+            "person:po-1",
+            "stage_changed",
+            "Countering financial crimes: staffing at risk",
             "a slot has no agency left to ask",
         ),
     ]
