@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -48,7 +49,10 @@ WORDS = ["Advanced", "Regional", "Basic", "Executive", "Practical", "Joint", "Ap
 RARE = ["ransomware", "darknet", "cryptocurrency", "cartel", "smuggling", "poaching", "extortion", "sanctions"]
 REGIONS = ["Southeast Asia", "Central Europe", "Southern Africa", "Central America", "the Andes", "the Balkans"]
 
-#: (name, query string) of each measured list request.
+EASTERN = ZoneInfo("America/New_York")
+
+#: (name, query string) of each measured list request (and ``q`` for one reference, picked
+#: from the seeded rows: see :func:`list_queries`).
 LIST_QUERIES: list[tuple[str, dict[str, str]]] = [
     ("no filter", {}),
     ("stage=isg_review", {"stage": "isg_review"}),
@@ -56,7 +60,21 @@ LIST_QUERIES: list[tuple[str, dict[str, str]]] = [
     ("topic=cybercrime", {"topic": "cybercrime"}),
     ("pending_on=DHS", {"pending_on": "DHS"}),
     ("q=ransomware", {"q": "ransomware"}),
+    ("owner=po-7", {"owner": "po-7"}),
 ]
+
+
+async def list_queries(db_url: str) -> list[tuple[str, dict[str, str]]]:
+    """:data:`LIST_QUERIES` and ``q`` for the reference of a proposal well down the list."""
+    con = await asyncpg.connect(db_url)
+    try:
+        ref = await con.fetchval(
+            "SELECT reference FROM proposals ORDER BY submitted_at DESC, id DESC OFFSET $1 LIMIT 1",
+            await con.fetchval("SELECT count(*) / 3 FROM proposals"),
+        )
+    finally:
+        await con.close()
+    return [*LIST_QUERIES, ("q=reference", {"q": ref})]
 
 
 def _pending(stage: str, rnd: random.Random) -> list[tuple[str, str, str | None]]:
@@ -152,7 +170,21 @@ def generate(n: int, seed: int = 6) -> tuple[list[tuple[Any, ...]], list[tuple[A
         )
         for party, kind, request_id in pending:
             tasks.append((pid, party, kind, request_id, title, submitted, due))
-    return props, tasks
+    # The reference (ILEA-<fiscal year>-<nnnn>, numbered per fiscal year in submission order,
+    # as migration 005 numbers them) and the owner (the submitter) of each.
+    refs: dict[int, str] = {}
+    counters: dict[int, int] = {}
+    for i in sorted(range(n), key=lambda i: (props[i][10], props[i][0])):
+        fy = fiscal_year(props[i][10])
+        counters[fy] = counters.get(fy, 0) + 1
+        refs[i] = f"ILEA-{fy}-{counters[fy]:04d}"
+    return [(*p, refs[i], p[9]) for i, p in enumerate(props)], tasks
+
+
+def fiscal_year(at: datetime) -> int:
+    """The US federal fiscal year of a moment (it starts on 1 October, Eastern Time)."""
+    local = at.astimezone(EASTERN)
+    return local.year + (1 if local.month >= 10 else 0)
 
 
 async def seed(admin_url: str, db_url: str, database: str, n: int) -> dict[str, Any]:
@@ -196,6 +228,8 @@ async def seed(admin_url: str, db_url: str, database: str, n: int) -> dict[str, 
                 "pending_parties",
                 "pending_agencies",
                 "doc",
+                "reference",
+                "owner",
             ],
         )
         await con.copy_records_to_table(
@@ -241,12 +275,14 @@ TASK_QUERIES: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-async def explain(db_url: str, principal: Principal) -> dict[str, dict[str, Any]]:
+async def explain(
+    db_url: str, principal: Principal, queries: list[tuple[str, dict[str, str]]]
+) -> dict[str, dict[str, Any]]:
     """EXPLAIN ANALYZE of the SQL the app sends for each measured request."""
     out: dict[str, dict[str, Any]] = {}
     con = await asyncpg.connect(db_url)
     try:
-        for name, params in LIST_QUERIES:
+        for name, params in queries:
             rec = _Recorder()
             flt = proposals_db.ListFilter(**params)
             await proposals_db.list_summaries(rec, flt, 50, None)
@@ -296,12 +332,16 @@ def start_api(db_url: str, temporal: str, state: Path) -> tuple[subprocess.Popen
 
 
 async def measure(
-    base: str, headers_any: dict[str, str], headers_tasks: dict[str, str], requests: int
+    base: str,
+    headers_any: dict[str, str],
+    headers_tasks: dict[str, str],
+    requests: int,
+    queries: list[tuple[str, dict[str, str]]],
 ) -> dict[str, Any]:
     """One client, one request at a time, the queries taking turns (so that each sees the
     same machine): p50/p99 of each list filter and of the task inbox's pages."""
     targets: list[tuple[str, str, dict[str, str]]] = [
-        (name, "/v1/proposals?" + urlencode(params), headers_any) for name, params in LIST_QUERIES
+        (name, "/v1/proposals?" + urlencode(params), headers_any) for name, params in queries
     ]
     out: dict[str, Any] = {}
     async with http.RawClient(base, timeout=60) as c:
@@ -353,10 +393,17 @@ async def run(
     headers_tasks: dict[str, str],
 ) -> dict[str, Any]:
     seeded = await seed(admin_url, db_url, database, n)
-    plans = await explain(db_url, tasks_principal())
+    queries = await list_queries(db_url)
+    plans = await explain(db_url, tasks_principal(), queries)
     proc, base = await asyncio.to_thread(start_api, db_url, temporal, state)
     try:
-        latencies = await measure(base, headers_any, headers_tasks, requests)
+        latencies = await measure(base, headers_any, headers_tasks, requests, queries)
     finally:
         stackmod.stop_process(proc)
-    return {"seed": seeded, "requests_per_query": requests, "latency": latencies, "explain": plans}
+    return {
+        "seed": seeded,
+        "requests_per_query": requests,
+        "queries": {name: params for name, params in queries},
+        "latency": latencies,
+        "explain": plans,
+    }

@@ -240,7 +240,8 @@ async def list_summaries(
     if flt.owner:
         add("owner = {}", flt.owner)
     if flt.q:
-        add("(title ILIKE {0} OR reference ILIKE {0})", f"%{escape_like(flt.q)}%")
+        # the title and the reference, lower-cased in one column (migration 009)
+        add("search LIKE lower({})", f"%{escape_like(flt.q)}%")
     if cursor:
         at, pid = decode_cursor(cursor)
         args += [at, pid]
