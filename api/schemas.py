@@ -194,6 +194,8 @@ class Task(BaseModel):
 
 class Tasks(BaseModel):
     items: list[Task]
+    #: the next page's ``cursor`` (None on the last page); api.md's `{items}` plus this
+    next_cursor: str | None = None
 
 
 class InstructorRequest(InstructorRequestView):

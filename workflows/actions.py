@@ -127,7 +127,7 @@ def rehearse(state: ProposalState) -> None:
     """Compute what the commit and the main loop will compute from the state (nothing is kept):
     whatever would fail there fails here, while the action can still be refused."""
     view = views.view(state)
-    views.search_attribute_updates(view)
+    views.search_attributes(view)
     deadlines.next_due(state)
     t.chain_after(state)
 

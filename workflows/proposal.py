@@ -60,6 +60,7 @@ PATCH_LOCAL_BOOKING = "book-as-local-activity"
 PATCH_DEADLINES_FIRST = "deadlines-before-actions"
 PATCH_CUTOFF_ONLY_LATER = "cutoff-only-later"
 PATCH_CHAIN_KEPT = "audit-chain-kept"
+PATCH_VISIBILITY = "search-attributes-on-change-without-pending-on"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
@@ -148,10 +149,22 @@ class ProposalWorkflow:
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
-        wanted = views.search_attributes(project.snapshot)
+        self._keep_search_attributes(project.snapshot)
+
+    def _keep_search_attributes(self, v: ProposalView) -> None:
+        """Upsert the search attributes whose value changed (a stage change, a revision), and
+        no others: most actions change none and send no command (a visibility write each)."""
+        if workflow.patched(PATCH_VISIBILITY):
+            changed = views.search_attribute_changes(v, self._state.last_sa)
+            if changed:
+                self._state.last_sa = views.search_attributes(v)
+                workflow.upsert_search_attributes(changed)
+            return
+        # proposals started before this change: all five, IleaPendingOn too, when any changed
+        wanted = views.legacy_search_attributes(v)
         if wanted != self._state.last_sa:
             self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.search_attribute_updates(project.snapshot))
+            workflow.upsert_search_attributes(views.legacy_search_attribute_updates(v))
 
     async def _release_bookings(self, request_id: str | None, reason: str) -> None:
         await workflow.execute_activity_method(
