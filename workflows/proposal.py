@@ -24,16 +24,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from activities.roster import RosterActivities
+    from ilea.activity_io import AuditChain, BookInput, BookResult, ReleaseBookingsInput
     from ilea.domain import TERMINAL_STAGES
     from ilea.messages import (
         AcceptInput,
         ActionInput,
         ActionResult,
-        AuditChain,
         BoardDecisionInput,
         BoardPositionInput,
-        BookInput,
-        BookResult,
         CutoffInput,
         DeclineInput,
         HandOverInput,
@@ -42,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ProposalOutcome,
         ProposalView,
         ReadInput,
-        ReleaseBookingsInput,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -152,19 +149,11 @@ class ProposalWorkflow:
         self._keep_search_attributes(project.snapshot)
 
     def _keep_search_attributes(self, v: ProposalView) -> None:
-        """Upsert the search attributes whose value changed (a stage change, a revision), and
-        no others: most actions change none and send no command (a visibility write each)."""
-        if workflow.patched(PATCH_VISIBILITY):
-            changed = views.search_attribute_changes(v, self._state.last_sa)
-            if changed:
-                self._state.last_sa = views.search_attributes(v)
-                workflow.upsert_search_attributes(changed)
-            return
-        # proposals started before this change: all five, IleaPendingOn too, when any changed
-        wanted = views.legacy_search_attributes(v)
-        if wanted != self._state.last_sa:
-            self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.legacy_search_attribute_updates(v))
+        """Upsert the search attributes whose value changed (:func:`views.search_attribute_upserts`)."""
+        edition_2 = workflow.patched(PATCH_VISIBILITY)
+        self._state.last_sa, updates = views.search_attribute_upserts(v, self._state.last_sa, edition_2=edition_2)
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def _release_bookings(self, request_id: str | None, reason: str) -> None:
         await workflow.execute_activity_method(

@@ -14,11 +14,11 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from ilea import search_attributes as sa
+    from ilea.activity_io import AuditChain
     from ilea.domain import BOARD_MEMBERS, ISG_SEATS, Party, RequestStatus, Stage
     from ilea.messages import (
         ActionInput,
         ActionResult,
-        AuditChain,
         Deadlines,
         InstructorRequestView,
         PendingItem,
@@ -179,3 +179,21 @@ def legacy_search_attribute_updates(v: ProposalView) -> list[SearchAttributeUpda
         sa.LEGACY_PENDING_ON.value_set(sorted({p.party for p in v.pending_on})),
         sa.START_DATE.value_set(rules.start_of_day(v.start_date)),
     ]
+
+
+def search_attribute_upserts(
+    v: ProposalView, last: dict[str, Any], *, edition_2: bool
+) -> tuple[dict[str, Any], list[SearchAttributeUpdate[Any]]]:
+    """The search attributes to keep as sent, and the upserts to send now (often none).
+
+    Edition 2: only the attributes whose value changed (a stage change, a revision); most actions
+    change none and send no command (a visibility write each). Proposals started before it: all
+    five, ``IleaPendingOn`` too, whenever any changed.
+    """
+    if edition_2:
+        changed = search_attribute_changes(v, last)
+        return (search_attributes(v), changed) if changed else (last, [])
+    wanted = legacy_search_attributes(v)
+    if wanted == last:
+        return last, []
+    return wanted, legacy_search_attribute_updates(v)

@@ -10,9 +10,12 @@ from typing import Any
 
 import asyncpg
 
+from ilea.activity_io import ProjectInput
 from ilea.db import audit, notifications
 from ilea.domain import Agency, Party
-from ilea.messages import ProjectInput, ProposalView
+from ilea.messages import (
+    ProposalView,
+)
 
 
 def party_agency(party: str) -> str:
