@@ -42,9 +42,14 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # Issue 6's benchmark (`make bench BENCH_ARGS=--quick` for the smoke-test size); see README "Performance".
-.PHONY: bench
+# It also draws bench-results/latest.svg. `make bench-ab` measures changes A/B in one run
+# (variants in ABBA rounds); see bench/README.md.
+.PHONY: bench bench-ab
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-ab: $(STAMP)
+	$(BIN)/python -m bench --ab $(or $(AB),client) $(BENCH_ARGS)
 
 # Offline checks of deploy/: Kubernetes and Compose schemas, the Temporal Helm chart rendered
 # with our values, Dockerfile and shell lint, and agreement with the code (Settings, CLI

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from ilea.activity_io import ProjectInput
 from ilea.db import proposals
-from ilea.messages import ProjectInput
 
 
 class ProjectionActivities:

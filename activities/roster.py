@@ -6,8 +6,11 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ilea.activity_io import BookInput, BookResult, ReleaseBookingsInput, ReleaseBookingsResult
 from ilea.db import roster
-from ilea.messages import BookInput, BookResult, InstructorRef, ReleaseBookingsInput, ReleaseBookingsResult
+from ilea.messages import (
+    InstructorRef,
+)
 
 
 class RosterActivities:

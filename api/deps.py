@@ -20,9 +20,12 @@ from api.auth import VERIFIED, AuthError, Principal, misplaced_role_reason
 from api.errors import NotFound, Problem
 from api.refusals import record_if_targeted
 from api.web.signin import session_principal
+from ilea.activity_io import AuditChain
 from ilea.db import notifications, proposals, roster
 from ilea.domain import Role
-from ilea.messages import AuditChain, ErrorType
+from ilea.messages import (
+    ErrorType,
+)
 from ilea.settings import Settings
 from workflows.proposal import ProposalWorkflow, workflow_id
 

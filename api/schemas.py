@@ -8,8 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictBool, StringConstraints, field_validator
 
 from api.text import LINE, CalendarDate, Comment, Cost, Justification, Reason, Title
+from ilea.activity_io import AuditChain
 from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, Stage, Topic, subject_problem
-from ilea.messages import AuditChain, InstructorRequestView, ProposalFields, ProposalView, Strict
+from ilea.messages import (
+    InstructorRequestView,
+    ProposalFields,
+    ProposalView,
+    Strict,
+)
 
 #: The votes a person casts (``deemed_concur`` is recorded by the system only).
 CastVote = Literal[IsgVote.concur, IsgVote.nonconcur, IsgVote.request_changes, IsgVote.abstain]
@@ -194,6 +200,8 @@ class Task(BaseModel):
 
 class Tasks(BaseModel):
     items: list[Task]
+    #: the next page's ``cursor`` (None on the last page); api.md's `{items}` plus this
+    next_cursor: str | None = None
 
 
 class InstructorRequest(InstructorRequestView):

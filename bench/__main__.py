@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -22,12 +21,16 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench import floor, lifecycle, readpath, report
+from bench import ab, chart, floor, goals, http, lifecycle, readpath, report, variants
 from bench import stack as stackmod
 from bench.stack import CpuMeter, RssSampler
 from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
+#: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client;
+#: the search-attribute upserts before IleaPendingOn left visibility (bench/variants.py) against today's; and
+#: an A/A control (today's against itself, in two pairs of processes like ``visibility``).
+AB_EXPERIMENTS = ("client", "visibility", "aa")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,7 +43,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="also run N=100,200,400 (default on, off with --quick)",
     )
-    p.add_argument("--growth-n", default="100,200,400", help="the N of the growth runs")
+    p.add_argument("--growth-n", default="100,400", help="the N of the growth runs (the smallest runs twice)")
+    p.add_argument("--headline-rounds", type=int, default=2, help="system and floor take turns: 2 = S F F S, N/2 each")
     p.add_argument("--read-rows", type=int, default=None, help="read-model proposals (default 100000; quick 5000)")
     p.add_argument("--read-requests", type=int, default=None, help="requests per read query (default 200; quick 50)")
     p.add_argument(
@@ -56,7 +60,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the paced run's arrival rate, as a share of the headline lifecycles/s (default 0.5)",
     )
     p.add_argument("--quick", action="store_true", help="smoke test: N=20, C=10, no growth, 5,000 rows, 100 open")
-    p.add_argument("--out", type=Path, default=Path("bench-results/latest.json"))
+    p.add_argument(
+        "--client", choices=sorted(http.CLIENTS), default=lifecycle.DEFAULT_CLIENT, help="the load's HTTP client"
+    )
+    p.add_argument(
+        "--ab",
+        help="instead of the goal run: these A/B experiments, comma-separated, from "
+        + ", ".join(AB_EXPERIMENTS)
+        + " (output bench-results/ab.json unless --out)",
+    )
+    p.add_argument("--ab-rounds", type=int, default=2, help="ABBA rounds per experiment: 2 = A B B A (default)")
+    p.add_argument("--ab-n", type=int, default=None, help="lifecycles per variant per round (default 100; quick 10)")
+    p.add_argument("--out", type=Path, default=None, help="bench-results/latest.json (or ab.json with --ab)")
+    p.add_argument("--no-chart", dest="chart", action="store_false", help="do not write the SVG chart")
     p.add_argument("--keep-state", action="store_true", help="keep the temporary state directory (logs)")
     a = p.parse_args(argv)
     if a.quick:
@@ -66,6 +82,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.read_requests = a.read_requests or (50 if a.quick else 200)
     a.memory_open = a.memory_open or (100 if a.quick else 1000)
     a.paced_n = a.paced_n or (10 if a.quick else 60)
+    a.ab_n = a.ab_n or (10 if a.quick else 100)
+    a.ab = [x.strip() for x in a.ab.split(",") if x.strip()] if a.ab else []
+    unknown = [x for x in a.ab if x not in AB_EXPERIMENTS]
+    if unknown:
+        p.error(f"unknown A/B experiment(s): {', '.join(unknown)}")
+    a.out = a.out or Path("bench-results/ab.json" if a.ab else "bench-results/latest.json")
     return a
 
 
@@ -89,15 +111,8 @@ def environment() -> dict[str, Any]:
 
 def start_floor_worker(address: str, task_queue: str, state: Path) -> subprocess.Popen[bytes]:
     """The floor's worker, in its own process like the system's worker."""
-    with open(state / "floor-worker.log", "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bench.floor_worker", "--address", address, "--task-queue", task_queue],
-            env=stackmod.clean_env(),
-            cwd=Path(__file__).resolve().parents[1],  # where `bench` imports from
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    args = ["--address", address, "--task-queue", task_queue]
+    return stackmod.start_process("bench.floor_worker", args, {}, state / "floor-worker.log")
 
 
 class Days:
@@ -112,7 +127,8 @@ class Days:
 
 
 async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"mode": "quick" if args.quick else "full", "environment": environment()}
+    mode = ("ab-" if args.ab else "") + ("quick" if args.quick else "full")
+    results: dict[str, Any] = {"mode": mode, "client": args.client, "environment": environment()}
     results["parameters"] = {
         "n": args.n,
         "c": args.c,
@@ -141,19 +157,30 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         with RssSampler(pids) as rss:
             results["rss_mb_after_startup"] = {k: round(v, 1) for k, v in rss.sample().items()}
             log("warm-up")
-            await lifecycle.run_load(stack.api, 4, 4, days.take(4), tokens)
+            await lifecycle.run_load(stack.api, 4, 4, days.take(4), tokens, args.client)
             await floor.run_floor(client, queue, 4, 4)
+            if args.ab:
+                results["ab"] = await run_ab(args, stack, pids, pg, tokens, days)
+                return results
 
-            log(f"lifecycle load: N={args.n} C={args.c} over HTTP")
+            # System and floor take turns (ABBA, N/rounds lifecycles each time), so that both
+            # see the same machine: on a shared one, two runs minutes apart differ a lot.
+            log(f"headline: N={args.n} C={args.c}, system ({args.client} client) and floor in turns")
             rss.reset()
-            cpu.start()
-            system = await lifecycle.run_load(stack.api, args.n, args.c, days.take(args.n), tokens)
-            results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
-            log(f"floor: N={args.n} C={args.c} bare workflow via the SDK")
-            rss.reset()
-            cpu.start()
-            bare = await floor.run_floor(client, queue, args.n, args.c)
-            results["floor"] = {**bare.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()}
+            system = lifecycle.LoadResult(n=0, concurrency=args.c)
+            bare = floor.FloorResult(n=0, concurrency=args.c)
+            cpu_of: dict[str, dict[str, Any] | None] = {"system": None, "floor": None}
+            for r, n in enumerate(parts(args.n, args.headline_rounds)):
+                for side in ("system", "floor") if r % 2 == 0 else ("floor", "system"):
+                    log(f"  part {r + 1}/{args.headline_rounds}: {side} N={n}")
+                    cpu.start()
+                    if side == "system":
+                        system.merge(await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client))
+                    else:
+                        bare.merge(await floor.run_floor(client, queue, n, args.c))
+                    cpu_of[side] = stackmod.add_cpu(cpu_of[side], cpu.stop())
+            results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu_of["system"]}
+            results["floor"] = {**bare.as_dict(), "cpu": cpu_of["floor"]}
             results["history_per_lifecycle"] = {
                 "system": await floor.history_stats(client, f"proposal-{system.ids[0]}") if system.ids else None,
                 "floor": await floor.history_stats(client, bare.ids[0]) if bare.ids else None,
@@ -169,7 +196,9 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             rate = round(results["lifecycle"]["lifecycles_per_s"] * args.paced_share, 3)
             if rate > 0:
                 log(f"paced: N={args.paced_n} lifecycles arriving at {rate}/s (open loop)")
-                paced = await lifecycle.run_paced(stack.api, args.paced_n, rate, days.take(args.paced_n), tokens)
+                paced = await lifecycle.run_paced(
+                    stack.api, args.paced_n, rate, days.take(args.paced_n), tokens, args.client
+                )
                 results["paced"] = {
                     **paced.as_dict(),
                     "arrival_lifecycles_per_s": rate,
@@ -177,19 +206,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 }
 
             if args.growth:
-                growth = []
-                for n in (int(x) for x in args.growth_n.split(",")):
-                    if n == args.n:
-                        # The headline run is this size already: reuse it (keeps a full run
-                        # under ten minutes on two cores).
-                        growth.append({**results["lifecycle"], "reused_headline": True})
-                        continue
-                    log(f"growth: N={n} C={args.c}")
-                    rss.reset()
-                    cpu.start()
-                    g = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens)
-                    growth.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu.stop()})
-                results["growth"] = growth
+                results["growth"] = await run_growth(args, stack.api, tokens, days, cpu, rss)
 
             log(f"read path: {args.read_rows} proposals in {READ_DB}")
             results["read_path"] = await readpath.run(
@@ -210,7 +227,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             cpu.start()
             before = rss.sample()
             opened = await lifecycle.submit_many(
-                stack.api, args.memory_open, args.c, days.take(args.memory_open), tokens
+                stack.api, args.memory_open, args.c, days.take(args.memory_open), tokens, args.client
             )
             await asyncio.sleep(3)
             after = rss.sample()
@@ -234,33 +251,125 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             }
             results["rss_peak_mb_whole_run"] = _r(rss.peak)
     finally:
-        floor_proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            floor_proc.wait(20)
-        if floor_proc.poll() is None:
-            floor_proc.kill()
+        stackmod.stop_process(floor_proc)
+        results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         log("stopping the stack")
         code = await asyncio.to_thread(stackmod.stop, stack)
         results.setdefault("stack", {})["exit_code"] = code
-    results["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+def parts(n: int, k: int) -> list[int]:
+    """n split into k parts as equal as they go (the last ones larger)."""
+    return [n // k + (1 if i >= k - n % k else 0) for i in range(k)]
+
+
+async def run_growth(
+    args: argparse.Namespace, api: str, tokens: lifecycle.Tokens, days: Days, cpu: CpuMeter, rss: RssSampler
+) -> list[dict[str, Any]]:
+    """The load at each N of ``--growth-n``, smallest first, then the smallest again: the goal
+    compares the largest with both runs of the smallest (ABA), so that a change in what else
+    the machine runs does not pass for growth."""
+    sizes = sorted(int(x) for x in args.growth_n.split(","))
+    out: list[dict[str, Any]] = []
+    smallest = lifecycle.LoadResult(n=0, concurrency=args.c)
+    smallest_cpu: dict[str, Any] | None = None
+    for i, n in enumerate([*sizes, sizes[0]]):
+        log(f"growth: N={n} C={args.c}" + (" (the smallest again)" if i == len(sizes) else ""))
+        rss.reset()
+        cpu.start()
+        g = await lifecycle.run_load(api, n, args.c, days.take(n), tokens, args.client)
+        used = cpu.stop()
+        if n == sizes[0]:
+            smallest.merge(g)
+            smallest_cpu = stackmod.add_cpu(smallest_cpu, used)
+        else:
+            out.append({**g.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": used})
+    # n is the size of each run (the two runs of the smallest are summed, N and seconds alike)
+    return [{**smallest.as_dict(), "n": sizes[0], "runs": 2, "cpu": smallest_cpu}, *out]
+
+
+async def run_ab(
+    args: argparse.Namespace,
+    stack: stackmod.DevStack,
+    pids: dict[str, int],
+    pg: int | None,
+    tokens: lifecycle.Tokens,
+    days: Days,
+) -> dict[str, Any]:
+    """The ``--ab`` experiments, each its variants in ABBA rounds on this one stack."""
+    shared = {"temporal": pids["temporal"]} | ({"postgres": pg} if pg else {})
+    own = {"worker": pids["worker"], "api": pids["api"]}
+    out: dict[str, Any] = {}
+    for name in args.ab:
+        log(f"A/B {name}: {args.ab_rounds} rounds of N={args.ab_n} C={args.c} per variant")
+        if name == "client":
+            # A: the load generator before (httpx), B: the raw client; the same service.
+            pair = [ab.Variant(kind, _load(stack.api, tokens, kind), own) for kind in ("httpx", "raw")]
+            out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+        else:
+            # visibility: A, the workflow before IleaPendingOn left; B, today's. aa: today's twice (how far
+            # two such pairs differ with no change at all). Each on its own fresh worker and API.
+            sides = (
+                (("every change upserted", True), ("only changes, no IleaPendingOn", False))
+                if name == "visibility"
+                else (("today's, first pair", False), ("today's, second pair", False))
+            )
+            client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+            await variants.register_legacy_attribute(client)
+            pair, procs = [], []
+            try:
+                for label, before in sides:
+                    queue = f"bench-variant-{uuid.uuid4().hex[:8]}"
+                    started, base = await asyncio.to_thread(
+                        variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state, before=before
+                    )
+                    procs += started
+                    await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up
+                    roles = {"worker": started[0].pid, "api": started[1].pid}
+                    pair.append(ab.Variant(label, _load(base, tokens, args.client), roles))
+                out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+                out[name]["history_per_lifecycle"] = {
+                    v.name: await floor.history_stats(client, f"proposal-{v.last_id}") for v in pair if v.last_id
+                }
+            finally:
+                for proc in procs:
+                    stackmod.stop_process(proc)
+    return out
+
+
+def _load(base: str, tokens: lifecycle.Tokens, client: str) -> ab.Load:
+    async def load(n: int, c: int, first_day: int) -> lifecycle.LoadResult:
+        return await lifecycle.run_load(base, n, c, first_day, tokens, client)
+
+    return load
+
+
+#: The processes each side's service is made of (the load generators are this process).
+SERVICE_PROCESSES = {"system": ("temporal", "worker", "api", "postgres"), "floor": ("temporal", "floor_worker")}
 
 
 def cpu_per_lifecycle(system: dict[str, Any], floor_: dict[str, Any]) -> dict[str, Any]:
     """CPU milliseconds per completed lifecycle, by process, for the system and the floor.
 
     Throughput on a shared two-core machine moves with whatever else runs; CPU spent per
-    lifecycle by our own processes moves much less, so it is the steadier comparison.
+    lifecycle by our own processes moves much less, so it is the steadier comparison. The
+    goal's ratio is the service's (Temporal + worker + API + PostgreSQL against Temporal + the
+    floor's worker); ``total`` adds the load generator (``bench_client``) and idle processes.
     """
     out: dict[str, Any] = {}
     for name, run in (("system", system), ("floor", floor_)):
         used = {k: v for k, v in run["cpu"]["cpu_seconds"].items() if k != "machine_total"}
         n = max(run["completed"], 1)
         per = {k: round(v * 1000 / n, 1) for k, v in used.items() if v * 1000 / n >= 0.5}
-        out[name] = {**per, "total": round(sum(used.values()) * 1000 / n, 1)}
-    out["ratio_floor_to_system"] = (
-        round(out["floor"]["total"] / out["system"]["total"], 3) if out["system"]["total"] else 0.0
-    )
+        service = sum(used.get(k, 0.0) for k in SERVICE_PROCESSES[name]) * 1000 / n
+        out[name] = {**per, "service": round(service, 1), "total": round(sum(used.values()) * 1000 / n, 1)}
+
+    def ratio(key: str) -> float:
+        return round(out["floor"][key] / out["system"][key], 3) if out["system"][key] else 0.0
+
+    out["ratio_floor_to_system"] = ratio("service")
+    out["ratio_floor_to_system_incl_load_generators"] = ratio("total")
     return out
 
 
@@ -270,18 +379,24 @@ def _r(d: dict[str, float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    # The stack it starts inherits this: the benchmark measures throughput, not the per-caller
-    # guard against runaway clients (its single read-path client would be throttled).
-    os.environ.setdefault("ILEA_RATE_LIMIT_PER_MINUTE", "0")
     state = Path(tempfile.mkdtemp(prefix="ilea-bench-"))
     started = time.perf_counter()
     ok = False
     try:
         results = asyncio.run(run(args, state))
         results["total_seconds"] = round(time.perf_counter() - started, 1)
+        if not args.ab:
+            results["goals"] = goals.evaluate(results)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        sys.stdout.write(report.table(results) + "\n")
+        if args.ab:
+            sys.stdout.write(report.ab_table(results) + "\n")
+        else:
+            sys.stdout.write(report.table(results) + "\n")
+            if args.chart:
+                svg = args.out.with_suffix(".svg")
+                svg.write_text(chart.render(results))
+                sys.stdout.write(f"\nchart: {svg}\n")
         sys.stdout.write(f"\nwritten to {args.out}\n")
         ok = True
     finally:

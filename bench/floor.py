@@ -112,6 +112,16 @@ class FloorResult:
     failures: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
+    def merge(self, other: FloorResult) -> None:
+        """Add another run's lifecycles to these (a run taken in parts, taking turns)."""
+        self.n += other.n
+        self.seconds += other.seconds
+        self.completed += other.completed
+        self.failed += other.failed
+        self.latencies.merge(other.latencies)
+        self.failures += other.failures
+        self.ids += other.ids
+
     def as_dict(self) -> dict[str, Any]:
         per = 1 + len(STEPS)
         return {

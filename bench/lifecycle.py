@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bench import http
 from bench.stats import Latencies
 from ilea.demo import demo_roster
 from ilea.domain import BOARD_MEMBERS, INSTRUCTOR_AGENCIES, ISG_SEATS, Agency, Role, Topic
@@ -101,6 +102,18 @@ class LoadResult:
     ids: list[str] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: LoadResult) -> None:
+        """Add another run's lifecycles to these (a run taken in parts, taking turns)."""
+        self.n += other.n
+        self.seconds += other.seconds
+        self.completed += other.completed
+        self.failed += other.failed
+        self.scheduled += other.scheduled
+        self.latencies.merge(other.latencies)
+        self.failures += other.failures
+        self.ids += other.ids
+        self.stages = dict(Counter(self.stages) + Counter(other.stages))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
@@ -114,6 +127,7 @@ class LoadResult:
             "actions_per_s": round(self.completed * ACTIONS_PER_LIFECYCLE / self.seconds, 3) if self.seconds else 0.0,
             "latency": self.latencies.summary(),
             "errors": dict(self.latencies.errors),
+            "retried": dict(self.latencies.retries),
             "first_failures": self.failures[:5],
         }
 
@@ -122,22 +136,37 @@ class _Failed(Exception):
     pass
 
 
+#: A 503 (Temporal or PostgreSQL did not answer in time) or 429 is sent again with the same
+#: ``Idempotency-Key`` after the ``Retry-After`` the API gives (2 s), as a client should: the
+#: action has at most one effect. Its latency counts from the first attempt.
+RETRY_STATUSES = (429, 503)
+RETRIES = 4
+RETRY_AFTER_S = 2.0
+
+
 async def _post(
-    c: httpx.AsyncClient, lat: Latencies, name: str, url: str, body: dict[str, Any], headers: dict[str, str]
+    c: http.Client, lat: Latencies, name: str, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    r = await c.post(url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+    sent = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    r = await c.post(url, body, sent)
+    for _ in range(RETRIES):
+        if r.status not in RETRY_STATUSES:
+            break
+        lat.retried(name)
+        await asyncio.sleep(RETRY_AFTER_S)
+        r = await c.post(url, body, sent)
     took = time.perf_counter() - started
-    if r.status_code not in (200, 201):
+    if r.status not in (200, 201):
         lat.error(name)
-        raise _Failed(f"{name} {url}: {r.status_code} {r.text[:300]}")
+        raise _Failed(f"{name} {url}: {r.status} {r.text[:300]}")
     lat.add(name, took)
     data: dict[str, Any] = r.json()
     return data
 
 
 async def one_lifecycle(
-    c: httpx.AsyncClient, lat: Latencies, tokens: Tokens, body: dict[str, Any], pick: Callable[[str, str], str]
+    c: http.Client, lat: Latencies, tokens: Tokens, body: dict[str, Any], pick: Callable[[str, str], str]
 ) -> str:
     """Runs one proposal from submission to `scheduled`; returns its id."""
     p = await _post(c, lat, "POST /v1/proposals", "/v1/proposals", body, tokens.po)
@@ -170,15 +199,15 @@ async def one_lifecycle(
     return str(pid)
 
 
-def _client(base: str) -> httpx.AsyncClient:
-    # One keep-alive HTTP/1.1 connection per simulated client.
-    return httpx.AsyncClient(
-        base_url=base, timeout=120, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    )
+#: The load generator's HTTP client unless told otherwise (see :mod:`bench.http`).
+DEFAULT_CLIENT = "raw"
 
 
-async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: Tokens) -> LoadResult:
-    """N lifecycles by ``concurrency`` clients; proposal i gets course day ``first_day + i``."""
+async def run_load(
+    base: str, n: int, concurrency: int, first_day: int, tokens: Tokens, client: str = DEFAULT_CLIENT
+) -> LoadResult:
+    """N lifecycles by ``concurrency`` clients, each on its own keep-alive HTTP/1.1 connection;
+    proposal i gets course day ``first_day + i``."""
     today = datetime.now(UTC).date()
     roster = instructors_by_topic()
     result = LoadResult(n=n, concurrency=concurrency)
@@ -188,7 +217,7 @@ async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: 
     done: list[str] = []
 
     async def client_loop() -> None:
-        async with _client(base) as c:
+        async with http.client(client, base) as c:
             while True:
                 try:
                     i = queue.get_nowait()
@@ -201,7 +230,7 @@ async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: 
                             c, result.latencies, tokens, proposal_body(i, day, today), picker(roster, i)
                         )
                     )
-                except (_Failed, httpx.HTTPError) as err:
+                except (_Failed, *http.ERRORS) as err:
                     result.failed += 1
                     result.failures.append(f"{type(err).__name__}: {err}")
 
@@ -215,7 +244,9 @@ async def run_load(base: str, n: int, concurrency: int, first_day: int, tokens: 
     return result
 
 
-async def run_paced(base: str, n: int, rate: float, first_day: int, tokens: Tokens) -> LoadResult:
+async def run_paced(
+    base: str, n: int, rate: float, first_day: int, tokens: Tokens, client: str = DEFAULT_CLIENT
+) -> LoadResult:
     """N lifecycles started at a steady ``rate`` per second (open loop), each by its own client.
 
     The closed-loop run keeps C clients busy back to back, so it measures the machine at
@@ -233,10 +264,10 @@ async def run_paced(base: str, n: int, rate: float, first_day: int, tokens: Toke
         in_flight += 1
         result.concurrency = max(result.concurrency, in_flight)
         try:
-            async with _client(base) as c:
+            async with http.client(client, base) as c:
                 body = proposal_body(i, first_day + i, today)
                 done.append(await one_lifecycle(c, result.latencies, tokens, body, picker(roster, i)))
-        except (_Failed, httpx.HTTPError) as err:
+        except (_Failed, *http.ERRORS) as err:
             result.failed += 1
             result.failures.append(f"{type(err).__name__}: {err}")
         finally:
@@ -274,7 +305,9 @@ async def stages_of(base: str, ids: list[str], tokens: Tokens, concurrency: int)
         return dict(Counter(await asyncio.gather(*(check(pid) for pid in ids))))
 
 
-async def submit_many(base: str, n: int, concurrency: int, first_day: int, tokens: Tokens) -> LoadResult:
+async def submit_many(
+    base: str, n: int, concurrency: int, first_day: int, tokens: Tokens, client: str = DEFAULT_CLIENT
+) -> LoadResult:
     """Submit N proposals and leave them waiting in ISG review (for the memory figure)."""
     today = datetime.now(UTC).date()
     result = LoadResult(n=n, concurrency=concurrency)
@@ -284,7 +317,7 @@ async def submit_many(base: str, n: int, concurrency: int, first_day: int, token
     done: list[str] = []
 
     async def client_loop() -> None:
-        async with _client(base) as c:
+        async with http.client(client, base) as c:
             while True:
                 try:
                     i = queue.get_nowait()
@@ -294,7 +327,7 @@ async def submit_many(base: str, n: int, concurrency: int, first_day: int, token
                     body = proposal_body(i, first_day + i, today)
                     p = await _post(c, result.latencies, "POST /v1/proposals", "/v1/proposals", body, tokens.po)
                     done.append(p["id"])
-                except (_Failed, httpx.HTTPError) as err:
+                except (_Failed, *http.ERRORS) as err:
                     result.failed += 1
                     result.failures.append(f"{type(err).__name__}: {err}")
 

@@ -4,29 +4,29 @@ database, a second API process on it, list and inbox latencies, and each query's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import asyncpg
-import httpx
 
 from api.auth import Principal
+from api.routes import tasks as tasks_route
 from api.routes.tasks import parties_of
-from bench.stack import clean_env
+from bench import http
+from bench import stack as stackmod
 from bench.stats import summarise
 from ilea.db import proposals as proposals_db
 from ilea.db.migrate import migrate
-from ilea.devstack import free_port
 from ilea.domain import Agency, Party, Role, Topic
 
 # A realistic mix after some years of operation: most proposals are closed.
@@ -49,7 +49,10 @@ WORDS = ["Advanced", "Regional", "Basic", "Executive", "Practical", "Joint", "Ap
 RARE = ["ransomware", "darknet", "cryptocurrency", "cartel", "smuggling", "poaching", "extortion", "sanctions"]
 REGIONS = ["Southeast Asia", "Central Europe", "Southern Africa", "Central America", "the Andes", "the Balkans"]
 
-#: (name, query string) of each measured list request.
+EASTERN = ZoneInfo("America/New_York")
+
+#: (name, query string) of each measured list request (and ``q`` for one reference, picked
+#: from the seeded rows: see :func:`list_queries`).
 LIST_QUERIES: list[tuple[str, dict[str, str]]] = [
     ("no filter", {}),
     ("stage=isg_review", {"stage": "isg_review"}),
@@ -57,7 +60,21 @@ LIST_QUERIES: list[tuple[str, dict[str, str]]] = [
     ("topic=cybercrime", {"topic": "cybercrime"}),
     ("pending_on=DHS", {"pending_on": "DHS"}),
     ("q=ransomware", {"q": "ransomware"}),
+    ("owner=po-7", {"owner": "po-7"}),
 ]
+
+
+async def list_queries(db_url: str) -> list[tuple[str, dict[str, str]]]:
+    """:data:`LIST_QUERIES` and ``q`` for the reference of a proposal well down the list."""
+    con = await asyncpg.connect(db_url)
+    try:
+        ref = await con.fetchval(
+            "SELECT reference FROM proposals ORDER BY submitted_at DESC, id DESC OFFSET $1 LIMIT 1",
+            await con.fetchval("SELECT count(*) / 3 FROM proposals"),
+        )
+    finally:
+        await con.close()
+    return [*LIST_QUERIES, ("q=reference", {"q": ref})]
 
 
 def _pending(stage: str, rnd: random.Random) -> list[tuple[str, str, str | None]]:
@@ -153,7 +170,21 @@ def generate(n: int, seed: int = 6) -> tuple[list[tuple[Any, ...]], list[tuple[A
         )
         for party, kind, request_id in pending:
             tasks.append((pid, party, kind, request_id, title, submitted, due))
-    return props, tasks
+    # The reference (ILEA-<fiscal year>-<nnnn>, numbered per fiscal year in submission order,
+    # as migration 005 numbers them) and the owner (the submitter) of each.
+    refs: dict[int, str] = {}
+    counters: dict[int, int] = {}
+    for i in sorted(range(n), key=lambda i: (props[i][10], props[i][0])):
+        fy = fiscal_year(props[i][10])
+        counters[fy] = counters.get(fy, 0) + 1
+        refs[i] = f"ILEA-{fy}-{counters[fy]:04d}"
+    return [(*p, refs[i], p[9]) for i, p in enumerate(props)], tasks
+
+
+def fiscal_year(at: datetime) -> int:
+    """The US federal fiscal year of a moment (it starts on 1 October, Eastern Time)."""
+    local = at.astimezone(EASTERN)
+    return local.year + (1 if local.month >= 10 else 0)
 
 
 async def seed(admin_url: str, db_url: str, database: str, n: int) -> dict[str, Any]:
@@ -197,6 +228,8 @@ async def seed(admin_url: str, db_url: str, database: str, n: int) -> dict[str, 
                 "pending_parties",
                 "pending_agencies",
                 "doc",
+                "reference",
+                "owner",
             ],
         )
         await con.copy_records_to_table(
@@ -233,19 +266,41 @@ _SEQ = re.compile(r"Seq Scan on (\w+)")
 _EXEC = re.compile(r"Execution Time: ([\d.]+) ms")
 
 
-async def explain(db_url: str, principal: Principal) -> dict[str, dict[str, Any]]:
+#: The inbox requests measured: the default page (the goal's figure), the page after it, and
+#: the 500 items at once that were the default before pages (the A/B baseline).
+TASK_QUERIES: list[tuple[str, dict[str, str]]] = [
+    ("tasks", {}),
+    ("tasks next page", {"cursor": ""}),  # the cursor is filled in from the first page
+    ("tasks limit=500", {"limit": "500"}),
+]
+
+
+async def explain(
+    db_url: str, principal: Principal, queries: list[tuple[str, dict[str, str]]]
+) -> dict[str, dict[str, Any]]:
     """EXPLAIN ANALYZE of the SQL the app sends for each measured request."""
     out: dict[str, dict[str, Any]] = {}
     con = await asyncpg.connect(db_url)
     try:
-        for name, params in LIST_QUERIES:
+        for name, params in queries:
             rec = _Recorder()
             flt = proposals_db.ListFilter(**params)
             await proposals_db.list_summaries(rec, flt, 50, None)
             out[name] = await _explain_one(con, rec)
-        rec = _Recorder()
-        await proposals_db.tasks_for(rec, parties_of(principal), exclude_reviews_by=principal.sub)
-        out["tasks"] = await _explain_one(con, rec)
+        parties = parties_of(principal)
+        _, cursor = await proposals_db.tasks_page(
+            con, parties, exclude_reviews_by=principal.sub, limit=tasks_route.DEFAULT_PAGE
+        )
+        for name, params in TASK_QUERIES:
+            rec = _Recorder()
+            await proposals_db.tasks_page(
+                rec,
+                parties,
+                exclude_reviews_by=principal.sub,
+                limit=int(params.get("limit", tasks_route.DEFAULT_PAGE)),
+                cursor=cursor if "cursor" in params else None,
+            )
+            out[name] = await _explain_one(con, rec)
     finally:
         await con.close()
     return out
@@ -264,52 +319,61 @@ async def _explain_one(con: asyncpg.Connection, rec: _Recorder) -> dict[str, Any
     }
 
 
-def start_api(db_url: str, temporal: str, state: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(db_url: str, temporal: str, state: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A second `ilea api` process on the read-path database."""
-    port = free_port()
-    env = {**clean_env(), "ILEA_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal, "ILEA_API_PORT": str(port)}
-    log = open(state / "api-read.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the read-path API exited:\n{(state / 'api-read.log').read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return proc, base
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise TimeoutError("the read-path API did not become ready")
-        time.sleep(0.2)
+    env = {
+        "ILEA_DATABASE_URL": db_url,
+        "TEMPORAL_ADDRESS": temporal,
+        # One client sends every request as fast as it can: the per-caller guard against
+        # runaway clients (100/s) would throttle it. (The lifecycle load's API keeps it.)
+        "ILEA_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    return stackmod.start_api(env, state / "api-read.log")
 
 
 async def measure(
-    base: str, headers_any: dict[str, str], headers_tasks: dict[str, str], requests: int
+    base: str,
+    headers_any: dict[str, str],
+    headers_tasks: dict[str, str],
+    requests: int,
+    queries: list[tuple[str, dict[str, str]]],
 ) -> dict[str, Any]:
-    """Single client, sequential requests: p50/p99 of each list filter and of the task inbox."""
+    """One client, one request at a time, the queries taking turns (so that each sees the
+    same machine): p50/p99 of each list filter and of the task inbox's pages."""
+    targets: list[tuple[str, str, dict[str, str]]] = [
+        (name, "/v1/proposals?" + urlencode(params), headers_any) for name, params in queries
+    ]
     out: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-        targets = [(name, "/v1/proposals", params, headers_any) for name, params in LIST_QUERIES]
-        targets.append(("tasks", "/v1/tasks", {}, headers_tasks))
-        for name, path, params, headers in targets:
-            for _ in range(5):  # warm-up
-                await c.get(path, params=params, headers=headers)
-            samples: list[float] = []
-            items = 0
-            for _ in range(requests):
+    async with http.RawClient(base, timeout=60) as c:
+        first = await c.get("/v1/tasks", headers_tasks)
+        cursor = first.json()["next_cursor"] if first.status == 200 else None
+        for name, params in TASK_QUERIES:
+            if "cursor" in params:
+                if not cursor:
+                    continue  # a single page only (a small read model)
+                params = {**params, "cursor": cursor}
+            targets.append((name, "/v1/tasks?" + urlencode(params), headers_tasks))
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+        last: dict[str, http.Response] = {}
+        for i in range(5 + requests):  # five rounds of warm-up
+            turn = targets[i % len(targets) :] + targets[: i % len(targets)]
+            for name, path, headers in turn:
                 t = time.perf_counter()
-                r = await c.get(path, params=params, headers=headers)
-                samples.append(time.perf_counter() - t)
-                r.raise_for_status()
-                items = len(r.json()["items"])
-            out[name] = {**summarise(samples), "items_per_response": items, "bytes_per_response": len(r.content)}
+                r = await c.get(path, headers)
+                took = time.perf_counter() - t
+                if r.status != 200:
+                    raise RuntimeError(f"GET {path}: {r.status} {r.text[:300]}")
+                if i >= 5:
+                    samples[name].append(took)
+                last[name] = r
+        for name, _, _ in targets:
+            body = last[name].json()
+            out[name] = {
+                **summarise(samples[name]),
+                "items_per_response": len(body["items"]),
+                "bytes_per_response": len(last[name].body),
+                "next_cursor": bool(body.get("next_cursor")),
+            }
     return out
 
 
@@ -329,14 +393,17 @@ async def run(
     headers_tasks: dict[str, str],
 ) -> dict[str, Any]:
     seeded = await seed(admin_url, db_url, database, n)
-    plans = await explain(db_url, tasks_principal())
+    queries = await list_queries(db_url)
+    plans = await explain(db_url, tasks_principal(), queries)
     proc, base = await asyncio.to_thread(start_api, db_url, temporal, state)
     try:
-        latencies = await measure(base, headers_any, headers_tasks, requests)
+        latencies = await measure(base, headers_any, headers_tasks, requests, queries)
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(20)
-        if proc.poll() is None:
-            proc.kill()
-    return {"seed": seeded, "requests_per_query": requests, "latency": latencies, "explain": plans}
+        stackmod.stop_process(proc)
+    return {
+        "seed": seeded,
+        "requests_per_query": requests,
+        "queries": {name: params for name, params in queries},
+        "latency": latencies,
+        "explain": plans,
+    }

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import goals
+
 
 def _lat(lat: dict[str, Any]) -> str:
     return f"p50 {lat['p50_ms']:.0f} / p95 {lat['p95_ms']:.0f} / p99 {lat['p99_ms']:.0f} ms"
+
+
+def others_cores(run: dict[str, Any]) -> float:
+    """Cores busy with processes not ours during a run (other work on a shared machine)."""
+    busy = run["cpu"]["cores_busy"]
+    return max(busy.get("machine_total", 0.0) - sum(v for k, v in busy.items() if k != "machine_total"), 0.0)
 
 
 def table(r: dict[str, Any]) -> str:
@@ -33,15 +41,23 @@ def table(r: dict[str, Any]) -> str:
     for name, x in (("headline", r["lifecycle"]), ("floor", fl)):
         if "cpu" in x:
             busy = x["cpu"]["cores_busy"]
-            lines.append(f"  CPU cores busy ({name}): " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
+            lines.append(
+                f"  CPU cores busy ({name}): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in busy.items())
+                + f"; other processes {others_cores(x):.2f}"
+            )
     cpu = r.get("cpu_ms_per_lifecycle")
     if cpu:
         for name in ("system", "floor"):
             lines.append(
-                f"  CPU ms per lifecycle ({name}): total {cpu[name]['total']:.0f} = "
-                + ", ".join(f"{k} {v:.0f}" for k, v in cpu[name].items() if k != "total")
+                f"  CPU ms per lifecycle ({name}): service {cpu[name]['service']:.0f},"
+                f" total {cpu[name]['total']:.0f} = "
+                + ", ".join(f"{k} {v:.0f}" for k, v in cpu[name].items() if k not in ("total", "service"))
             )
-        lines.append(f"  CPU ratio floor/system = {cpu['ratio_floor_to_system']:.3f}")
+        lines.append(
+            f"  CPU ratio floor/system = {cpu['ratio_floor_to_system']:.3f} (service; "
+            f"{cpu['ratio_floor_to_system_incl_load_generators']:.3f} with the load generators)"
+        )
     paced = r.get("paced")
     if paced:
         lines.append(
@@ -86,4 +102,30 @@ def table(r: dict[str, Any]) -> str:
             lines.append(f"  {proc:<14}" + "".join(f"{v:>9.1f}" for v in row))
     whole = r.get("rss_peak_mb_whole_run", {})
     lines.append("  peak over the whole run: " + ", ".join(f"{k} {v:.0f}" for k, v in whole.items()))
+    lines += ["", "Goals (issue 17)", goals.table(r)]
+    return "\n".join(lines)
+
+
+def ab_table(r: dict[str, Any]) -> str:
+    """Each A/B experiment: the variants' sums, and B ÷ A."""
+    env = r["environment"]
+    lines = [
+        f"ILEA A/B ({r['mode']}) {env['date']}  cpus={env['cpus']}  "
+        f"load avg {env['loadavg_at_start'][0]} -> {env.get('loadavg_at_end', ['?'])[0]}",
+    ]
+    for name, x in r["ab"].items():
+        lines += ["", f"{name}: {x['rounds']} ABBA rounds of N={x['n_per_round']} C={x['concurrency']} per variant"]
+        for vname, v in x["variants"].items():
+            per = v["cpu_ms_per_lifecycle"]
+            lines.append(
+                f"  {vname:<22}{v['lifecycles_per_s']:6.2f} life/s  service {v['service_cpu_ms_per_lifecycle']:5.0f} ms"
+                f"  failed {v['failed']}  "
+                + ", ".join(f"{k} {ms:.0f}" for k, ms in per.items() if k != "machine_total")
+            )
+        if "ratio_b_to_a" in x:
+            q = x["ratio_b_to_a"]
+            lines.append(
+                f"  B/A: lifecycles/s {q['lifecycles_per_s']}, service CPU {q['service_cpu_ms_per_lifecycle']}, "
+                + ", ".join(f"{k} {v}" for k, v in q["cpu_ms_per_lifecycle"].items() if k != "machine_total")
+            )
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -212,3 +213,60 @@ class CpuMeter:
             "cores_busy": {k: round(v / wall, 2) for k, v in used.items()} if wall else {},
             "machine_cores": psutil.cpu_count(),
         }
+
+
+def start_api(env: dict[str, str], log: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """Another `ilea api` process with these settings (beside the stack's own environment's
+    defaults) on a free port; returns once its /readyz answers 200 (a worker polls its queue)."""
+    port = free_port()
+    proc = start_process("cli", ["api"], {**env, "ILEA_API_PORT": str(port)}, log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"`ilea api` exited:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return proc, base
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError(f"`ilea api` did not become ready in {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def start_process(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m module *args`` from the project root, with these settings over a clean environment."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            env={**clean_env(), **env},
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def add_cpu(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+    """Two :meth:`CpuMeter.stop` readings as one (the phases of a run taken in parts)."""
+    if a is None:
+        return b
+    wall = a["wall_seconds"] + b["wall_seconds"]
+    used = {k: a["cpu_seconds"].get(k, 0.0) + v for k, v in b["cpu_seconds"].items()}
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": {k: round(v, 2) for k, v in used.items()},
+        "cores_busy": {k: round(v / wall, 2) for k, v in used.items()} if wall else {},
+        "machine_cores": b["machine_cores"],
+    }

@@ -35,12 +35,26 @@ class Latencies:
     def __init__(self) -> None:
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        #: requests sent again after a 503 or 429 (with the same Idempotency-Key)
+        self.retries: dict[str, int] = defaultdict(int)
 
     def add(self, name: str, seconds: float) -> None:
         self.samples[name].append(seconds)
 
     def error(self, name: str) -> None:
         self.errors[name] += 1
+
+    def retried(self, name: str) -> None:
+        self.retries[name] += 1
+
+    def merge(self, other: Latencies) -> None:
+        """Add another run's samples and counts to these."""
+        for name, values in other.samples.items():
+            self.samples[name].extend(values)
+        for name, n in other.errors.items():
+            self.errors[name] += n
+        for name, n in other.retries.items():
+            self.retries[name] += n
 
     def summary(self) -> dict[str, dict[str, Any]]:
         return {name: summarise(values) for name, values in sorted(self.samples.items())}

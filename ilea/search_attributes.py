@@ -1,8 +1,9 @@
 """The Temporal search attributes of a proposal, defined once.
 
-The workflow upserts them (``workflows/views.py``); the dev server and the tests register them
-from here; the deployment names the same ones (``deploy/compose/temporal-bootstrap.sh``, the Helm
-values' ``ilea-search-attributes`` Job), which ``tests/deploy`` checks.
+The workflow upserts them when their value changes (``workflows/views.py``); the dev server
+and the tests register them from here; the deployment names the same ones
+(``deploy/compose/temporal-bootstrap.sh``, the Helm values' ``ilea-search-attributes`` Job),
+which ``tests/deploy`` checks.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 STAGE = SearchAttributeKey.for_keyword("IleaStage")
 ACADEMY = SearchAttributeKey.for_keyword("IleaAcademy")
 TOPIC = SearchAttributeKey.for_keyword("IleaTopic")
-#: the parties a proposal waits on (``isg:DHS`` …): the task board's "pending on" filter
-PENDING_ON = SearchAttributeKey.for_keyword_list("IleaPendingOn")
 START_DATE = SearchAttributeKey.for_datetime("IleaStartDate")
 
-ALL: tuple[SearchAttributeKey, ...] = (STAGE, ACADEMY, TOPIC, PENDING_ON, START_DATE)
+#: What is registered, and what the workflow upserts (each only when its value changes).
+ALL: tuple[SearchAttributeKey, ...] = (STAGE, ACADEMY, TOPIC, START_DATE)
+
+#: The parties a proposal waits on, which changed with every vote and cost a visibility write
+#: per action. Edition 2 took it out of Temporal (the read model's ``pending_on`` serves it):
+#: no longer registered, it is upserted only by proposals started before that change, on
+#: their ``workflow.patched`` branch, so that they replay and finish where it still exists.
+LEGACY_PENDING_ON = SearchAttributeKey.for_keyword_list("IleaPendingOn")
 
 #: the ``--type`` names of the ``temporal`` CLI (dev server, ``operator search-attribute create``)
 _CLI_TYPE_NAMES = {
@@ -34,7 +40,7 @@ _CLI_TYPE_NAMES = {
 
 
 def cli_types() -> dict[str, str]:
-    """Name → type as the ``temporal`` CLI spells it, e.g. ``{"IleaPendingOn": "KeywordList", …}``."""
+    """Name → type as the ``temporal`` CLI spells it, e.g. ``{"IleaStage": "Keyword", …}``."""
     return {key.name: _CLI_TYPE_NAMES[key.indexed_value_type] for key in ALL}
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ilea.messages import RuleConfig
 
@@ -114,8 +115,8 @@ class Settings(BaseSettings):
     #: the ``kid`` of that key, when the provider holds several of the client's keys
     oidc_private_key_id: str | None = None
     oidc_scopes: str = "openid email profile"
-    #: extra authorization parameters, e.g. {"acr_values": "urn:acr.login.gov:auth-only"}
-    oidc_auth_params: dict[str, str] = Field(default_factory=dict)
+    #: extra authorization parameters, e.g. {"acr_values": "urn:acr.login.gov:auth-only"}; JSON, blank for none
+    oidc_auth_params: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     #: the callback address registered with the provider (https://ilea.example.gov/ui/auth/callback);
     #: unset: built from the request (development)
     oidc_redirect_uri: str | None = None
@@ -188,6 +189,15 @@ class Settings(BaseSettings):
     otel_enabled: bool = False
     otel_service_name: str = "ilea"
 
+    @field_validator("oidc_auth_params", mode="before")
+    @classmethod
+    def _auth_params_from_json(cls, value: Any) -> Any:
+        # Blank means none, so a deployment can pass the variable through whether it is set or not
+        # (Compose's ${ILEA_OIDC_AUTH_PARAMS:-} cannot default to "{}").
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
     @model_validator(mode="after")
     def _docs_off_in_production(self) -> Settings:
         if self.docs_enabled is None:
@@ -196,12 +206,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secret_outside_development(self) -> Settings:
-        if self.env == "production" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError(
-                "ILEA_JWT_SECRET is the development key; set a real key (or RS256 with "
-                "ILEA_JWT_JWKS_URL) when ILEA_ENV=production"
-            )
-        if self.env == "production" and self.jwt_algorithm == "HS256" and len(self.jwt_secret) < 32:
+        # Checked with RS256 too: the key also makes the web forms' CSRF tokens (api.web.session),
+        # which a public or empty key would let anyone forge.
+        if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("ILEA_JWT_SECRET is the development key; set a real key when ILEA_ENV=production")
+        if self.env == "production" and len(self.jwt_secret) < 32:
             raise ValueError("ILEA_JWT_SECRET must be at least 32 characters in production")
         self._check_oidc()
         return self

@@ -29,7 +29,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, TemporalError
 
 with workflow.unsafe.imports_passed_through():
-    from ilea.domain import Stage
+    from ilea.domain import Party, Stage
     from ilea.messages import (
         AcceptInput,
         ActionInput,
@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.staffing import NewId
 
-from workflows import checks, deadlines, views
+from workflows import checks, deadlines, notices, views
 from workflows import transitions as t
 from workflows.state import ProposalState
 
@@ -127,7 +127,7 @@ def rehearse(state: ProposalState) -> None:
     """Compute what the commit and the main loop will compute from the state (nothing is kept):
     whatever would fail there fails here, while the action can still be refused."""
     view = views.view(state)
-    views.search_attribute_updates(view)
+    views.search_attributes(view)
     deadlines.next_due(state)
     t.chain_after(state)
 
@@ -165,12 +165,43 @@ def _withdraw(s: ProposalState, inp: WithdrawInput, _: None, now: datetime, new_
     t.cancel_everything(s, Stage.withdrawn, inp.actor, f"withdrawn: {inp.reason}", now=now)
 
 
+# --- the program office's own changes: ownership and the staffing cutoff -----------------------
+
+
+def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> None:
+    """Another program officer owns the proposal from now on: both are told, and the new owner
+    is asked for whatever the program office has to do."""
+    previous = state.owner
+    state.owner, state.owner_name = inp.sub, inp.name
+    detail = {"from": previous, "to": inp.sub, "to_name": inp.name}
+    t.record(state, "handed_over", inp.actor, detail, now=now)
+    subject = f"{state.fields.title}: handed over from {previous} to {inp.sub}"
+    notices.tell_once(state, [Party.person(previous), notices.owner(state)], "handed_over", subject, "", now=now)
+    for item in views.pending(state):
+        if item.party == str(Party.program_officer()):
+            notices.ask(
+                state,
+                Party.program_officer(),
+                item.since,
+                f"Now yours: {item.kind} on {state.fields.title}",
+                now=now,
+                request_id=item.request_id,
+            )
+
+
+def move_cutoff(state: ProposalState, inp: CutoffInput, *, now: datetime) -> None:
+    previous = state.cutoff
+    state.cutoff = inp.cutoff
+    detail = {"from": previous.isoformat(), "to": inp.cutoff.isoformat()}
+    t.record(state, "cutoff_changed", inp.actor, detail, now=now)
+
+
 def _hand_over(s: ProposalState, inp: HandOverInput, _: None, now: datetime, new_id: NewId) -> None:
-    t.hand_over(s, inp, now=now)
+    hand_over(s, inp, now=now)
 
 
 def _move_cutoff(s: ProposalState, inp: CutoffInput, _: None, now: datetime, new_id: NewId) -> None:
-    t.move_cutoff(s, inp, now=now)
+    move_cutoff(s, inp, now=now)
 
 
 def accepting(instructor: InstructorRef) -> Action[AcceptInput, InstructorRequestView]:

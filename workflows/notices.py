@@ -14,8 +14,11 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ilea.activity_io import NotificationIn
     from ilea.domain import TERMINAL_STAGES, Party, Stage
-    from ilea.messages import NotificationIn, task_key
+    from ilea.messages import (
+        task_key,
+    )
 
 from workflows.state import ProposalState
 

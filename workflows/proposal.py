@@ -24,16 +24,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from activities.roster import RosterActivities
+    from ilea.activity_io import AuditChain, BookInput, BookResult, ReleaseBookingsInput
     from ilea.domain import TERMINAL_STAGES
     from ilea.messages import (
         AcceptInput,
         ActionInput,
         ActionResult,
-        AuditChain,
         BoardDecisionInput,
         BoardPositionInput,
-        BookInput,
-        BookResult,
         CutoffInput,
         DeclineInput,
         HandOverInput,
@@ -42,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         ProposalOutcome,
         ProposalView,
         ReadInput,
-        ReleaseBookingsInput,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -60,6 +57,7 @@ PATCH_LOCAL_BOOKING = "book-as-local-activity"
 PATCH_DEADLINES_FIRST = "deadlines-before-actions"
 PATCH_CUTOFF_ONLY_LATER = "cutoff-only-later"
 PATCH_CHAIN_KEPT = "audit-chain-kept"
+PATCH_VISIBILITY = "search-attributes-on-change-without-pending-on"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
@@ -148,10 +146,14 @@ class ProposalWorkflow:
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
-        wanted = views.search_attributes(project.snapshot)
-        if wanted != self._state.last_sa:
-            self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.search_attribute_updates(project.snapshot))
+        self._keep_search_attributes(project.snapshot)
+
+    def _keep_search_attributes(self, v: ProposalView) -> None:
+        """Upsert the search attributes whose value changed (:func:`views.search_attribute_upserts`)."""
+        edition_2 = workflow.patched(PATCH_VISIBILITY)
+        self._state.last_sa, updates = views.search_attribute_upserts(v, self._state.last_sa, edition_2=edition_2)
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def _release_bookings(self, request_id: str | None, reason: str) -> None:
         await workflow.execute_activity_method(

@@ -16,14 +16,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ilea import chain
+    from ilea.activity_io import AuditEventIn, NotificationIn
     from ilea.domain import Agency, Stage
     from ilea.messages import (
         Actor,
-        AuditEventIn,
         BoardDecisionRecord,
         BoardPositionRecord,
         IsgVoteRecord,
-        NotificationIn,
         ProposalFields,
         ProposalInput,
         RuleConfig,

@@ -19,6 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from ilea import chain
+    from ilea.activity_io import AuditEventIn, BookInput, ProjectInput
     from ilea.domain import (
         BOARD_MEMBERS,
         INSTRUCTOR_AGENCIES,
@@ -32,20 +33,15 @@ with workflow.unsafe.imports_passed_through():
     from ilea.messages import (
         AcceptInput,
         Actor,
-        AuditEventIn,
         BoardDecisionInput,
         BoardDecisionRecord,
         BoardPositionInput,
         BoardPositionRecord,
-        BookInput,
-        CutoffInput,
         DeclineInput,
-        HandOverInput,
         InstructorRef,
         InstructorRequestView,
         IsgVoteInput,
         IsgVoteRecord,
-        ProjectInput,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -263,34 +259,6 @@ def decide(state: ProposalState, inp: BoardDecisionInput, *, now: datetime, new_
         set_stage(state, Stage.rejected, inp.actor, "disapproved by the Policy Board", now=now)
     else:
         request_changes(state, "returned to the Steering Group by the Policy Board chair", now=now)
-
-
-def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> None:
-    """Another program officer owns the proposal from now on: both are told, and the new owner
-    is asked for whatever the program office has to do."""
-    previous = state.owner
-    state.owner, state.owner_name = inp.sub, inp.name
-    detail = {"from": previous, "to": inp.sub, "to_name": inp.name}
-    record(state, "handed_over", inp.actor, detail, now=now)
-    subject = f"{state.fields.title}: handed over from {previous} to {inp.sub}"
-    notices.tell_once(state, [Party.person(previous), notices.owner(state)], "handed_over", subject, "", now=now)
-    for item in views.pending(state):
-        if item.party == str(Party.program_officer()):
-            notices.ask(
-                state,
-                Party.program_officer(),
-                item.since,
-                f"Now yours: {item.kind} on {state.fields.title}",
-                now=now,
-                request_id=item.request_id,
-            )
-
-
-def move_cutoff(state: ProposalState, inp: CutoffInput, *, now: datetime) -> None:
-    previous = state.cutoff
-    state.cutoff = inp.cutoff
-    detail = {"from": previous.isoformat(), "to": inp.cutoff.isoformat()}
-    record(state, "cutoff_changed", inp.actor, detail, now=now)
 
 
 # --- staffing ----------------------------------------------------------------------------------

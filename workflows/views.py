@@ -2,7 +2,7 @@
 actions pending on whom, and the Temporal search attributes kept in step with them.
 
 Plain functions of a :class:`~workflows.state.ProposalState`; none changes it or calls
-Temporal (the workflow upserts what :func:`search_attribute_updates` lists).
+Temporal (the workflow upserts what :func:`search_attribute_changes` lists).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from ilea import search_attributes as sa
+    from ilea.activity_io import AuditChain
     from ilea.domain import BOARD_MEMBERS, ISG_SEATS, Party, RequestStatus, Stage
     from ilea.messages import (
         ActionInput,
         ActionResult,
-        AuditChain,
         Deadlines,
         InstructorRequestView,
         PendingItem,
@@ -140,7 +140,27 @@ def action_result(
 
 
 def search_attributes(v: ProposalView) -> dict[str, Any]:
-    """The values the search attributes should hold for this view (compared with the last upsert)."""
+    """Name → value of each search attribute (:data:`ilea.search_attributes.ALL`) for this view."""
+    return {
+        sa.STAGE.name: v.stage.value,
+        sa.ACADEMY.name: v.academy.value,
+        sa.TOPIC.name: v.topic.value,
+        sa.START_DATE.name: rules.start_of_day(v.start_date),
+    }
+
+
+def search_attribute_changes(v: ProposalView, last: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:
+    """The upsert that takes the attributes from ``last`` (as :func:`search_attributes` gave
+    them) to this view: only those whose value changed; empty when none did (most actions)."""
+    wanted = search_attributes(v)
+    return [key.value_set(wanted[key.name]) for key in sa.ALL if wanted[key.name] != last.get(key.name)]
+
+
+# --- proposals started before IleaPendingOn left (``workflow.patched`` in ProposalWorkflow._commit)
+
+
+def legacy_search_attributes(v: ProposalView) -> dict[str, Any]:
+    """What such a proposal compared with its last upsert: the pending parties too."""
     return {
         "stage": v.stage.value,
         "academy": v.academy.value,
@@ -150,12 +170,30 @@ def search_attributes(v: ProposalView) -> dict[str, Any]:
     }
 
 
-def search_attribute_updates(v: ProposalView) -> list[SearchAttributeUpdate[Any]]:
-    """The upsert that sets every search attribute (:mod:`ilea.search_attributes`) from this view."""
+def legacy_search_attribute_updates(v: ProposalView) -> list[SearchAttributeUpdate[Any]]:
+    """Its upsert: every attribute, ``IleaPendingOn`` included, whenever any of them changed."""
     return [
         sa.STAGE.value_set(v.stage.value),
         sa.ACADEMY.value_set(v.academy.value),
         sa.TOPIC.value_set(v.topic.value),
-        sa.PENDING_ON.value_set(sorted({p.party for p in v.pending_on})),
+        sa.LEGACY_PENDING_ON.value_set(sorted({p.party for p in v.pending_on})),
         sa.START_DATE.value_set(rules.start_of_day(v.start_date)),
     ]
+
+
+def search_attribute_upserts(
+    v: ProposalView, last: dict[str, Any], *, edition_2: bool
+) -> tuple[dict[str, Any], list[SearchAttributeUpdate[Any]]]:
+    """The search attributes to keep as sent, and the upserts to send now (often none).
+
+    Edition 2: only the attributes whose value changed (a stage change, a revision); most actions
+    change none and send no command (a visibility write each). Proposals started before it: all
+    five, ``IleaPendingOn`` too, whenever any changed.
+    """
+    if edition_2:
+        changed = search_attribute_changes(v, last)
+        return (search_attributes(v), changed) if changed else (last, [])
+    wanted = legacy_search_attributes(v)
+    if wanted == last:
+        return last, []
+    return wanted, legacy_search_attribute_updates(v)

@@ -14,7 +14,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.web import access, board, decide, deps, inbox, people, proposal_form, proposal_page, reports, signin, staffing
+from api.web import (
+    access,
+    board,
+    decide,
+    deps,
+    inbox,
+    oidc_routes,
+    people,
+    proposal_form,
+    proposal_page,
+    reports,
+    signin,
+    staffing,
+)
 from api.web.deps import MaybeViewer, Posted, Viewer
 from api.web.render import TZ_COOKIE, message, render, safe_next
 from api.web.session import CsrfError, check_origin, flash, is_https, read_form
@@ -22,7 +35,19 @@ from api.web.times import ZONES
 from ilea.demo import DEMO_USERS
 
 router = APIRouter(include_in_schema=False)
-for module in (board, inbox, proposal_page, decide, staffing, proposal_form, people, reports, signin, access):
+for module in (
+    board,
+    inbox,
+    proposal_page,
+    decide,
+    staffing,
+    proposal_form,
+    people,
+    reports,
+    signin,
+    oidc_routes,
+    access,
+):
     router.include_router(module.router)
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -2,7 +2,8 @@
 # One-shot, on a self-hosted Temporal: the ILEA namespace and its search attributes
 # (the same list as ilea/search_attributes.py; tests/deploy checks they agree).
 # Idempotent: an existing namespace is kept, and `search-attribute create` skips
-# attributes that already exist with the same type.
+# attributes that already exist with the same type. (IleaPendingOn, registered before
+# it left Temporal visibility, stays where it exists: proposals started then still upsert it.)
 # Run by deploy/compose.yaml (mounted) and by the production walk-through in
 # deploy/README.md; on Kubernetes the Helm values register the same attributes.
 set -eu
@@ -35,7 +36,6 @@ retry temporal operator search-attribute create --address "$TEMPORAL_ADDRESS" \
   --name IleaStage --type Keyword \
   --name IleaAcademy --type Keyword \
   --name IleaTopic --type Keyword \
-  --name IleaPendingOn --type KeywordList \
   --name IleaStartDate --type Datetime
 
 echo "namespace ${TEMPORAL_NAMESPACE} and ILEA search attributes are in place"

@@ -20,8 +20,8 @@ import asyncpg
 # The pure hashing lives in ilea.chain (the workflow computes its own record with it); these
 # names are part of this module's interface too (ilea.db.people chains the access log with them).
 from ilea import chain
+from ilea.activity_io import AuditChain
 from ilea.chain import GENESIS, canonical_detail, link_hash, utc_text
-from ilea.messages import AuditChain
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from ilea.activity_io import NotificationIn
 from ilea.domain import Party
-from ilea.messages import NotificationIn
 
 _COLUMNS = "id, proposal_id, party, kind, subject, body, created_at, email_attempts, claimed_at"
 

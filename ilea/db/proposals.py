@@ -10,9 +10,12 @@ from typing import Any
 
 import asyncpg
 
+from ilea.activity_io import ProjectInput
 from ilea.db import audit, notifications
 from ilea.domain import Agency, Party
-from ilea.messages import ProjectInput, ProposalView
+from ilea.messages import (
+    ProposalView,
+)
 
 
 def party_agency(party: str) -> str:
@@ -186,16 +189,31 @@ class ListFilter:
     q: str | None = None
 
 
+def _pack(*parts: str) -> str:
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
+
+
+def _unpack(cursor: str, n: int) -> list[str]:
+    """The n parts of a cursor :func:`_pack` made (the last may contain ``|``); ValueError otherwise."""
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", n - 1)
+    except Exception as err:
+        raise ValueError("cursor is not one this server returned") from err
+    if len(parts) != n:
+        raise ValueError("cursor is not one this server returned")
+    return parts
+
+
 def encode_cursor(submitted_at: datetime, proposal_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{submitted_at.isoformat()}|{proposal_id}".encode()).decode()
+    return _pack(submitted_at.isoformat(), proposal_id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Raises ValueError for a cursor this server did not make."""
+    at, pid = _unpack(cursor, 2)
     try:
-        at, pid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(at), pid
-    except Exception as err:
+    except ValueError as err:
         raise ValueError("cursor is not one this server returned") from err
 
 
@@ -225,7 +243,8 @@ async def list_summaries(
     if flt.owner:
         add("owner = {}", flt.owner)
     if flt.q:
-        add("(title ILIKE {0} OR reference ILIKE {0})", f"%{escape_like(flt.q)}%")
+        # the title and the reference, lower-cased in one column (migration 009)
+        add("search LIKE lower({})", f"%{escape_like(flt.q)}%")
     if cursor:
         at, pid = decode_cursor(cursor)
         args += [at, pid]
@@ -250,20 +269,52 @@ async def counts_by_stage(db: asyncpg.Pool) -> dict[str, int]:
     return {r["stage"]: r["n"] for r in rows}
 
 
-async def tasks_for(
-    db: asyncpg.Pool, parties: Sequence[Party], *, exclude_reviews_by: str | None = None, limit: int = 500
-) -> list[dict[str, Any]]:
-    """Pending tasks of these parties, oldest first; reviews of one's own proposals left out."""
+#: The inbox's order, and the key a page continues from (unique per task row).
+_TASK_KEY = "since, proposal_id, party, kind, coalesce(request_id, '')"
+#: Reviews one may not do on one's own proposals.
+_REVIEW_KINDS = ["isg_vote", "board_position", "board_decision", "overdue_board"]
+
+
+async def tasks_page(
+    db: asyncpg.Pool,
+    parties: Sequence[Party],
+    *,
+    exclude_reviews_by: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the tasks of these parties, oldest first, and the cursor of the next page
+    (None on the last); reviews of one's own proposals left out. ValueError for a bad cursor."""
+    args: list[Any] = [[str(p) for p in parties], exclude_reviews_by or "", _REVIEW_KINDS, limit + 1]
+    after = ""
+    if cursor:
+        since, *rest = _unpack(cursor, 5)
+        try:
+            args += [datetime.fromisoformat(since), *rest]
+        except ValueError as err:
+            raise ValueError("cursor is not one this server returned") from err
+        after = f" AND ({_TASK_KEY}) > ($5, $6, $7, $8, $9)"
     rows = await db.fetch(
         "SELECT kind, proposal_id, title, since, due, request_id, party FROM tasks"
         " WHERE party = ANY($1) AND NOT (kind = ANY($3) AND $2 = ANY(authors))"
-        " ORDER BY since, proposal_id LIMIT $4",
-        [str(p) for p in parties],
-        exclude_reviews_by or "",
-        ["isg_vote", "board_position", "board_decision", "overdue_board"],
-        limit,
+        f"{after} ORDER BY {_TASK_KEY} LIMIT $4",
+        *args,
     )
-    return [dict(r) for r in rows]
+    items = [dict(r) for r in rows[:limit]]
+    if len(rows) <= limit:
+        return items, None
+    last = items[-1]
+    return items, _pack(
+        last["since"].isoformat(), last["proposal_id"], last["party"], last["kind"], last["request_id"] or ""
+    )
+
+
+async def tasks_for(
+    db: asyncpg.Pool, parties: Sequence[Party], *, exclude_reviews_by: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The first ``limit`` tasks of these parties, oldest first (see :func:`tasks_page`)."""
+    rows, _ = await tasks_page(db, parties, exclude_reviews_by=exclude_reviews_by, limit=limit)
+    return rows
 
 
 async def cycle_times(db: asyncpg.Pool) -> list[dict[str, Any]]:

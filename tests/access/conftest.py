@@ -1,34 +1,24 @@
-"""A real OpenID provider on a free port, and ILEA configured to sign people in with it.
+"""A real OpenID provider on a free port (tests/oidc_provider), and ILEA configured to sign
+people in with it.
 
-The provider is panva's ``oidc-provider`` (npm; OpenID Certified, and the library many
-production providers are built on): it does discovery, PKCE, ``private_key_jwt`` and
-``client_secret_basic``, signed ID tokens from its JWKS, and RP-initiated logout, like
-Login.gov or an agency's Okta does. Its npm packages are installed from the committed lock
-file with ``npm ci`` (``.ci/run`` does it; so does this fixture when they are missing).
+The provider has ILEA registered twice, as Login.gov would (``private_key_jwt``) and as an
+agency's Okta might (``client_secret_basic``), and knows one person whose provider asserts an
+agency and roles (only ``ILEA_TRUST_TOKEN_ROLES`` believes them).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import re
-import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -36,12 +26,17 @@ from api.oidc import OidcClient
 from ilea.devstack import free_port
 from ilea.settings import Settings
 from tests.api.conftest import api, auth, settings  # noqa: F401  (the in-process API with claimed roles)
+from tests.oidc_provider import at_provider as _at_provider
+from tests.oidc_provider import (
+    need_node,
+    provider_config,
+    rsa_jwk,
+    rsa_key,
+    running_provider,
+    write_pem,
+)
 from tests.support import running_worker
 
-HERE = Path(__file__).parent
-PROVIDER_DIR = HERE / "oidc_provider"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
 #: the base URL of the in-process app (httpx's ASGI transport)
 APP = "http://ilea.test"
 CALLBACK = "/ui/auth/callback"
@@ -92,39 +87,13 @@ class OpenIdProvider:
         return Settings(**values)
 
 
-def _rsa_jwk(key: rsa.RSAPrivateKey, kid: str, *, private: bool) -> dict[str, Any]:
-    source = key if private else key.public_key()
-    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(source))
-    jwk.pop("key_ops", None)  # pyjwt marks a private key "sign" only; the provider would publish that
-    return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
-
-
-def _npm_ci() -> None:
-    """Install the provider's packages from the lock file when they are missing or stale."""
-    stamp = PROVIDER_DIR / "node_modules" / ".package-lock.json"
-    lock = PROVIDER_DIR / "package-lock.json"
-    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    assert NPM is not None
-    subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvider]:
-    if NODE is None or NPM is None:
-        pytest.skip("Node.js and npm are needed for the test OpenID provider")
-    _npm_ci()
+    need_node()
     root = tmp_path_factory.mktemp("oidc-provider")
-    port, app_port = free_port(), free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    op_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_path = root / "ilea-client.pem"
-    key_path.write_bytes(
-        client_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    app_port = free_port()
+    client_key = rsa_key()
+    key_path = write_pem(client_key, root / "ilea-client.pem")
     apps = [APP, APP.replace("http:", "https:"), f"http://127.0.0.1:{app_port}"]
     registration = {
         "redirect_uris": [a + CALLBACK for a in apps],
@@ -132,69 +101,38 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdPr
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
     }
-    provider = OpenIdProvider(
-        issuer=issuer,
-        signing_jwk=_rsa_jwk(op_key, "op-key-1", private=True),
-        key_client_id="ilea-web",
-        key_path=key_path,
-        key_id="ilea-client-key-1",
-        secret_client_id="ilea-web-secret",
-        client_secret=uuid.uuid4().hex + uuid.uuid4().hex,
-        app_port=app_port,
-    )
-    config = {
-        "issuer": issuer,
-        "port": port,
-        "cookie_key": uuid.uuid4().hex,
-        "jwks": {"keys": [provider.signing_jwk]},
-        "clients": [
+    key_id = "ilea-client-key-1"
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    config = provider_config(
+        clients=[
             {
-                "client_id": provider.key_client_id,
+                "client_id": "ilea-web",
                 "token_endpoint_auth_method": "private_key_jwt",
                 "token_endpoint_auth_signing_alg": "RS256",
-                "jwks": {"keys": [_rsa_jwk(client_key, provider.key_id, private=False)]},
+                "jwks": {"keys": [rsa_jwk(client_key, key_id, private=False)]},
                 **registration,
             },
             {
-                "client_id": provider.secret_client_id,
-                "client_secret": provider.client_secret,
+                "client_id": "ilea-web-secret",
+                "client_secret": secret,
                 "token_endpoint_auth_method": "client_secret_basic",
                 **registration,
             },
         ],
         # People whose provider asserts an agency and roles (only ILEA_TRUST_TOKEN_ROLES believes them).
-        "people": {
-            "claims-dhs-isg": {"name": "Claimed Isg", "claims": {"agency": "DHS", "roles": ["isg_member"]}},
-        },
-    }
-    config_path = root / "config.json"
-    config_path.write_text(json.dumps(config))
-    log_path = root / "provider.log"
-    assert NODE is not None
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            [NODE, str(PROVIDER_DIR / "provider.mjs"), str(config_path)],
-            cwd=PROVIDER_DIR,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "NODE_ENV": "development"},
+        people={"claims-dhs-isg": {"name": "Claimed Isg", "claims": {"agency": "DHS", "roles": ["isg_member"]}}},
+    )
+    with running_provider(config, root) as issuer:
+        yield OpenIdProvider(
+            issuer=issuer,
+            signing_jwk=config["jwks"]["keys"][0],
+            key_client_id="ilea-web",
+            key_path=key_path,
+            key_id=key_id,
+            secret_client_id="ilea-web-secret",
+            client_secret=secret,
+            app_port=app_port,
         )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the OpenID provider did not start: " + log_path.read_text()
-            time.sleep(0.1)
-        yield provider
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 # --- ILEA with single sign-on -----------------------------------------------------------------------
@@ -235,32 +173,13 @@ def sso_app(oidc_provider: OpenIdProvider, dev_env: WorkflowEnvironment, pool: a
     return make
 
 
-FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
-
-
-def _back_at_ilea(r: httpx.Response) -> bool:
-    return urlsplit(r.headers["location"]).netloc in ("ilea.test", "") and CALLBACK in r.headers["location"]
+def _back_at_ilea(location: str) -> bool:
+    return urlsplit(location).netloc in ("ilea.test", "") and CALLBACK in location
 
 
 async def at_provider(provider: httpx.AsyncClient, url: str, login: str) -> str:
-    """Sign in at the provider's own login page as ``login``; returns where it sends the browser back.
-
-    The address is not followed, so a test can present it to ILEA as is, twice, or altered.
-    """
-    r = await provider.get(url)
-    while r.status_code in (302, 303) and not _back_at_ilea(r):
-        r = await provider.get(urljoin(str(r.url), r.headers["location"]))
-    if r.status_code == 200:  # the login page
-        action = FORM_ACTION.search(r.text)
-        assert action, r.text[:500]
-        r = await provider.post(
-            urljoin(str(r.url), action.group(1)), data={"prompt": "login", "login": login, "password": "any"}
-        )
-        while r.status_code in (302, 303) and not _back_at_ilea(r):
-            r = await provider.get(urljoin(str(r.url), r.headers["location"]))
-    assert r.status_code in (302, 303), (r.status_code, r.text[:500])
-    back: str = r.headers["location"]
-    return back
+    """Sign in at the provider's login page as ``login``; where it sends the browser back to ILEA."""
+    return await _at_provider(provider, url, login, back=_back_at_ilea)
 
 
 async def begin(client: httpx.AsyncClient, next_path: str = "/ui/inbox") -> str:
@@ -288,10 +207,6 @@ async def sign_in(
             browser = await stack.enter_async_context(httpx.AsyncClient())
         back = await at_provider(browser, await begin(client, next_path), login)
     return await client.get(back)
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 async def grant(pool: asyncpg.Pool, sub: str, agency: str, *roles: str, name: str = "") -> None:

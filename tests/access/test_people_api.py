@@ -147,5 +147,10 @@ async def test_the_access_log_cannot_be_edited_and_a_forged_entry_is_found(
         )
         await con.execute("ALTER TABLE access_events ENABLE TRIGGER USER")
     verify = await api.get("/v1/people/access-log/verify", headers=auth("aud", "STATE", "auditor"))
-    assert verify.json() == {"valid": False, "events": 4, "first_broken_seq": 3, "problems": audit.broken_at(3)}
+    assert verify.json() == {
+        "valid": False,
+        "events": 4,
+        "first_broken_seq": 3,
+        "problems": audit.broken_at(3),
+    }
     assert people.verify_chain(await people.events(pool)) == 3

@@ -41,3 +41,14 @@ def test_a_complete_one_is_taken(tmp_path: Path) -> None:
     )
     assert settings.oidc_auth_params["acr_values"] == "urn:acr.login.gov:auth-only"
     assert Settings(oidc_issuer="https://x", oidc_client_id="c", oidc_client_secret="s").oidc_client_secret == "s"
+
+
+def test_authorization_parameters_are_json_and_blank_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose passes ILEA_OIDC_AUTH_PARAMS through blank when the operator sets none."""
+    monkeypatch.setenv("ILEA_OIDC_AUTH_PARAMS", " ")
+    assert Settings().oidc_auth_params == {}
+    monkeypatch.setenv("ILEA_OIDC_AUTH_PARAMS", '{"acr_values": "urn:acr.login.gov:auth-only"}')
+    assert Settings().oidc_auth_params == {"acr_values": "urn:acr.login.gov:auth-only"}
+    monkeypatch.setenv("ILEA_OIDC_AUTH_PARAMS", "acr_values=urn:acr.login.gov:auth-only")
+    with pytest.raises(ValueError, match="oidc_auth_params"):
+        Settings()

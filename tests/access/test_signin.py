@@ -17,9 +17,9 @@ from tests.access.conftest import (
     SsoApp,
     access_log,
     grant,
-    query_of,
     sign_in,
 )
+from tests.oidc_provider import query_of
 from tests.web.conftest import csrf_of
 
 

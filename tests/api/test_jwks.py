@@ -70,6 +70,7 @@ def verifier(url: str) -> TokenVerifier:
     return TokenVerifier(
         Settings(
             env="production",
+            jwt_secret="csrf-" + "k" * 40,
             jwt_algorithm="RS256",
             jwt_jwks_url=url,  # type: ignore[call-arg]
             jwt_issuer="https://login.dhs.example",

@@ -18,11 +18,10 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(1200)
-def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
-    out = tmp_path / "quick.json"
+def bench(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench --quick *args --out out``, which must succeed."""
     run = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", *args, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -30,6 +29,13 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return run
+
+
+@pytest.mark.timeout(1200)
+def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    run = bench(out)
     assert "headline ratio" in run.stdout
     r = json.loads(out.read_text())
     assert r["mode"] == "quick"
@@ -54,11 +60,13 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
     assert floor["updates_per_lifecycle"] == 12
     assert r["headline"]["ratio_system_to_floor"] > 0
 
+    assert r["client"] == "raw"
     cpu = r["cpu_ms_per_lifecycle"]
     for name in ("system", "floor"):
-        assert cpu[name]["total"] > 0 and cpu[name]["temporal"] > 0, name
+        assert cpu[name]["total"] > cpu[name]["service"] > cpu[name]["temporal"] > 0, name
+        assert cpu[name]["bench_client"] > 0, name
     assert cpu["system"]["worker"] > 0 and cpu["system"]["api"] > 0 and cpu["floor"]["floor_worker"] > 0
-    assert cpu["ratio_floor_to_system"] == round(cpu["floor"]["total"] / cpu["system"]["total"], 3)
+    assert cpu["ratio_floor_to_system"] == round(cpu["floor"]["service"] / cpu["system"]["service"], 3)
 
     paced = r["paced"]
     assert paced["n"] == paced["completed"] == paced["verified_scheduled"] == 10 and paced["failed"] == 0
@@ -71,10 +79,37 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
         assert read["latency"][name]["p50_ms"] > 0, name
         assert read["latency"][name]["items_per_response"] > 0, name
         assert read["explain"][name]["plan"], name
-    assert read["latency"]["tasks"]["p99_ms"] > 0 and read["latency"]["tasks"]["items_per_response"] > 0
+    # The inbox in pages: the default page, the one after it, and the 500 at once it replaced.
+    tasks, after, all_at_once = (read["latency"][k] for k in ("tasks", "tasks next page", "tasks limit=500"))
+    assert tasks["items_per_response"] == 50 and tasks["next_cursor"] and tasks["p99_ms"] > 0
+    assert after["items_per_response"] > 0 and after["p99_ms"] > 0
+    assert all_at_once["items_per_response"] > 50
+    assert read["explain"]["tasks next page"]["plan"]
 
     mem = r["memory"]
     assert mem["open_proposals"] == 100 and mem["in_isg_review"] == 100
     for proc in ("worker", "api"):
         assert mem["rss_peak_mb"][proc] > 0 and mem["rss_after_mb"][proc] > 0, proc
     assert "growth" not in r
+    assert {g["goal"].split(" ")[0] for g in r["goals"]} >= {"system", "floor", "paced", "closed-loop", "reads"}
+    svg = out.with_suffix(".svg").read_text()
+    assert svg.startswith("<svg") and "POST isg-votes" in svg and "Reads at 5,000 proposals" in svg
+
+
+@pytest.mark.timeout(900)
+def test_ab_client_experiment_interleaves_both_clients(tmp_path: Path) -> None:
+    out = tmp_path / "ab.json"
+    run = bench(out, "--ab", "client")
+    x = json.loads(out.read_text())["ab"]["client"]
+    assert x["rounds"] == 2 and list(x["variants"]) == ["httpx", "raw"]
+    for v in x["variants"].values():
+        assert v["completed"] == 2 * x["n_per_round"] and v["failed"] == 0
+        assert [round_["completed"] for round_ in v["rounds"]] == [x["n_per_round"]] * 2
+        assert v["cpu_ms_per_lifecycle"]["bench_client"] > 0 and v["service_cpu_ms_per_lifecycle"] > 0
+    q = x["ratio_b_to_a"]
+    assert q["cpu_ms_per_lifecycle"]["bench_client"] == round(
+        x["variants"]["raw"]["cpu_ms_per_lifecycle"]["bench_client"]
+        / x["variants"]["httpx"]["cpu_ms_per_lifecycle"]["bench_client"],
+        3,
+    )
+    assert "B/A" in run.stdout

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from ilea import chain
+from ilea.activity_io import AuditChain
 from ilea.db import audit
-from ilea.messages import AuditChain
 
 PID = "p-tamper"
 

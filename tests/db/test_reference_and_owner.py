@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ilea.activity_io import ProjectInput
 from ilea.db import proposals
 from ilea.domain import Stage
-from ilea.messages import ProjectInput, ProposalView
+from ilea.messages import (
+    ProposalView,
+)
 from tests.support import fields
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import kubernetes_validate
 import pytest
@@ -39,6 +40,14 @@ K8S_VERSIONS = ["1.30", kubernetes_validate.utils.latest_version()]
 REQUIRED_IN_PRODUCTION = {"database_url", "jwt_secret"}
 #: Values the tests put in for compose's ${VARIABLES} and the Secrets made out of band.
 TEST_SECRET = "t" * 40
+#: What an operator puts in deploy/.env for the required variables that are no secret.
+COMPOSE_TEST_VALUES = {
+    "PUBLIC_URL": "https://ilea.agency.gov",
+    "ILEA_OIDC_ISSUER": "https://idp.int.identitysandbox.gov",
+    "ILEA_OIDC_CLIENT_ID": "urn:gov:gsa:openidconnect.profiles:sp:sso:state:ilea",
+    "ILEA_JWT_JWKS_URL": "https://agency.okta.com/oauth2/default/v1/keys",
+    "ILEA_JWT_ISSUER": "https://agency.okta.com/oauth2/default",
+}
 TEST_DATABASE_URL = "postgresql://ilea:" + TEST_SECRET + "@postgres.internal:5432/ilea"
 BOOTSTRAP_SCRIPT = DEPLOY / "compose" / "temporal-bootstrap.sh"
 HELM_VALUES = DEPLOY / "helm" / "temporal-values.yaml"
@@ -101,6 +110,11 @@ def required_secret_keys() -> list[str]:
     return [line.split("=", 1)[0] for line in lines if line and not line.startswith("#") and "=" in line]
 
 
+def optional_secret_keys() -> list[str]:
+    """Keys ``ilea-secrets`` may have: the commented-out ``# NAME=`` lines of the example file."""
+    return re.findall(r"^# ([A-Z][A-Z0-9_]*)=", SECRETS_EXAMPLE.read_text(), re.M)
+
+
 def external_secret(name: str) -> dict[str, str]:
     """Test values for a Secret made out of band, with the keys the docs say it has."""
     assert name == "ilea-secrets", f"{name}: only ilea-secrets is read into the environment"
@@ -136,7 +150,10 @@ def compose_ilea_services() -> dict[str, Doc]:
 
 
 def compose_test_variables() -> dict[str, str]:
-    return {name: TEST_SECRET for name, default in compose_variables(COMPOSE_FILE.read_text()).items()}
+    """deploy/.env as an operator fills it in: every required variable set (the secrets to
+    :data:`TEST_SECRET`), the optional ones left to their defaults."""
+    variables = compose_variables(COMPOSE_FILE.read_text())
+    return {name: COMPOSE_TEST_VALUES.get(name, TEST_SECRET) for name, default in variables.items() if default is None}
 
 
 def deploy_environments() -> list[tuple[str, dict[str, str]]]:

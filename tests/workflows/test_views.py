@@ -1,7 +1,7 @@
 """What a proposal shows: workflows.views called directly, without Temporal.
 
-Who the proposal is pending on in each stage (the inbox and the ``IleaPendingOn`` search
-attribute are built from it), the view's deadlines, and the search attributes upserted.
+Who the proposal is pending on in each stage (the inbox is built from it), the view's
+deadlines, and the search attributes upserted (only those that changed).
 """
 
 from __future__ import annotations
@@ -100,17 +100,40 @@ def test_the_view_shows_the_current_stage_deadlines_only() -> None:
     assert [r.agency for r in board_view.isg_votes] == [Agency.STATE, Agency.TREASURY, Agency.DHS, Agency.DOJ]
 
 
-def test_search_attributes_follow_the_view() -> None:
+def test_search_attributes_follow_the_view_and_only_changes_are_upserted() -> None:
     state = at_board()
     v = views.view(state)
+    start = datetime(2027, 9, 29, 4, 0, tzinfo=UTC)
     assert views.search_attributes(v) == {
+        "IleaStage": "board_review",
+        "IleaAcademy": "BUD",
+        "IleaTopic": "corruption_financial_crimes",
+        "IleaStartDate": start,
+    }
+    first = {u.key.name: u.value for u in views.search_attribute_changes(v, {})}
+    assert first == views.search_attributes(v)  # nothing upserted yet: all four
+    # A Board position changes who it waits on, and nothing Temporal is told about.
+    last = views.search_attributes(v)
+    transitions.take_position(
+        state, BoardPositionInput(actor=board(Agency.DHS), position=BoardPosition.concur), now=SUBMITTED
+    )
+    after = views.view(state)
+    assert after.pending_on != v.pending_on and after.version == v.version
+    assert views.search_attribute_changes(after, last) == []
+    moved = {**last, "IleaStage": "isg_review"}
+    assert {u.key.name: u.value for u in views.search_attribute_changes(after, moved)} == {"IleaStage": "board_review"}
+
+
+def test_proposals_started_before_edition_2_upsert_every_attribute_with_pending_on() -> None:
+    v = views.view(at_board())
+    assert views.legacy_search_attributes(v) == {
         "stage": "board_review",
         "academy": "BUD",
         "topic": "corruption_financial_crimes",
         "pending": ["board:DHS", "board:DOJ", "board:TREASURY", "board:chair"],
         "start": START,
     }
-    updates = {u.key.name: u.value for u in views.search_attribute_updates(v)}
+    updates = {u.key.name: u.value for u in views.legacy_search_attribute_updates(v)}
     assert updates == {
         "IleaStage": "board_review",
         "IleaAcademy": "BUD",

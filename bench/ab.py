@@ -1,0 +1,121 @@
+"""A/B comparisons inside one run: variants take turns, round after round.
+
+On a shared machine the figures of two runs minutes apart differ by more than most changes
+do, so a change is measured against its baseline in the same run: rounds of A then B, then
+B then A (ABBA, so a drift in the machine's load falls on both alike), summed per variant.
+The figures worth reading are the ratios B/A; each round's figures are kept to show the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.lifecycle import LoadResult
+from bench.stack import CpuMeter
+from bench.stats import Latencies
+
+#: A variant's load: (n, concurrency, first course day) → the result.
+Load = Callable[[int, int, int], Awaitable[LoadResult]]
+
+#: What counts as the service (the load generator is the benchmark's own process).
+SERVICES = ("temporal", "worker", "api", "postgres")
+
+
+@dataclass
+class Variant:
+    name: str
+    load: Load
+    #: processes metered while this variant runs, by the role they play (``worker``, ``api`` …)
+    pids: dict[str, int]
+    completed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    latencies: Latencies = field(default_factory=Latencies)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    #: a proposal this variant took through (its history is one lifecycle's)
+    last_id: str | None = None
+
+    def add(self, result: LoadResult, cpu_seconds: dict[str, float]) -> None:
+        self.last_id = result.ids[-1] if result.ids else self.last_id
+        self.completed += result.completed
+        self.failed += result.failed
+        self.seconds += result.seconds
+        for k, v in cpu_seconds.items():
+            self.cpu[k] = self.cpu.get(k, 0.0) + v
+        self.latencies.merge(result.latencies)
+        n = max(result.completed, 1)
+        self.rounds.append(
+            {
+                "completed": result.completed,
+                "failed": result.failed,
+                "lifecycles_per_s": round(result.completed / result.seconds, 3) if result.seconds else 0.0,
+                "cpu_ms_per_lifecycle": {k: round(v * 1000 / n, 1) for k, v in cpu_seconds.items()},
+                "first_failures": result.failures[:3],
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        n = max(self.completed, 1)
+        per = {k: round(v * 1000 / n, 1) for k, v in sorted(self.cpu.items())}
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 2),
+            "lifecycles_per_s": round(self.completed / self.seconds, 3) if self.seconds else 0.0,
+            "cpu_ms_per_lifecycle": per,
+            "service_cpu_ms_per_lifecycle": round(sum(self.cpu.get(k, 0.0) for k in SERVICES) * 1000 / n, 1),
+            "latency": self.latencies.summary(),
+            "rounds": self.rounds,
+        }
+
+
+async def interleave(
+    variants: Sequence[Variant],
+    shared_pids: dict[str, int],
+    rounds: int,
+    n: int,
+    concurrency: int,
+    next_day: Callable[[int], int],
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run each variant ``rounds`` times, N lifecycles at a time, in ABBA order.
+
+    Returns each variant's sums, and the ratios of the second variant to the first:
+    lifecycles/s and CPU milliseconds per lifecycle (each process and the service).
+    """
+    for r in range(rounds):
+        order = variants if r % 2 == 0 else list(reversed(variants))
+        for v in order:
+            log(f"  round {r + 1}/{rounds}: {v.name} (N={n} C={concurrency})")
+            meter = CpuMeter({**shared_pids, **v.pids})
+            meter.start()
+            result = await v.load(n, concurrency, next_day(n))
+            used = meter.stop()["cpu_seconds"]
+            assert isinstance(used, dict)
+            v.add(result, used)
+    out: dict[str, Any] = {
+        "rounds": rounds,
+        "n_per_round": n,
+        "concurrency": concurrency,
+        "variants": {v.name: v.summary() for v in variants},
+    }
+    if len(variants) == 2:
+        out["ratio_b_to_a"] = ratios(out["variants"][variants[0].name], out["variants"][variants[1].name])
+    return out
+
+
+def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """B ÷ A for throughput and for CPU per lifecycle (per process, and the service's total)."""
+
+    def div(x: float, y: float) -> float | None:
+        return round(x / y, 3) if y else None
+
+    ca, cb = a["cpu_ms_per_lifecycle"], b["cpu_ms_per_lifecycle"]
+    return {
+        "lifecycles_per_s": div(b["lifecycles_per_s"], a["lifecycles_per_s"]),
+        "service_cpu_ms_per_lifecycle": div(b["service_cpu_ms_per_lifecycle"], a["service_cpu_ms_per_lifecycle"]),
+        "cpu_ms_per_lifecycle": {k: div(cb.get(k, 0.0), ca[k]) for k in ca if k in cb},
+    }
