@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import asyncpg
 from starlette.requests import Request
@@ -33,6 +34,16 @@ async def record_refusal(pool: asyncpg.Pool, proposal_id: str, user: Principal, 
                 )
             ],
         )
+
+
+async def refuse(pool: asyncpg.Pool, proposal_id: str, user: Principal, action: str, problem: Problem) -> NoReturn:
+    """Raise ``problem``, first recorded in the trail of proposal ``proposal_id`` if it exists.
+
+    For an action's body refused before its proposal is looked up (the 422 comes before a 404).
+    """
+    if await proposals.exists(pool, proposal_id):
+        await record_refusal(pool, proposal_id, user, action, problem)
+    raise problem
 
 
 async def record_if_targeted(request: Request, user: Principal, problem: Problem) -> None:

@@ -32,7 +32,7 @@ from api.deps import (
 )
 from api.errors import Problem
 from api.idempotency import EffectKey
-from api.refusals import record_refusal
+from api.refusals import refuse
 from api.schemas import (
     AuditEvents,
     AuditTrailCheck,
@@ -229,10 +229,7 @@ async def check_revision(
     today = rules.eastern_date(datetime.now(UTC))
     revised, errors = check_proposal(raw, today, settings.rules(), RevisionBody, at=("proposal",))
     if revised is None:
-        problem = Problem.invalid(errors)
-        if await proposals.exists(db, proposal_id):
-            await record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.revise), problem)
-        raise problem
+        await refuse(db, proposal_id, caller, actions.action_name(ProposalWorkflow.revise), Problem.invalid(errors))
     return ProposalAction(revised, await find_proposal(db, proposal_id))
 
 
@@ -327,9 +324,7 @@ async def new_owner(
         problem = f"ILEA grants no role to {body.sub}: only a program officer can own a proposal"
     if problem:
         refusal = Problem.invalid([{"loc": ["body", "sub"], "msg": problem}])
-        if await proposals.exists(db, proposal_id):
-            await record_refusal(db, proposal_id, caller, actions.action_name(ProposalWorkflow.hand_over), refusal)
-        raise refusal
+        await refuse(db, proposal_id, caller, actions.action_name(ProposalWorkflow.hand_over), refusal)
     return ProposalAction(body, await find_proposal(db, proposal_id))
 
 
