@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import SkipValidation
+from pydantic import BaseModel, SkipValidation
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -307,9 +307,16 @@ async def staffing_cutoff(
     return await _current(request, db, act.proposal, user)
 
 
+class NewOwner(BaseModel):
+    """A hand-over's new owner, with the name ILEA's grant gives them ("" without a grant)."""
+
+    sub: str
+    name: str
+
+
 async def new_owner(
     proposal_id: str, body: HandOverBody, db: Db, settings: SettingsDep, caller: CurrentUser
-) -> ProposalAction[HandOverBody]:
+) -> ProposalAction[NewOwner]:
     """The hand-over's new owner, checked against the grants ILEA keeps (422), then the proposal (404).
 
     A person ILEA grants roles to must hold ``program_officer`` (actively). A sub ILEA has no
@@ -325,19 +332,19 @@ async def new_owner(
     if problem:
         refusal = Problem.invalid([{"loc": ["body", "sub"], "msg": problem}])
         await refuse(db, proposal_id, caller, actions.action_name(ProposalWorkflow.hand_over), refusal)
-    return ProposalAction(body, await find_proposal(db, proposal_id))
+    owner = NewOwner(sub=body.sub, name=grant.name if grant else "")
+    return ProposalAction(owner, await find_proposal(db, proposal_id))
 
 
 @router.post("/{proposal_id}/owner", response_model=Proposal, summary="Hand a proposal over to another program officer")
 async def hand_over(
     request: Request,
     user: ProgramOfficer,
-    act: Annotated[ProposalAction[HandOverBody], Depends(new_owner)],
+    act: Annotated[ProposalAction[NewOwner], Depends(new_owner)],
     db: Db,
     client: Temporal,
     idempotency_key: EffectKey,
 ) -> dict[str, Any]:
-    grant = await people.grant_of(db, act.body.sub)
-    arg = HandOverInput(actor=user.actor(), sub=act.body.sub, name=grant.name if grant else "")
+    arg = HandOverInput(actor=user.actor(), sub=act.body.sub, name=act.body.name)
     await actions.send(client, db, user, act.proposal, ProposalWorkflow.hand_over, arg, key=idempotency_key)
     return await _current(request, db, act.proposal, user)
