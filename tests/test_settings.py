@@ -30,6 +30,14 @@ def test_every_rule_is_a_setting_and_is_passed_on(monkeypatch: pytest.MonkeyPatc
     assert rules.board_business_days == 15  # untouched defaults stay product.md's
 
 
+def test_a_rules_default_is_the_same_in_settings_and_in_the_workflow_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RuleConfig repeats Settings' rule fields (it crosses Temporal; Settings holds secrets and must not):
+    a default changed in one place only would start proposals by another rule than the one documented."""
+    for name in RuleConfig.model_fields:
+        monkeypatch.delenv(f"ILEA_{name.upper()}", raising=False)
+    assert Settings().rules() == RuleConfig()
+
+
 def test_temporal_settings_use_temporals_own_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
     monkeypatch.setenv("TEMPORAL_NAMESPACE", "ilea")
