@@ -168,7 +168,7 @@ def _withdraw(s: ProposalState, inp: WithdrawInput, _: None, now: datetime, new_
 # --- the program office's own changes: ownership and the staffing cutoff -----------------------
 
 
-def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> None:
+def _hand_over(state: ProposalState, inp: HandOverInput, _: None, now: datetime, new_id: NewId) -> None:
     """Another program officer owns the proposal from now on: both are told, and the new owner
     is asked for whatever the program office has to do."""
     previous = state.owner
@@ -189,19 +189,11 @@ def hand_over(state: ProposalState, inp: HandOverInput, *, now: datetime) -> Non
             )
 
 
-def move_cutoff(state: ProposalState, inp: CutoffInput, *, now: datetime) -> None:
+def _move_cutoff(state: ProposalState, inp: CutoffInput, _: None, now: datetime, new_id: NewId) -> None:
     previous = state.cutoff
     state.cutoff = inp.cutoff
     detail = {"from": previous.isoformat(), "to": inp.cutoff.isoformat()}
     t.record(state, "cutoff_changed", inp.actor, detail, now=now)
-
-
-def _hand_over(s: ProposalState, inp: HandOverInput, _: None, now: datetime, new_id: NewId) -> None:
-    hand_over(s, inp, now=now)
-
-
-def _move_cutoff(s: ProposalState, inp: CutoffInput, _: None, now: datetime, new_id: NewId) -> None:
-    move_cutoff(s, inp, now=now)
 
 
 def accepting(instructor: InstructorRef) -> Action[AcceptInput, InstructorRequestView]:

@@ -187,25 +187,21 @@ CUTOFF_STAGES = (Stage.isg_review, Stage.changes_requested, Stage.board_review, 
 
 
 def check_cutoff(state: ProposalState, inp: CutoffInput, now: datetime) -> None:
-    need_role(inp.actor, Role.program_officer)
-    need_stage(state, "moving the staffing cutoff", *CUTOFF_STAGES)
-    if state.cutoff_passed:
-        raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
-    _check_cutoff_date(state, inp, now, only_later=True)
+    _check_cutoff(state, inp, now, only_later=True)
 
 
 def check_cutoff_as_before_edition_2(state: ProposalState, inp: CutoffInput, now: datetime) -> None:
     """The cutoff check of proposals whose histories moved a cutoff before it only moved later."""
+    _check_cutoff(state, inp, now, only_later=False)
+
+
+def _check_cutoff(state: ProposalState, inp: CutoffInput, now: datetime, *, only_later: bool) -> None:
+    """Who, when, and the new cutoff: later than the current one (``only_later``), not past, and
+    at least the minimum days before the start."""
     need_role(inp.actor, Role.program_officer)
     need_stage(state, "moving the staffing cutoff", *CUTOFF_STAGES)
     if state.cutoff_passed:
         raise refuse(ErrorType.closed, "the staffing cutoff has already passed")
-    _check_cutoff_date(state, inp, now, only_later=False)
-
-
-def _check_cutoff_date(state: ProposalState, inp: CutoffInput, now: datetime, *, only_later: bool) -> None:
-    """The new cutoff: later than the current one (``only_later``), not past, and at least the
-    minimum days before the start."""
     loc = ("body", "cutoff")
     days = state.rules.staffing_cutoff_min_days
     latest = rules.days_before(state.fields.start_date, days)
