@@ -94,4 +94,5 @@ async def test_the_owner_reads_what_is_addressed_to_them_and_another_program_off
     r = await api.post(f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=dhs)
     assert r.status_code == 200, r.text
     (done,) = [n for n in await listed(api, dhs) if n["kind"] == "action"]
-    assert done["cleared_at"] is not None
+    (vote,) = [v for v in r.json()["isg_votes"] if v["agency"] == "DHS"]
+    assert done["cleared_at"] == vote["at"]  # cleared by that vote, at its time
