@@ -115,6 +115,13 @@ async def test_the_cli_imports_a_file_and_refuses_a_bad_one_whole(
     assert only_dhs.returncode == 1 and "TREASURY is not your agency (DHS)" in only_dhs.stderr
 
 
+async def waiting_on_a_lock(pool: asyncpg.Pool) -> None:
+    """Until some session of this database waits on a lock (polled: PostgreSQL tells no one)."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    while not await pool.fetchval(sql):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
 async def test_two_agencies_importing_the_same_new_roster_id_at_once_never_share_it(pool: asyncpg.Pool) -> None:
     """A roster id given as the key is taken as is. When DHS creates it while Treasury's import
     of the same id waits on that insert, Treasury's row must be refused, not written over the
@@ -130,11 +137,7 @@ async def test_two_agencies_importing_the_same_new_roster_id_at_once_never_share
             shared,
         )
         treasury = asyncio.create_task(roster.import_roster(pool, [treasury_row]))
-        # Treasury's import has read no such id and now waits on the uncommitted insert.
-        while not await pool.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        ):
-            await asyncio.sleep(0.05)
+        await waiting_on_a_lock(pool)  # Treasury's import read no such id and waits on the insert
         await tx.commit()
         with pytest.raises(RosterInvalid) as refused:
             await treasury
