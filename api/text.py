@@ -14,7 +14,6 @@ still decode its own history.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -22,33 +21,17 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from ilea.text import TextRefused, clean
 from workflows.rules import CALENDAR_YEARS
-
-#: Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): text that displays in
-#: another order than it reads ("Trojan Source").
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_LINE_BREAKS = ("\r\n", "\r", "\u2028", "\u2029", "\x85")
 
 
 def _clean(value: Any, *, paragraph: bool) -> Any:
     if not isinstance(value, str):
         return value  # the str validation after this says what is wrong
-    for brk in _LINE_BREAKS:
-        value = value.replace(brk, "\n")
-    text = unicodedata.normalize("NFC", value).strip()
-    for ch in text:
-        code = f"U+{ord(ch):04X}"
-        if ch in BIDI_CONTROLS:
-            raise PydanticCustomError(
-                "bidi_control", "must not contain bidirectional-override characters ({code} found)", {"code": code}
-            )
-        if unicodedata.category(ch) == "Cc" and not (paragraph and ch == "\n"):
-            raise PydanticCustomError(
-                "control_character",
-                "must not contain control characters{allowed} ({code} found)",
-                {"allowed": " other than line breaks" if paragraph else " such as tabs or line breaks", "code": code},
-            )
-    return text
+    try:
+        return clean(value, paragraph=paragraph)
+    except TextRefused as refused:
+        raise PydanticCustomError(refused.kind, refused.template, refused.context) from None
 
 
 #: One line of text (a title, a name): no line breaks. Put it after the length constraints, so

@@ -11,11 +11,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
+import asyncpg
 import typer
+from pydantic import AliasChoices, ValidationError
 
 from ilea import devstack
 from ilea.db import create_pool, roster
@@ -30,6 +33,59 @@ from ilea.tokens import issue_token
 
 # No local variables in tracebacks: they would print connection strings and keys.
 app = typer.Typer(help="ILEA course approval and staffing.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+
+# --- what an operator is told instead of a traceback ------------------------------------------
+
+
+def fail(message: str) -> NoReturn:
+    """Say what is wrong on stderr and exit 1."""
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
+
+
+def _env_name(field: str) -> str:
+    """The environment variable of a Settings field (``ILEA_<FIELD>``, or its alias)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0]).upper()
+    return str(alias).upper() if isinstance(alias, str) else f"ILEA_{field.upper()}"
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings from the environment; a refused one is named (never its value) and the command exits 1."""
+    try:
+        return Settings(**values)
+    except ValidationError as err:
+        problems = [
+            ": ".join(
+                filter(None, [_env_name(str(e["loc"][0])) if e["loc"] else "", e["msg"].removeprefix("Value error, ")])
+            )
+            for e in err.errors()
+        ]
+        fail("ILEA settings refused: " + "; ".join(problems))
+
+
+#: What connecting to or talking with PostgreSQL raises when it is down, unreachable or refuses us.
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _database_problem(err: BaseException) -> str:
+    if isinstance(err, ConnectionRefusedError):
+        return "nothing answers there (connection refused); is PostgreSQL running?"
+    if isinstance(err, TimeoutError):
+        return "no answer in time"
+    return f"{type(err).__name__}: {err}"
+
+
+@contextlib.contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be used becomes one sentence naming it (password hidden), exit 1."""
+    try:
+        yield
+    except DATABASE_ERRORS as err:
+        fail(f"cannot use the database at {redact_url(url)}: {_database_problem(err)}")
 
 
 async def _migrate_and_seed(owner_url: str, seed: bool, app_login: str | None = None, wait: float = 0) -> list[str]:
@@ -55,11 +111,12 @@ def migrate(
     wait: Annotated[float, typer.Option(help="seconds to keep trying while PostgreSQL does not answer")] = 0,
 ) -> None:
     """Apply database migrations (and seed reference data) as the tables' owner, under an advisory lock."""
-    settings = Settings()
+    settings = load_settings()
     owner_url = settings.migration_database_url or settings.database_url
     if not owner_url:
         raise typer.BadParameter("ILEA_MIGRATION_DATABASE_URL (or ILEA_DATABASE_URL) is not set")
-    applied = asyncio.run(_migrate_and_seed(owner_url, seed_demo, wait=wait))
+    with database_errors(owner_url):
+        applied = asyncio.run(_migrate_and_seed(owner_url, seed_demo, wait=wait))
     typer.echo(f"applied: {', '.join(applied) or 'nothing new'}")
 
 
@@ -74,13 +131,19 @@ def roster_import(
 ) -> None:
     """Create or update instructors from a CSV file: idempotent, all or nothing."""
     from ilea.db.roster import import_roster_file
-    from ilea.roster_file import RosterInvalid
+    from ilea.roster_file import RosterInvalid, decode
 
-    settings = Settings()
+    settings = load_settings()
     if not settings.database_url:
         raise typer.BadParameter("ILEA_DATABASE_URL is not set")
     try:
-        done = asyncio.run(import_roster_file(settings.database_url, file.read_text(encoding="utf-8"), agency))
+        data = file.read_bytes()
+    except OSError as err:
+        fail(f"{file}: cannot read it ({err.strerror})")
+    try:
+        text = decode(data)
+        with database_errors(settings.database_url):
+            done = asyncio.run(import_roster_file(settings.database_url, text, agency))
     except RosterInvalid as invalid:
         for e in invalid.errors:
             typer.echo(f"{file}:{e.row}: {e.column}: {e.message}", err=True)
@@ -98,7 +161,7 @@ def api() -> None:
     from api.app import create_app
     from ilea.logs import setup_logging
 
-    settings = Settings()
+    settings = load_settings()
     setup_logging(settings)
     uvicorn.run(
         create_app(settings),
@@ -128,7 +191,7 @@ def token(
 ) -> None:
     """Print a signed development JWT accepted by the running API."""
     typer.echo(
-        issue_token(Settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
+        issue_token(load_settings(), sub=sub, agency=agency, roles=role, name=name or sub, ttl=timedelta(hours=hours))
     )
 
 
@@ -141,8 +204,10 @@ def grant(
     name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Grant a person their agency and roles (the first access_admin); written to the access log."""
+    settings = load_settings()
     try:
-        person = asyncio.run(set_grant(Settings(), sub=sub, name=name, email=email, agency=agency, roles=role))
+        with database_errors(settings.database_url or ""):
+            person = asyncio.run(set_grant(settings, sub=sub, name=name, email=email, agency=agency, roles=role))
     except GrantRefused as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(f"granted {person['sub']}: {person['agency']} {', '.join(person['roles'])}")
@@ -158,7 +223,7 @@ def dev(
     headless: Annotated[bool, typer.Option(help="no Temporal Web UI")] = False,
 ) -> None:
     """Start everything on embedded defaults: Temporal dev server, PostgreSQL, worker, API."""
-    base = Settings()
+    base = load_settings()
     if base.env == "production":
         raise typer.BadParameter("`ilea dev` is for development; ILEA_ENV is production")
     state = (state_dir or base.state_dir).resolve()
@@ -208,7 +273,7 @@ def dev(
             "TEMPORAL_ADDRESS": temporal.address,
             "ILEA_API_PORT": str(api_port),
         }
-        settings = Settings(
+        settings = load_settings(
             database_url=database_url,
             temporal_address=temporal.address,
             api_port=api_port,

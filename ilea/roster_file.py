@@ -18,6 +18,7 @@ reported at once (:class:`RosterInvalid`).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ilea.domain import COMPONENTS, INSTRUCTOR_AGENCIES, Agency, Topic
+from ilea.text import TextRefused, clean
 
 #: Namespace of the instructor ids derived from an agency's own identifiers.
 ROSTER_NAMESPACE = uuid.UUID("8d7c2e1a-5b4f-4c3d-9e2a-1ea0c0de0016")
@@ -107,13 +109,21 @@ def check_row(
     def bad(column: str, message: str) -> None:
         errors.append(RowError(row, column, message))
 
+    def text(column: str, value: str) -> str | None:
+        """``value`` under the text rules of every form (ilea/text.py); None when it breaks one."""
+        try:
+            return clean(value, paragraph=False)
+        except TextRefused as refused:
+            bad(column, refused.message)
+            return None
+
     if raw.get(None):  # csv.DictReader's bucket for values beyond the header's columns
         bad("row", f"more values than the {len(COLUMNS)} columns (a ',' inside a value needs quotes)")
     key = str(raw.get("key") or "").strip()
     if not _KEY.fullmatch(key):
         bad("key", "1-100 letters, digits or . _ @ : / - (the agency's identifier for the person)")
-    name = " ".join(str(raw.get("name") or "").split())
-    if not 2 <= len(name) <= 200:
+    name = " ".join((text("name", str(raw.get("name") or "")) or "").split())
+    if not 2 <= len(name) <= 200 and not any(e.column == "name" for e in errors):
         bad("name", "2-200 characters")
     agency_text = str(raw.get("agency") or (agency.value if agency else "")).strip().upper()
     parsed_agency = next((a for a in INSTRUCTOR_AGENCIES if a.value == agency_text), None)
@@ -121,22 +131,22 @@ def check_row(
         bad("agency", f"one of {', '.join(a.value for a in INSTRUCTOR_AGENCIES)}, not {agency_text or 'nothing'}")
     elif agency is not None and parsed_agency != agency:
         bad("agency", f"{parsed_agency.value} is not your agency ({agency.value})")
-    component = str(raw.get("component") or "").strip()
-    if parsed_agency is not None and component not in COMPONENTS[parsed_agency]:
+    component = text("component", str(raw.get("component") or ""))
+    if component is not None and parsed_agency is not None and component not in COMPONENTS[parsed_agency]:
         bad("component", f"one of {', '.join(COMPONENTS[parsed_agency])}, not {component or 'nothing'}")
     topics = {t.value for t in Topic}
     expertise = _as_list(raw.get("expertise"))
     unknown = [t for t in expertise if t not in topics]
     if not expertise or unknown:
         bad("expertise", f"one or more topics separated by ';' (unknown: {', '.join(unknown) or 'none given'})")
-    languages = _as_list(raw.get("languages"))
+    languages = [lang for lang in (text("languages", v) for v in _as_list(raw.get("languages"))) if lang is not None]
     if len(languages) > 20 or any(not 2 <= len(lang) <= 40 for lang in languages):
         bad("languages", "up to 20 codes of 2-40 characters, separated by ';'")
     active_value = raw.get("active", True)
     active_text = str(active_value).strip().lower() if not isinstance(active_value, bool) else str(active_value).lower()
     if active_text not in _TRUE | _FALSE:
         bad("active", f"true or false, not {active_value!r}")
-    if errors or parsed_agency is None:
+    if errors or parsed_agency is None or component is None:
         return None, errors
     return (
         RosterRow(
@@ -178,15 +188,41 @@ def check_rows(rows: Iterable[tuple[int, Mapping[Any, Any]]], agency: Agency | N
     return checked
 
 
+def decode(data: bytes) -> str:
+    """A roster file's bytes as text: UTF-8 (Excel's "CSV UTF-8" starts with a BOM), or UTF-16
+    when it starts with a UTF-16 BOM. Anything else (Excel's plain "CSV" is Windows-1252) is
+    refused with the line of its first byte that is not UTF-8, rather than guessed at.
+
+    Raises:
+        RosterInvalid: the file is not UTF-8 text.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise RosterInvalid([RowError(1, "file", "not UTF-16 text after its byte-order mark")]) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        byte = data[err.start]
+        raise RosterInvalid(
+            [RowError(line, "file", f"not UTF-8 text (byte 0x{byte:02X}); save it as CSV UTF-8")]
+        ) from None
+
+
 def parse_csv(text: str, agency: Agency | None = None) -> list[RosterRow]:
     """The rows of a roster CSV (a header line, then one instructor a line)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL and not (c == "agency" and agency)]
     unknown = [h for h in header if h not in COLUMNS]
-    if missing or unknown:
+    # csv.DictReader keeps the last of two same-named columns: the first would be lost unsaid.
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if missing or unknown or twice:
         what = [f"missing {', '.join(missing)}"] if missing else []
         what += [f"unknown {', '.join(unknown)}"] if unknown else []
+        what += [f"{h} twice" for h in twice]
         raise RosterInvalid([RowError(1, "header", f"{'; '.join(what)} (columns: {', '.join(COLUMNS)})")])
     reader.fieldnames = header
     rows = ((reader.line_num, row) for row in reader if any(str(v or "").strip() for v in row.values()))

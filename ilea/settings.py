@@ -19,6 +19,12 @@ DEV_JWT_SECRET = "ilea-development-signing-key-do-not-use-in-production"
 TASK_QUEUE = "ilea-proposals"
 
 
+#: Authorization parameters ILEA sets itself, fresh for each sign-in or from settings of their own.
+OIDC_PER_SIGN_IN = frozenset(
+    {"state", "nonce", "code_challenge", "code_challenge_method", "redirect_uri", "client_id", "response_type", "scope"}
+)
+
+
 def redact_url(url: str) -> str:
     """``url`` with the password, if any, replaced by ``***`` (for printing a DSN)."""
     return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
@@ -224,6 +230,14 @@ class Settings(BaseSettings):
             raise ValueError("ILEA_OIDC_CLIENT_AUTH=private_key_jwt needs ILEA_OIDC_PRIVATE_KEY_PATH")
         if self.oidc_client_auth != "private_key_jwt" and not self.oidc_client_secret:
             raise ValueError(f"ILEA_OIDC_CLIENT_AUTH={self.oidc_client_auth} needs ILEA_OIDC_CLIENT_SECRET")
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError(f"ILEA_OIDC_SCOPES must include openid (it is {self.oidc_scopes!r})")
+        fixed = sorted(OIDC_PER_SIGN_IN.intersection(self.oidc_auth_params))
+        if fixed:
+            raise ValueError(
+                f"ILEA_OIDC_AUTH_PARAMS cannot set {', '.join(fixed)}: ILEA makes them for each sign-in"
+                " (ILEA_OIDC_SCOPES and ILEA_OIDC_REDIRECT_URI are settings of their own)"
+            )
 
     @property
     def roles_from_claims(self) -> bool:

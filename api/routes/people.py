@@ -20,6 +20,7 @@ from api.auth import Principal
 from api.deps import Db, Policy
 from api.errors import Problem
 from api.schemas import ChainCheck
+from api.text import LINE
 from ilea.db import people
 from ilea.db.audit import broken_at
 from ilea.domain import SUB_MAX_LENGTH, Agency, Role, subject_problem
@@ -31,14 +32,15 @@ AccessAdmin = Annotated[Principal, Depends(Policy(Role.access_admin))]
 AccessReader = Annotated[Principal, Depends(Policy(Role.access_admin, Role.auditor))]
 Sub = Annotated[str, Path(min_length=1, max_length=SUB_MAX_LENGTH, description="the person's `sub`, exactly as issued")]
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
 
 class PersonBody(Strict):
     """A grant: who the person is, their agency, and every role they are to hold."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=people.NAME_MAX_LENGTH), LINE]
+    email: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=people.EMAIL_MAX_LENGTH, pattern=people.EMAIL_PATTERN),
+    ]
     agency: Agency
     roles: list[Role] = Field(max_length=len(Role))
     active: StrictBool = True

@@ -20,6 +20,10 @@ from ilea.db.audit import GENESIS, canonical_detail, first_broken, link_hash, ut
 from ilea.domain import ROLE_AGENCIES, Agency, Role
 
 PERSON_COLUMNS = "sub, name, email, agency, roles, active, created_at, updated_at, updated_by"
+#: What a grant's email address and name must be (the API, the page and `ilea grant`).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_MAX_LENGTH = 254
+NAME_MAX_LENGTH = 200
 
 
 class AccessAction:

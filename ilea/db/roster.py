@@ -250,7 +250,7 @@ async def import_roster(pool: asyncpg.Pool, rows: list[RosterRow]) -> ImportResu
             )
         }
         conflicts = [
-            RowError(row.row, "key", f"{row.key} is on the {existing[i]['agency']} roster, not {row.agency.value}'s")
+            _other_agency(row, existing[i]["agency"])
             for row, i in zip(rows, ids, strict=True)
             if i in existing and existing[i]["agency"] != row.agency.value
         ]
@@ -268,12 +268,15 @@ async def import_roster(pool: asyncpg.Pool, rows: list[RosterRow]) -> ImportResu
             if current is not None and all(current[k] == v for k, v in wanted.items()):
                 unchanged.append(instructor_id)
                 continue
-            await con.execute(
+            # The WHERE: an id another agency's import created after the SELECT above (it
+            # locked no row, there was none) is that agency's instructor, not this row's.
+            written = await con.fetchval(
                 "INSERT INTO instructors (id, name, agency, component, expertise, languages, active)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT (id) DO UPDATE SET name = $2, component = $4, expertise = $5, languages = $6,"
                 " active = $7, deactivated_at = CASE WHEN $7 THEN NULL"
-                " ELSE coalesce(instructors.deactivated_at, now()) END",
+                " ELSE coalesce(instructors.deactivated_at, now()) END"
+                " WHERE instructors.agency = $3 RETURNING agency",
                 instructor_id,
                 row.name,
                 row.agency.value,
@@ -282,8 +285,15 @@ async def import_roster(pool: asyncpg.Pool, rows: list[RosterRow]) -> ImportResu
                 list(row.languages),
                 row.active,
             )
+            if written is None:
+                taken = await con.fetchval("SELECT agency FROM instructors WHERE id = $1", instructor_id)
+                raise RosterInvalid([_other_agency(row, taken)])
             (updated if current is not None else created).append(instructor_id)
     return ImportResult(created, updated, unchanged)
+
+
+def _other_agency(row: RosterRow, agency: str) -> RowError:
+    return RowError(row.row, "key", f"{row.key} is on the {agency} roster, not {row.agency.value}'s")
 
 
 async def instructors_by_id(db: asyncpg.Pool | asyncpg.Connection, ids: list[str]) -> list[dict[str, Any]]:

@@ -63,6 +63,24 @@ def test_the_first_access_admin_is_granted_from_the_command_line(db_url: str) ->
     assert refused.returncode == 2 and "reserved" in refused.stderr
 
 
+async def test_the_command_line_grant_checks_the_person_as_the_api_does(db_url: str) -> None:
+    """`PUT /v1/people/{sub}` refuses an address that is none and a blank or control-character
+    name; `ilea grant` stored them as given (a name of "" when --name was left out)."""
+    args = ["--sub", "admin-1", "--agency", "STATE", "--role", "access_admin"]
+    refused = ilea_grant(db_url, *args, "--email", "admin at state.gov")
+    assert refused.returncode == 2 and "not an email address" in refused.stderr
+    refused = ilea_grant(db_url, *args, "--email", "admin@state.gov", "--name", "Ada\u202eLovelace")
+    assert refused.returncode == 2 and "bidirectional" in refused.stderr
+    done = ilea_grant(db_url, *args, "--email", " admin@state.gov ")
+    assert done.returncode == 0, done.stderr
+    con = await asyncpg.connect(db_url)
+    try:
+        row = await con.fetchrow("SELECT name, email FROM people WHERE sub = 'admin-1'")
+    finally:
+        await con.close()
+    assert (row["name"], row["email"]) == ("admin-1", "admin@state.gov")
+
+
 async def test_a_grant_counts_at_the_next_request_and_a_revocation_at_once(
     sso_app: SsoApp, oidc_provider: OpenIdProvider, pool: asyncpg.Pool, db_url: str
 ) -> None:

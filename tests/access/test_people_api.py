@@ -58,6 +58,10 @@ async def test_a_grant_must_fit_the_product_rules(api: httpx.AsyncClient, auth: 
     assert_problem(await api.put("/v1/people/x", json=body("DHS", "superuser"), headers=admin), 422)
     assert_problem(await api.put("/v1/people/x", json={**body(), "email": "not-an-address"}, headers=admin), 422)
     assert_problem(await api.put("/v1/people/x", json={**body(), "stage": "approved"}, headers=admin), 422)
+    # A name is text like any other: no bidirectional override, no control character.
+    for name, code in (("Ada\u202eLovelace", "U+202E"), ("Ada\tLovelace", "U+0009")):
+        problem = assert_problem(await api.put("/v1/people/x", json={**body(), "name": name}, headers=admin), 422)
+        assert [e["loc"] for e in problem["errors"]] == [["body", "name"]] and code in problem["errors"][0]["msg"]
     for sub, why in (("system", "reserved"), ("bell%07", "cannot be printed"), ("s" * 129, None)):
         problem = assert_problem(await api.put(f"/v1/people/{sub}", json=body(), headers=admin), 422)
         assert why is None or why in problem["detail"], problem

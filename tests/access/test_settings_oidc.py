@@ -23,6 +23,19 @@ def test_token_roles_are_trusted_by_default_only_outside_production() -> None:
         ({}, "ILEA_OIDC_CLIENT_ID is needed"),
         ({"oidc_client_id": "ilea"}, "needs ILEA_OIDC_CLIENT_SECRET"),
         ({"oidc_client_id": "ilea", "oidc_client_auth": "private_key_jwt"}, "needs ILEA_OIDC_PRIVATE_KEY_PATH"),
+        # Without `openid` the provider sends no ID token and Authlib makes no nonce: every
+        # sign-in was a 500 (a KeyError on the missing nonce).
+        ({"oidc_client_id": "ilea", "oidc_client_secret": "s", "oidc_scopes": "email profile"}, "must include openid"),
+        # A fixed state or nonce would be the same for every sign-in (replayable), and the
+        # second sign-in under way would collide with the first on oidc_logins' key.
+        (
+            {"oidc_client_id": "ilea", "oidc_client_secret": "s", "oidc_auth_params": {"nonce": "n", "state": "s"}},
+            "ILEA_OIDC_AUTH_PARAMS cannot set nonce, state",
+        ),
+        (
+            {"oidc_client_id": "ilea", "oidc_client_secret": "s", "oidc_auth_params": {"redirect_uri": "https://x"}},
+            "cannot set redirect_uri",
+        ),
     ],
 )
 def test_an_incomplete_provider_configuration_is_refused(values: dict[str, str], complaint: str) -> None:

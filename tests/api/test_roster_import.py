@@ -76,3 +76,22 @@ async def test_another_agencys_instructor_cannot_be_taken_over(api: httpx.AsyncC
         "/v1/instructors/import", json={"instructors": ROWS[:1]}, headers=auth("c", "STATE", "agency_coordinator")
     )
     assert state.status_code == 403
+
+
+async def test_an_imported_name_obeys_the_text_rules_of_a_single_one(
+    api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
+) -> None:
+    """POST /v1/instructors refuses a bidirectional override or a control character in a name
+    or a language; the import used to store both."""
+    coordinator = auth("coord-dhs", "DHS", "agency_coordinator")
+    rows = [ROWS[0] | {"name": "Dana\u202eBrooks"}, ROWS[1] | {"languages": ["en", "fr\x07"]}]
+    r = await api.post("/v1/instructors/import", json={"instructors": rows}, headers=coordinator)
+    assert r.status_code == 422, r.text
+    assert [(e["loc"], e["msg"]) for e in r.json()["errors"]] == [
+        (["body", "instructors", 0, "name"], "must not contain bidirectional-override characters (U+202E found)"),
+        (
+            ["body", "instructors", 1, "languages"],
+            "must not contain control characters such as tabs or line breaks (U+0007 found)",
+        ),
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM instructors") == 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from ilea.db import roster
 from ilea.roster_file import RosterInvalid, parse_csv
@@ -110,3 +113,35 @@ async def test_the_cli_imports_a_file_and_refuses_a_bad_one_whole(
     assert await snapshot(pool) == before
     only_dhs = run_cli(db_url, str(good), "--agency", "DHS")
     assert only_dhs.returncode == 1 and "TREASURY is not your agency (DHS)" in only_dhs.stderr
+
+
+async def waiting_on_a_lock(pool: asyncpg.Pool) -> None:
+    """Until some session of this database waits on a lock (polled: PostgreSQL tells no one)."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    while not await pool.fetchval(sql):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def test_two_agencies_importing_the_same_new_roster_id_at_once_never_share_it(pool: asyncpg.Pool) -> None:
+    """A roster id given as the key is taken as is. When DHS creates it while Treasury's import
+    of the same id waits on that insert, Treasury's row must be refused, not written over the
+    DHS instructor (with a Treasury component) by ON CONFLICT DO UPDATE."""
+    shared = str(uuid.uuid4())
+    (treasury_row,) = parse_csv(HEADER + f"{shared},Maria Alvarez,TREASURY,IRS-CI,cybercrime,en,true\n")
+    async with pool.acquire() as dhs:
+        tx = dhs.transaction()
+        await tx.start()
+        await dhs.execute(
+            "INSERT INTO instructors (id, name, agency, component, expertise, languages)"
+            " VALUES ($1, 'Omar Khan', 'DHS', 'HSI', '{counterterrorism}', '{en}')",
+            shared,
+        )
+        treasury = asyncio.create_task(roster.import_roster(pool, [treasury_row]))
+        await waiting_on_a_lock(pool)  # Treasury's import read no such id and waits on the insert
+        await tx.commit()
+        with pytest.raises(RosterInvalid) as refused:
+            await treasury
+    assert [(e.row, e.column) for e in refused.value.errors] == [(2, "key")]
+    assert "DHS roster" in refused.value.errors[0].message
+    row = await roster.get_instructor(pool, shared)
+    assert row is not None and (row["name"], row["agency"], row["component"]) == ("Omar Khan", "DHS", "HSI")

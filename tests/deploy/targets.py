@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -48,11 +49,16 @@ COMPOSE_TEST_VALUES = {
     "ILEA_JWT_JWKS_URL": "https://agency.okta.com/oauth2/default/v1/keys",
     "ILEA_JWT_ISSUER": "https://agency.okta.com/oauth2/default",
 }
-TEST_DATABASE_URL = "postgresql://ilea:" + TEST_SECRET + "@postgres.internal:5432/ilea"
+TEST_DATABASE_URL = "postgresql://ilea_api:" + TEST_SECRET + "@postgres.internal:5432/ilea"
+#: The tables' owner, as the Secret of the migrate step holds it.
+TEST_OWNER_URL = "postgresql://ilea:" + TEST_SECRET + "@postgres.internal:5432/ilea"
 BOOTSTRAP_SCRIPT = DEPLOY / "compose" / "temporal-bootstrap.sh"
 HELM_VALUES = DEPLOY / "helm" / "temporal-values.yaml"
 #: The keys of the Secret `ilea-secrets`, which the manifests reference and never ship.
 SECRETS_EXAMPLE = K8S / "ilea-secrets.env.example"
+#: The Secret only the `migrate` init containers read: the tables' owner.
+MIGRATION_SECRET = "ilea-migration-secrets"
+MIGRATION_SECRETS_EXAMPLE = K8S / "ilea-migration-secrets.env.example"
 RENDERED = {k.relative_to(K8S).as_posix(): render_kustomization(k) for k in KUSTOMIZATIONS}
 COMPOSE: Doc = yaml.safe_load(COMPOSE_FILE.read_text())
 DOCKER = parse_dockerfile(DOCKERFILE.read_text())
@@ -104,9 +110,9 @@ def k8s_ilea_containers() -> list[tuple[str, Doc, Doc, list[Doc]]]:
     return found
 
 
-def required_secret_keys() -> list[str]:
-    """The keys ``ilea-secrets`` must have: the uncommented lines of the example file."""
-    lines = SECRETS_EXAMPLE.read_text().splitlines()
+def required_secret_keys(example: Path = SECRETS_EXAMPLE) -> list[str]:
+    """The keys a Secret must have (``ilea-secrets`` by default): the uncommented lines of its example file."""
+    lines = example.read_text().splitlines()
     return [line.split("=", 1)[0] for line in lines if line and not line.startswith("#") and "=" in line]
 
 
@@ -117,7 +123,9 @@ def optional_secret_keys() -> list[str]:
 
 def external_secret(name: str) -> dict[str, str]:
     """Test values for a Secret made out of band, with the keys the docs say it has."""
-    assert name == "ilea-secrets", f"{name}: only ilea-secrets is read into the environment"
+    if name == MIGRATION_SECRET:
+        return {key: TEST_OWNER_URL for key in required_secret_keys(MIGRATION_SECRETS_EXAMPLE)}
+    assert name == "ilea-secrets", f"{name}: only ilea-secrets and {MIGRATION_SECRET} are read into the environment"
     return {key: TEST_DATABASE_URL if key.endswith("_URL") else TEST_SECRET for key in required_secret_keys()}
 
 

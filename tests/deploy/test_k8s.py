@@ -30,9 +30,12 @@ from tests.deploy.manifests import (
 )
 from tests.deploy.targets import (
     K8S_VERSIONS,
+    MIGRATION_SECRET,
+    MIGRATION_SECRETS_EXAMPLE,
     RENDERED,
     RUNTIME,
     SECRETS_EXAMPLE,
+    TEST_OWNER_URL,
     is_ilea_image,
     k8s_env,
     k8s_ilea_containers,
@@ -194,7 +197,12 @@ def test_selectors_references_and_budgets_agree(target: str) -> None:
 
 #: Secrets the pods read that no kustomization ships: created once, out of band, so that
 #: no `kubectl apply -k` can overwrite them (deploy/README.md says how).
-MADE_OUT_OF_BAND = {("Secret", "ilea-secrets"), ("Secret", "ilea-temporal-client"), ("Secret", "ilea-oidc-key")}
+MADE_OUT_OF_BAND = {
+    ("Secret", "ilea-secrets"),
+    ("Secret", MIGRATION_SECRET),
+    ("Secret", "ilea-temporal-client"),
+    ("Secret", "ilea-oidc-key"),
+}
 #: What a value left for a person to fill in looks like.
 PLACEHOLDER = re.compile(r"REPLACE|CHANGE_?ME|TODO|FIXME|example|^$|<[^>]*>|xxx", re.IGNORECASE)
 
@@ -237,6 +245,7 @@ def test_the_secrets_made_out_of_band_are_documented() -> None:
     keys = required_secret_keys()
     assert {"ILEA_DATABASE_URL", "ILEA_JWT_SECRET"} <= set(keys)
     assert "--from-env-file=ilea-secrets.env" in SECRETS_EXAMPLE.read_text()
+    assert "--from-env-file=ilea-migration-secrets.env" in MIGRATION_SECRETS_EXAMPLE.read_text()
 
 
 def test_a_secret_left_blank_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,8 +270,26 @@ def test_every_pod_applies_the_migrations_before_its_app_starts(target: str) -> 
             continue
         (init,) = spec["initContainers"]
         (app,) = spec["containers"]
-        assert init["image"] == app["image"] and init["envFrom"] == app["envFrom"], doc["metadata"]["name"]
+        owner = {"secretRef": {"name": MIGRATION_SECRET}}
+        assert init["image"] == app["image"] and init["envFrom"] == [*app["envFrom"], owner], doc["metadata"]["name"]
         assert init["args"][:2] == ["migrate", "--wait"] and int(init["args"][2]) > 0
+
+
+@pytest.mark.parametrize("target", sorted(RENDERED))
+def test_only_the_migrate_step_sees_the_owners_credentials(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables' owner can rewrite the audit trail and the access log: its URL is in a Secret
+    of its own, read by the `migrate` init container alone, never by the API or the worker."""
+    for _, doc, container, docs in (c for c in k8s_ilea_containers() if c[0] == target):
+        where = f"{target} {doc['metadata']['name']}/{container['name']}"
+        env = k8s_env(container, docs)
+        is_migrate = container["args"][0] == "migrate"
+        assert ("ILEA_MIGRATION_DATABASE_URL" in env) is is_migrate, where
+        assert (("Secret", MIGRATION_SECRET) in _references(container)) is is_migrate, where
+        if is_migrate:
+            use_environment(monkeypatch, env)
+            settings = Settings()
+            assert settings.migration_database_url == TEST_OWNER_URL != settings.database_url, where
+    assert "ILEA_MIGRATION_DATABASE_URL" not in required_secret_keys()
 
 
 @pytest.mark.parametrize("target", sorted(RENDERED))

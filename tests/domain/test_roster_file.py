@@ -85,3 +85,31 @@ def test_a_coordinators_import_holds_only_their_agency() -> None:
         [(0, {"key": "T-9", "name": "Ana Lee", "component": "OCC", "expertise": ["cybercrime"]})], Agency.TREASURY
     )
     assert rows[0].agency is Agency.TREASURY and rows[0].active is True
+
+
+def test_names_follow_the_text_rules_of_every_other_field() -> None:
+    """A roster file is input like any form: no control or bidirectional-override characters
+    (a NUL used to reach PostgreSQL and fail the whole import with a traceback), and the text
+    NFC-normalised, so the same name typed two ways is stored one way."""
+    text = (
+        HEADER
+        + "T-1,Maria\u202eAlvarez,TREASURY,IRS-CI,cybercrime,en,true\n"
+        + "T-2,Bob\x00Xu,TREASURY,IRS-CI,cybercrime,en,true\n"
+        + "T-3,Ann Lee,TREASURY,IRS-CI,cybercrime,en;\x07x,true\n"
+    )
+    errors = problems(text)
+    assert [(e.row, e.column) for e in errors] == [(2, "name"), (3, "name"), (4, "languages")]
+    assert "U+202E" in errors[0].message and "bidirectional" in errors[0].message
+    assert "U+0000" in errors[1].message and "control characters" in errors[1].message
+    assert "U+0007" in errors[2].message
+    (cafe,) = parse_csv(HEADER + "T-5,Rene\u0301 Cafe\u0301,TREASURY,IRS-CI,cybercrime,en,true\n")
+    assert cafe.name == "Ren\u00e9 Caf\u00e9"
+
+
+def test_a_header_naming_a_column_twice_is_refused() -> None:
+    """csv.DictReader keeps the last of two same-named columns: a file with two name columns
+    would silently import the wrong one."""
+    (error,) = problems(
+        "key,name,agency,component,expertise,name\nT-1,Maria Alvarez,TREASURY,IRS-CI,cybercrime,Someone Else\n"
+    )
+    assert (error.row, error.column) == (1, "header") and "name twice" in error.message

@@ -1,0 +1,84 @@
+"""The `ilea` command tells an operator what is wrong in a sentence, never with a traceback:
+settings it refuses, a database it cannot reach, a file it cannot read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ilea.devstack import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ROSTER = "key,name,agency,component,expertise\nT-1,Jos\u00e9 Ruiz,TREASURY,IRS-CI,cybercrime\n"
+
+
+def ilea(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ILEA_", "TEMPORAL_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def no_traceback(done: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate"],
+        ["roster", "import", "{roster}"],
+        ["grant", "--sub", "admin-1", "--email", "admin@state.gov", "--agency", "STATE", "--role", "access_admin"],
+    ],
+    ids=["migrate", "roster import", "grant"],
+)
+def test_a_database_that_does_not_answer_is_one_sentence(args: list[str], tmp_path: Path) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(ROSTER)
+    url = f"postgresql://ilea:s3cret-password@127.0.0.1:{free_port()}/ilea"
+    done = ilea(*[a.format(roster=roster) for a in args], ILEA_DATABASE_URL=url)
+    no_traceback(done)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("cannot use the database at postgresql://ilea:***@127.0.0.1:") and "refused" in line
+    assert "s3cret-password" not in done.stderr
+
+
+def test_settings_the_command_refuses_are_named_without_their_values() -> None:
+    done = ilea(
+        "token", "--sub", "a", "--agency", "STATE", "--role", "auditor", ILEA_ENV="production", ILEA_JWT_SECRET="short"
+    )
+    no_traceback(done)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "ILEA settings refused: ILEA_JWT_SECRET must be at least 32 characters in production"
+    )
+    bad_number = ilea("migrate", ILEA_SESSION_IDLE_MINUTES="half an hour", ILEA_DATABASE_URL="postgresql://x@h/d")
+    no_traceback(bad_number)
+    assert bad_number.returncode == 1
+    assert bad_number.stderr.strip().startswith("ILEA settings refused: ILEA_SESSION_IDLE_MINUTES: ")
+    assert "half an hour" not in bad_number.stderr
+
+
+def test_a_roster_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
+    """Excel's plain "CSV" is Windows-1252: the file is refused with the line of the first byte
+    that is not UTF-8, before the database is asked anything."""
+    legacy = tmp_path / "roster.csv"
+    legacy.write_bytes(ROSTER.encode("cp1252"))
+    done = ilea("roster", "import", str(legacy), ILEA_DATABASE_URL=f"postgresql://x@127.0.0.1:{free_port()}/ilea")
+    no_traceback(done)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{legacy}:2: file: not UTF-8 text (byte 0xE9); save it as CSV UTF-8",
+        f"{legacy}: nothing imported (1 problem(s))",
+    ]
