@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from ilea.db.cursors import time_key, time_key_of
 from ilea.domain import Agency
 from ilea.roster_file import RosterInvalid, RosterRow, RowError, parse_csv
 
@@ -205,17 +206,40 @@ async def get_request(db: asyncpg.Pool, request_id: str) -> dict[str, Any] | Non
 
 
 async def list_requests(
-    db: asyncpg.Pool, *, status: str | None, agency: str | None, proposal_id: str | None
-) -> list[dict[str, Any]]:
+    db: asyncpg.Pool,
+    *,
+    status: str | None,
+    agency: str | None,
+    proposal_id: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of requests, soonest due first, and the cursor of the next page (None on the
+    last). ValueError for a cursor this server did not make.
+
+    Only the filters given are in the WHERE, so each combination has a plan of its own: an
+    index on (filters..., due, id) walks the page in order (migration 010).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("status", status), ("agency", agency), ("proposal_id", proposal_id)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if cursor:
+        args += time_key_of(cursor)
+        where.append(f"(due, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
     rows = await db.fetch(
-        "SELECT doc FROM instructor_requests WHERE ($1::text IS NULL OR status = $1)"
-        " AND ($2::text IS NULL OR agency = $2) AND ($3::text IS NULL OR proposal_id = $3)"
-        " ORDER BY due, id LIMIT 1000",
-        status,
-        agency,
-        proposal_id,
+        "SELECT id, due, doc FROM instructor_requests"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY due, id LIMIT ${len(args)}",
+        *args,
     )
-    return [r["doc"] for r in rows]
+    if len(rows) <= limit:
+        return [r["doc"] for r in rows], None
+    last = rows[limit - 1]
+    return [r["doc"] for r in rows[:limit]], time_key(last["due"], last["id"])
 
 
 # --- bulk import (ilea/roster_file.py checks the rows) -------------------------------------------
