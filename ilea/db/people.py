@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db.audit import GENESIS, canonical_detail, first_broken, link_hash, utc_text
+from ilea.db.audit import GENESIS, ChainWalk, canonical_detail, first_broken, link_hash, utc_text
 from ilea.domain import ROLE_AGENCIES, Agency, Role
 
 PERSON_COLUMNS = "sub, name, email, agency, roles, active, created_at, updated_at, updated_by"
@@ -261,12 +261,41 @@ async def latest_events(db: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _expected(e: dict[str, Any], prev: str) -> str:
+    return event_hash(
+        seq=e["seq"], at=e["at"], actor=e["actor"], sub=e["sub"], action=e["action"], detail=e["detail"], prev=prev
+    )
+
+
 def verify_chain(items: Sequence[dict[str, Any]]) -> int | None:
     """The seq of the first event whose hash or link is wrong (or that is out of place), or None."""
+    return first_broken(items, _expected)
 
-    def expected(e: dict[str, Any], prev: str) -> str:
-        return event_hash(
-            seq=e["seq"], at=e["at"], actor=e["actor"], sub=e["sub"], action=e["action"], detail=e["detail"], prev=prev
-        )
 
-    return first_broken(items, expected)
+#: Events a verification holds at once: its memory, whatever the length of the log.
+VERIFY_PAGE = 500
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """The access log's chain recomputed: how many events, and the first that breaks it."""
+
+    events: int
+    first_broken: int | None
+
+
+async def verify_log(db: asyncpg.Pool | asyncpg.Connection, page: int = VERIFY_PAGE) -> LogCheck:
+    """Recompute the whole chain, reading it ``page`` events at a time (oldest first).
+
+    Events appended meanwhile are checked too when they fall after the page being read; the
+    chain is append-only, so the pages are one consistent prefix of it.
+    """
+    walk = ChainWalk(_expected)
+    after = 0
+    while True:
+        rows = await events(db, after=after, limit=page)
+        for e in rows:
+            walk.add(e)
+        if len(rows) < page:
+            return LogCheck(walk.count, walk.first_broken)
+        after = rows[-1]["seq"]
