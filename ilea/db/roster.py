@@ -88,19 +88,29 @@ async def list_instructors(
     free_from: date | None = None,
     free_to: date | None = None,
 ) -> list[dict[str, Any]]:
-    """The roster, optionally only those free over ``[free_from, free_to]``."""
-    args: list[Any] = [agency, expertise]
-    free = ""
+    """The roster, optionally only those free over ``[free_from, free_to]``.
+
+    Only the filters given are in the WHERE, and the expertise is ``expertise @> ARRAY[topic]``,
+    which the GIN index on expertise serves (``topic = ANY(expertise)`` cannot use it).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    if agency:
+        args.append(agency)
+        where.append(f"agency = ${len(args)}")
+    if expertise:
+        args.append(expertise)
+        where.append(f"expertise @> ARRAY[${len(args)}::text]")
     if free_from and free_to:
         args += [free_from, free_to]
-        free = (
-            " AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
-            " AND b.released_at IS NULL AND b.during && daterange($3, $4, '[]'))"
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
+            f" AND b.released_at IS NULL AND b.during && daterange(${len(args) - 1}, ${len(args)}, '[]'))"
         )
     rows = await db.fetch(
         f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors i"
-        " WHERE ($1::text IS NULL OR agency = $1) AND ($2::text IS NULL OR $2 = ANY(expertise))"
-        f"{free} ORDER BY agency, name, id",
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY agency, name, id",
         *args,
     )
     return [dict(r) for r in rows]
