@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     #: a web session ends after this long without a request, and this long after sign-in at the latest
     session_idle_minutes: float = Field(30, gt=0)
     session_max_hours: float = Field(12, gt=0)
+    #: sessions one person may hold at once (a browser each); a sign-in past it ends their oldest
+    session_max_per_person: int = Field(10, ge=1, le=1000)
     # --- end of issue 18's settings ---
 
     # Business rules (product.md defaults), all configurable.

@@ -35,6 +35,8 @@ class AccessAction:
     sign_in_refused = "sign_in_refused"
     sign_out = "sign_out"
     session_expired = "session_expired"
+    #: a sign-in past ILEA_SESSION_MAX_PER_PERSON ended the person's oldest session
+    session_replaced = "session_replaced"
 
 
 @dataclass(frozen=True)
