@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import errors
+from api.access_witness import start_witness
 from api.auth import TokenVerifier
 from api.deadline import DeadlineMiddleware
 from api.idempotency import IdempotencyMiddleware
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             if own_pool:  # the login the deployment gave us may not be able to rewrite audit rows
                 await audit.check_app_login(app.state.pool, strict=settings.env == "production")
             app.state.temporal = temporal or await connect(settings)
+            await start_witness(app.state.temporal, settings)
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
             )

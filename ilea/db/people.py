@@ -18,6 +18,7 @@ import asyncpg
 
 from ilea.db.audit import GENESIS, ChainWalk, canonical_detail, first_broken, link_hash, utc_text
 from ilea.domain import ROLE_AGENCIES, Agency, Role
+from ilea.messages import LogHead
 
 PERSON_COLUMNS = "sub, name, email, agency, roles, active, created_at, updated_at, updated_by"
 #: What a grant's email address and name must be (the API, the page and `ilea grant`).
@@ -262,6 +263,18 @@ async def events(
         limit,
     )
     return [dict(r) for r in rows]
+
+
+async def head(db: asyncpg.Pool | asyncpg.Connection) -> LogHead | None:
+    """The newest event's seq and hash (None while the log is empty)."""
+    row = await db.fetchrow("SELECT seq, hash FROM access_events ORDER BY seq DESC LIMIT 1")
+    return None if row is None else LogHead(seq=row["seq"], hash=row["hash"])
+
+
+async def hash_at(db: asyncpg.Pool | asyncpg.Connection, seq: int) -> str | None:
+    """The hash the log holds at ``seq`` (None when there is no such event)."""
+    value: str | None = await db.fetchval("SELECT hash FROM access_events WHERE seq = $1", seq)
+    return value
 
 
 async def latest_events(db: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:

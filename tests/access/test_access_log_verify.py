@@ -8,6 +8,7 @@ brought back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -20,6 +21,8 @@ from ilea.db import audit, people
 from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.plans import RecordingPool
+from tests.support import running_worker
+from workflows.access_witness import AccessLogWitness, witness_id
 
 EVENTS = 5_000
 #: what one query may bring back: far fewer events than the log holds
@@ -38,10 +41,11 @@ async def recorder(pool: asyncpg.Pool) -> RecordingPool:
 
 @pytest.fixture
 async def api(
-    dev_env: WorkflowEnvironment, recorder: RecordingPool, settings: Settings
+    dev_env: WorkflowEnvironment, recorder: RecordingPool, pool: asyncpg.Pool, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, pool=recorder, temporal=dev_env.client)
     async with (
+        running_worker(dev_env.client, pool, settings.task_queue),  # the access-log witness runs there
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ilea.test") as client,
     ):
@@ -53,7 +57,9 @@ async def verify(api: httpx.AsyncClient, auth: TokenFor, recorder: RecordingPool
     r = await api.get("/v1/people/access-log/verify", headers=auth("aud", "STATE", "auditor"))
     assert r.status_code == 200, r.text
     body: dict[str, object] = r.json()
-    log_reads = [q for q in recorder.queries if "access_events" in q.sql]
+    assert body.pop("witness_answered") is True
+    assert body.pop("witnessed_seq") in (None, EVENTS)  # whether it has read the log yet or not
+    log_reads = [q for q in recorder.queries if "prev_hash" in q.sql]  # the pages of events
     assert sum(q.rows for q in log_reads) == body["events"]  # it read the whole log ...
     assert max(q.rows for q in log_reads) <= MOST_PER_QUERY  # ... a page at a time
     return body
@@ -116,3 +122,26 @@ async def test_an_event_deleted_from_the_middle_is_found_where_the_gap_is(
     await tamper(owner_pool, "DELETE FROM access_events WHERE seq = 3333")
     found = await verify(api, auth, recorder)
     assert (found["valid"], found["events"], found["first_broken_seq"]) == (False, EVENTS - 1, 3334)
+
+
+async def test_the_newest_entries_deleted_are_found_against_the_witness(
+    api: httpx.AsyncClient,
+    auth: TokenFor,
+    recorder: RecordingPool,
+    owner_pool: asyncpg.Pool,
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+) -> None:
+    """Deleting the newest entries leaves a chain that holds; the access-log witness (started by
+    the API, run by the worker) read the head before, and says what is missing."""
+    witness = dev_env.client.get_workflow_handle_for(AccessLogWitness.run, witness_id(settings.task_queue))
+    while (seen := await witness.query(AccessLogWitness.head)) is None:  # noqa: ASYNC110 (its first read is at once)
+        await asyncio.sleep(0.05)
+    assert seen.seq == EVENTS
+    await tamper(owner_pool, f"DELETE FROM access_events WHERE seq > {EVENTS - 10}")
+    r = await api.get("/v1/people/access-log/verify", headers=auth("aud", "STATE", "auditor"))
+    found = r.json()
+    assert (found["valid"], found["events"], found["first_broken_seq"]) == (False, EVENTS - 10, EVENTS - 9)
+    assert (found["witnessed_seq"], found["witness_answered"]) == (EVENTS, True)
+    assert len(found["problems"]) == 1
+    assert found["problems"][0].startswith(f"newest entries deleted: the log ends at event {EVENTS - 10}, but event")
