@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 from temporalio.client import Client
 
 from api import actions
@@ -22,6 +23,7 @@ from api.actions import ActionUpdate, InputT
 from api.auth import Principal
 from api.deps import Db, ProposalRef
 from api.errors import Problem
+from api.text import paragraph
 from api.web.render import safe_next
 from api.web.session import flash
 
@@ -42,8 +44,14 @@ class Outcome:
 
 
 def text_of(form: dict[str, str], key: str, outcome: Outcome, *, limit: int = TEXT_LIMIT) -> str | None:
-    """A comment or reason as typed (trimmed); over the limit it is an error, never silently cut."""
-    text = (form.get(key) or "").strip()
+    """A comment or reason by the API's text rules (:func:`api.text.paragraph`: trimmed, NFC, line
+    breaks as LF; control and bidirectional-override characters refused); over the limit, counted
+    on the cleaned text as the API counts it, it is an error, never silently cut."""
+    try:
+        text = paragraph(form.get(key) or "")
+    except PydanticCustomError as err:
+        outcome.add(key, err.message())
+        return None
     if len(text) > limit:
         outcome.add(key, f"is {len(text):,} characters; the limit is {limit:,}. Shorten it and send again")
     return text or None
