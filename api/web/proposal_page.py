@@ -141,6 +141,7 @@ async def page(
             "names": names,
             "can": can,
             "owners": owners,
+            "waiting": present.group_pending(doc.get("pending_on") or []),
             "steps": present.lifecycle_steps(doc["stage"], bool(doc.get("fast_tracked")), left_stage(events)),
             "sidenav": {"label": "On this page", "items": side},
             "v": values or {},
