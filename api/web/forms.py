@@ -43,6 +43,15 @@ class Outcome:
         self.status = status
 
 
+@dataclass(frozen=True)
+class Refill:
+    """A form refused before any action: what was entered, the error by field, and the page's status."""
+
+    values: dict[str, Any]
+    errors: dict[str, str]
+    status: int = 422
+
+
 def text_of(form: dict[str, str], key: str, outcome: Outcome, *, limit: int = TEXT_LIMIT) -> str | None:
     """A comment or reason by the API's text rules (:func:`api.text.paragraph`: trimmed, NFC, line
     breaks as LF; control and bidirectional-override characters refused); over the limit, counted

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -16,6 +14,7 @@ from api.routes.tasks import parties_of
 from api.schemas import InstructorBody
 from api.web import present
 from api.web.deps import Coordinator, Posted, Viewer
+from api.web.forms import Refill
 from api.web.render import message, render, safe_next, viewer_zone
 from api.web.session import flash
 from ilea.db import notifications as notifications_db
@@ -35,15 +34,8 @@ def _editor(user: Principal) -> bool:
     return user.has(Role.agency_coordinator) and user.agency in INSTRUCTOR_AGENCIES
 
 
-async def _roster_page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def _roster_page(request: Request, db: Db, user: Principal, refill: Refill | None = None) -> Response:
+    """The roster, fresh or with a refused instructor form as it was entered."""
     editor = _editor(user)
     agency = user.agency.value if editor else None
     rows = await roster.list_instructors(db, agency=agency, expertise=None)
@@ -56,11 +48,11 @@ async def _roster_page(
             "agency": agency,
             "components": list(COMPONENTS[user.agency]) if editor else [],
             "topics": [t.value for t in Topic],
-            "values": values or {"expertise": []},
-            "errors": errors or {},
+            "values": refill.values if refill else {"expertise": []},
+            "errors": refill.errors if refill else {},
         },
         user=user,
-        status=status,
+        status=refill.status if refill else 200,
     )
 
 
@@ -94,10 +86,10 @@ async def add_instructor(request: Request, db: Db, user: Coordinator, form: Post
             name=form.get("name", ""), component=form.get("component", ""), expertise=expertise, languages=languages
         )
     except ValidationError as err:
-        return await _roster_page(request, db, user, values=values, errors=_field_errors(err), status=422)
+        return await _roster_page(request, db, user, Refill(values, _field_errors(err)))
     if body.component not in COMPONENTS[user.agency]:
         errors = {"component": f"choose one of {', '.join(COMPONENTS[user.agency])}"}
-        return await _roster_page(request, db, user, values=values, errors=errors, status=422)
+        return await _roster_page(request, db, user, Refill(values, errors))
     added = await roster.create_instructor(
         db,
         name=body.name,
