@@ -33,10 +33,12 @@ TEXT_LIMIT = 5000
 
 @dataclass
 class Outcome:
-    """What came of a form: ``errors`` by field (``form`` for the form as a whole), empty when done."""
+    """What came of a form: ``errors`` by field (``form`` for the form as a whole), empty when done;
+    ``values``, the form as it was sent (:func:`act` keeps it), for the page that shows it again."""
 
     status: int = 200
     errors: dict[str, list[str]] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
 
     def add(self, key: str, message: str, status: int = 422) -> None:
         self.errors.setdefault(key, []).append(message)
@@ -95,6 +97,7 @@ async def act(
     (``fields``) when the rule it broke is about one, else it belongs to the form as a whole.
     The form's ``form_id`` is the action's idempotency key, so a double submit acts once.
     """
+    outcome.values = form
     if outcome.errors:
         return False
     try:

@@ -97,18 +97,12 @@ async def hand_over(
         o.add("sub", str((problem.errors or [{}])[0].get("msg") or problem.detail), problem.status)
     make = partial(HandOverInput, actor=user.actor(), sub=sub, name=name)
     if not await act(client, db, user, form, doc["id"], ProposalWorkflow.hand_over, make, o, ("sub",)):
-        return await page(request, db, user, doc, values=form, outcome=o)
+        return await page(request, db, user, doc, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", f"The proposal is handed over to {name or sub}.")
 
 
 async def page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    doc: dict[str, Any],
-    *,
-    values: dict[str, str] | None = None,
-    outcome: Outcome | None = None,
+    request: Request, db: Db, user: Principal, doc: dict[str, Any], outcome: Outcome | None = None
 ) -> Response:
     """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
     proposal_id = doc["id"]
@@ -144,7 +138,7 @@ async def page(
             "waiting": present.group_pending(doc.get("pending_on") or []),
             "steps": present.lifecycle_steps(doc["stage"], bool(doc.get("fast_tracked")), left_stage(events)),
             "sidenav": {"label": "On this page", "items": side},
-            "v": values or {},
+            "v": outcome.values if outcome else {},
             "errors": outcome.errors if outcome else {},
         },
         user=user,

@@ -39,14 +39,9 @@ async def _doc_of(db: Db, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def request_page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    row: dict[str, Any],
-    *,
-    values: dict[str, str] | None = None,
-    outcome: Outcome | None = None,
+    request: Request, db: Db, user: Principal, row: dict[str, Any], outcome: Outcome | None = None
 ) -> Response:
+    """A coordinator's page for one instructor request, fresh or with a refused answer shown again."""
     doc = await _doc_of(db, row)
     req = row["doc"]
     own = req["agency"] == user.agency.value
@@ -59,7 +54,7 @@ async def request_page(
         ),
         None,
     )
-    ctx = {"p": doc, "r": req, "own": own, "free": free, "need": need, "v": values or {}}
+    ctx = {"p": doc, "r": req, "own": own, "free": free, "need": need, "v": outcome.values if outcome else {}}
     ctx["errors"] = outcome.errors if outcome else {}
     return render(request, "request.html", ctx, user=user, status=outcome.status if outcome and outcome.errors else 200)
 
@@ -84,8 +79,8 @@ async def _answer(
     if await act(client, db, user, form, row["proposal_id"], update, make, o, (field,)):
         return done(request, form, f"/ui/proposals/{row['proposal_id']}", ok)
     if update in (ProposalWorkflow.accept_request, ProposalWorkflow.decline_request):
-        return await request_page(request, db, user, row, values=form, outcome=o)
-    return await proposal_page.page(request, db, user, await _doc_of(db, row), values=form, outcome=o)
+        return await request_page(request, db, user, row, outcome=o)
+    return await proposal_page.page(request, db, user, await _doc_of(db, row), outcome=o)
 
 
 @router.post("/ui/requests/{request_id}/accept", response_model=None)
@@ -172,5 +167,5 @@ async def cutoff(request: Request, db: Db, client: Temporal, user: Officer, form
     make = partial(CutoffInput, actor=user.actor(), cutoff=day)
     update = ProposalWorkflow.staffing_cutoff
     if not await act(client, db, user, form, doc["id"], update, make, o, ("cutoff",)):
-        return await proposal_page.page(request, db, user, doc, values=form, outcome=o)
+        return await proposal_page.page(request, db, user, doc, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", "The staffing cutoff is moved.")
