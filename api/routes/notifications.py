@@ -44,10 +44,16 @@ async def list_notifications(
     return {"items": [_out(r, settings) for r in rows]}
 
 
-@router.post("/{notification_id}/read", response_model=Notification, summary="Mark one of your notifications read")
-async def mark_read(user: CurrentUser, row: KnownNotification, db: Db, settings: SettingsDep) -> dict[str, Any]:
+async def mark_read_by(db: Db, user: Principal, row: dict[str, Any]) -> None:
+    """``user`` has read the notification ``row``: refused (403, nothing changes) unless it is
+    addressed to a party they read for. The JSON route and the notifications page both mark here."""
     parties = readable_parties(user)
     if parties is not None and row["party"] not in {str(p) for p in parties}:
         raise Problem.from_refusal(ErrorType.forbidden, f"notification {row['id']} is addressed to {row['party']}")
     await notifications.mark_read(db, row["id"], user.sub)
+
+
+@router.post("/{notification_id}/read", response_model=Notification, summary="Mark one of your notifications read")
+async def mark_read(user: CurrentUser, row: KnownNotification, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    await mark_read_by(db, user, row)
     return _out({**row, "read": True}, settings)

@@ -547,3 +547,31 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
     body = (await api.get(f"/ui/proposals/{pid}/course.ics")).text.replace("\r\n ", "")
     assert "Treasury Instructor" in body and "Doj Instructor" not in body  # only their own agency's
+
+
+async def test_two_slots_of_one_agency_read_as_one_line_with_a_count(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    pid = await submit_via_api(api, auth, "Financial investigations")  # needs: 1 TREASURY, 2 DOJ
+    for seat in SEATS:
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"i-{seat}", seat, "isg_member")
+        )
+        assert r.status_code == 200, r.text
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision", json={"decision": "approve"}, headers=auth("c", "STATE", "board_chair")
+    )
+    assert r.status_code == 200, r.text
+    assert [p["party"] for p in r.json()["pending_on"]].count("agency:DOJ") == 2
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    page = text((await api.get(f"/ui/proposals/{pid}")).text)
+    waiting = page[page.index("Waiting on") : page.index("Owner")]  # the proposal page's "Waiting on"
+    assert "DOJ coordinator (2) (Instructor request), since" in waiting and "the first due end of" in waiting
+    for shown in (
+        text((await api.get("/ui/board")).text),
+        text((await api.get("/ui/board/rows")).json()["html"]),
+        waiting,
+    ):
+        assert shown.count("DOJ coordinator (2)") == 1, shown
+        assert "DOJ coordinator :" not in shown and "DOJ coordinator (Instructor request)" not in shown
+        assert shown.count("TREASURY coordinator") == 1 and "TREASURY coordinator (1)" not in shown
