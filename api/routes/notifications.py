@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 
 from api.auth import Principal
 from api.deps import CurrentUser, Db, KnownNotification, SettingsDep
-from api.errors import Problem
+from api.errors import NotFound
 from api.schemas import Notification, Notifications
 from ilea.db import notifications
 from ilea.domain import Party, Role, parties_for
-from ilea.messages import ErrorType
 from ilea.settings import Settings
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -45,11 +44,12 @@ async def list_notifications(
 
 
 async def mark_read_by(db: Db, user: Principal, row: dict[str, Any]) -> None:
-    """``user`` has read the notification ``row``: refused (403, nothing changes) unless it is
-    addressed to a party they read for. The JSON route and the notifications page both mark here."""
+    """``user`` has read the notification ``row``: unless it is addressed to a party they read for,
+    it answers as a missing one does (404, nothing changes): ids are sequential, and a refusal naming
+    the party would let anyone list who is told what. The JSON route and the page both mark here."""
     parties = readable_parties(user)
     if parties is not None and row["party"] not in {str(p) for p in parties}:
-        raise Problem.from_refusal(ErrorType.forbidden, f"notification {row['id']} is addressed to {row['party']}")
+        raise NotFound("notification", str(row["id"]))
     await notifications.mark_read(db, row["id"], user.sub)
 
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from api.auth import Principal
 from api.deps import Db, SettingsDep
-from api.errors import Problem
+from api.errors import NotFound
 from api.routes.notifications import mark_read_by
 from api.routes.tasks import parties_of
 from api.schemas import InstructorBody
@@ -157,15 +157,12 @@ async def mark_read(request: Request, notification_id: int, db: Db, user: Viewer
     """One notification read, for this person only; another party's is refused and nothing changes."""
     response = RedirectResponse(safe_next(form.get("next"), "/ui/notifications"), status_code=303)
     row = await notifications_db.get_for_reader(db, notification_id, user.sub)
-    if row is None:
-        flash(response, request, "error", "Refused: there is no such notification.")
-        return response
     try:
+        if row is None:
+            raise NotFound("notification", str(notification_id))
         await mark_read_by(db, user, row)
-    except Problem:
-        party = present.party_label(row["party"])
-        flash(response, request, "error", f"Refused: that notification is addressed to the {party}, not to you;"
-              " nothing changed.")  # fmt: skip
+    except NotFound:  # another party's is told as a missing one is (mark_read_by says why)
+        flash(response, request, "error", "Refused: you have no notification with that number; nothing changed.")
         return response
     flash(response, request, "ok", f"“{present.in_words(row['subject'])}” is marked read.")
     return response
