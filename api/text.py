@@ -34,6 +34,13 @@ def _clean(value: Any, *, paragraph: bool) -> Any:
         raise PydanticCustomError(refused.kind, refused.template, refused.context) from None
 
 
+def paragraph(value: str) -> str:
+    """``value`` cleaned by the rules of :data:`PARAGRAPH` (for a form field read by hand, such as the
+    web forms' comments and reasons); a broken rule raises ``PydanticCustomError`` with its message."""
+    text: str = _clean(value, paragraph=True)
+    return text
+
+
 #: One line of text (a title, a name): no line breaks. Put it after the length constraints, so
 #: they count the cleaned text: ``Annotated[str, StringConstraints(max_length=200), LINE]``.
 LINE = BeforeValidator(lambda value: _clean(value, paragraph=False))

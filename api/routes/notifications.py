@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 
 from api.auth import Principal
 from api.deps import CurrentUser, Db, KnownNotification, SettingsDep
-from api.errors import Problem
+from api.errors import NotFound
 from api.schemas import Notification, Notifications
 from ilea.db import notifications
 from ilea.domain import Party, Role, parties_for
-from ilea.messages import ErrorType
 from ilea.settings import Settings
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -44,10 +43,17 @@ async def list_notifications(
     return {"items": [_out(r, settings) for r in rows]}
 
 
-@router.post("/{notification_id}/read", response_model=Notification, summary="Mark one of your notifications read")
-async def mark_read(user: CurrentUser, row: KnownNotification, db: Db, settings: SettingsDep) -> dict[str, Any]:
+async def mark_read_by(db: Db, user: Principal, row: dict[str, Any]) -> None:
+    """``user`` has read the notification ``row``: unless it is addressed to a party they read for,
+    it answers as a missing one does (404, nothing changes): ids are sequential, and a refusal naming
+    the party would let anyone list who is told what. The JSON route and the page both mark here."""
     parties = readable_parties(user)
     if parties is not None and row["party"] not in {str(p) for p in parties}:
-        raise Problem.from_refusal(ErrorType.forbidden, f"notification {row['id']} is addressed to {row['party']}")
+        raise NotFound("notification", str(row["id"]))
     await notifications.mark_read(db, row["id"], user.sub)
+
+
+@router.post("/{notification_id}/read", response_model=Notification, summary="Mark one of your notifications read")
+async def mark_read(user: CurrentUser, row: KnownNotification, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    await mark_read_by(db, user, row)
     return _out({**row, "read": True}, settings)

@@ -314,25 +314,31 @@ class NewOwner(BaseModel):
     name: str
 
 
-async def new_owner(
-    proposal_id: str, body: HandOverBody, db: Db, settings: SettingsDep, caller: CurrentUser
-) -> ProposalAction[NewOwner]:
-    """The hand-over's new owner, checked against the grants ILEA keeps (422), then the proposal (404).
+async def owner_for(db: Db, settings: Settings, caller: Principal, proposal_id: str, sub: str) -> NewOwner:
+    """The hand-over's new owner ``sub``, checked against the grants ILEA keeps; a refusal (422 on
+    ``sub``) is recorded in the proposal's trail. The JSON route and the proposal page both ask here.
 
     A person ILEA grants roles to must hold ``program_officer`` (actively). A sub ILEA has no
     grant for is accepted only where roles come from tokens (development, service accounts):
     there is no registry to ask, and the workflow checks only that it names a person.
     """
-    grant = await people.grant_of(db, body.sub)
+    grant = await people.grant_of(db, sub)
     problem = None
     if grant is not None and not (grant.active and Role.program_officer in grant.roles):
-        problem = f"{body.sub} is not a program officer in ILEA: only a program officer can own a proposal"
+        problem = f"{sub} is not a program officer in ILEA: only a program officer can own a proposal"
     elif grant is None and not settings.roles_from_claims:
-        problem = f"ILEA grants no role to {body.sub}: only a program officer can own a proposal"
+        problem = f"ILEA grants no role to {sub}: only a program officer can own a proposal"
     if problem:
         refusal = Problem.invalid([{"loc": ["body", "sub"], "msg": problem}])
         await refuse(db, proposal_id, caller, actions.action_name(ProposalWorkflow.hand_over), refusal)
-    owner = NewOwner(sub=body.sub, name=grant.name if grant else "")
+    return NewOwner(sub=sub, name=grant.name if grant else "")
+
+
+async def new_owner(
+    proposal_id: str, body: HandOverBody, db: Db, settings: SettingsDep, caller: CurrentUser
+) -> ProposalAction[NewOwner]:
+    """The hand-over's new owner (:func:`owner_for`, 422), then the proposal (404)."""
+    owner = await owner_for(db, settings, caller, proposal_id, body.sub)
     return ProposalAction(owner, await find_proposal(db, proposal_id))
 
 

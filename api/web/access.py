@@ -18,6 +18,7 @@ from api.deps import Db
 from api.errors import Problem
 from api.routes.people import PersonBody, client_ip, grant_person, revoke_person_role
 from api.web.deps import Posted, ViewerWith
+from api.web.forms import Refill
 from api.web.render import render
 from api.web.session import flash
 from ilea.db import people
@@ -35,19 +36,12 @@ def _enum(kind: Any, value: str | None) -> Any:
         return None
 
 
-async def _page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
+async def _page(request: Request, db: Db, user: Principal, refill: Refill | None = None) -> Response:
+    """The access page, fresh or with a refused grant form as it was entered."""
     query = request.query_params
     agency, role, text = _enum(Agency, query.get("agency")), _enum(Role, query.get("role")), query.get("q") or None
     found = await people.search(db, agency=agency, role=role, q=text[:200].replace("\x00", "") if text else None)
-    editing = values
+    editing = refill.values if refill else None
     if editing is None and query.get("edit"):
         editing = await people.get(db, query["edit"])
     log = await people.latest_events(db, LOG_SHOWN)
@@ -63,13 +57,13 @@ async def _page(
             "filters": {"agency": agency.value if agency else "", "role": role.value if role else "", "q": text or ""},
             "editor": user.has(Role.access_admin),
             "values": editing or {"roles": [], "active": True},
-            "errors": errors or {},
+            "errors": refill.errors if refill else {},
             "roles": [{"value": r.value, "agencies": sorted(a.value for a in ROLE_AGENCIES[r])} for r in Role],
             "log": log,
             "chain": chain,
         },
         user=user,
-        status=status,
+        status=refill.status if refill else 200,
     )
 
 
@@ -99,14 +93,14 @@ async def grant(request: Request, db: Db, user: AccessAdmin, form: Posted) -> Re
         )
     except ValidationError as err:
         errors = {str(e["loc"][0]): e["msg"] for e in reversed(err.errors()) if e["loc"]}
-        return await _page(request, db, user, values=values, errors=errors, status=422)
+        return await _page(request, db, user, Refill(values, errors))
     try:
         person = await grant_person(db, user, sub, body, client_ip(request))
     except Problem as problem:
         field = "roles" if problem.errors and problem.errors[0]["loc"][-1] == "roles" else "sub"
         if problem.status == 403:
             field = "form"
-        return await _page(request, db, user, values=values, errors={field: problem.detail}, status=problem.status)
+        return await _page(request, db, user, Refill(values, {field: problem.detail}, problem.status))
     held = ", ".join(r.replace("_", " ") for r in person["roles"]) or "no role"
     return _back(request, "ok", f"{person['name']} ({person['sub']}) now holds: {person['agency']} {held}.")
 

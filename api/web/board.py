@@ -47,7 +47,9 @@ def board_filter(request: Request, owner: str | None = None) -> proposals.ListFi
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
-        pending = [{**p, "late": present.is_overdue(p.get("due"))} for p in (r.get("pending_on") or [])]
+        pending = [
+            {**p, "late": present.is_overdue(p.get("due"))} for p in present.group_pending(r.get("pending_on") or [])
+        ]
         out.append({**r, "pending": pending, "late": bool(r.get("overdue")) or any(p["late"] for p in pending)})
     return out
 

@@ -84,12 +84,11 @@ async def page(
     doc: dict[str, Any],
     kind: str,
     *,
-    values: dict[str, str] | None = None,
     outcome: Outcome | None = None,
 ) -> Response:
     """The decision page of ``kind`` (vote, position, decision, withdraw), fresh or after a refusal."""
     outcome = outcome if outcome is not None else Outcome()
-    ctx: dict[str, Any] = {"p": doc, "kind": kind, "v": values or {}, "errors": outcome.errors}
+    ctx: dict[str, Any] = {"p": doc, "kind": kind, "v": outcome.values, "errors": outcome.errors}
     pid = doc["id"]
     if kind == "vote":
         seat = user.agency.value
@@ -172,7 +171,7 @@ async def _decide(
     choice, comment = choice_of(form, kind, options, o, what), text_of(form, "comment", o)
     make = partial(model, actor=user.actor(), comment=comment, **{kind: choice})
     if not await act(client, db, user, form, doc["id"], update, make, o, ("comment",)):
-        return await page(request, db, client, user, doc, kind, values=form, outcome=o)
+        return await page(request, db, client, user, doc, kind, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", ok)
 
 
@@ -206,5 +205,5 @@ async def withdraw(
               "goes to everyone the withdrawal affects")  # fmt: skip
     make = partial(WithdrawInput, actor=user.actor(), reason=reason)
     if not await act(client, db, user, form, doc["id"], ProposalWorkflow.withdraw, make, o, ("reason",)):
-        return await page(request, db, client, user, doc, "withdraw", values=form, outcome=o)
+        return await page(request, db, client, user, doc, "withdraw", outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", "The proposal is withdrawn.")

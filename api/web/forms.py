@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 from temporalio.client import Client
 
 from api import actions
@@ -22,6 +23,7 @@ from api.actions import ActionUpdate, InputT
 from api.auth import Principal
 from api.deps import Db, ProposalRef
 from api.errors import Problem
+from api.text import paragraph
 from api.web.render import safe_next
 from api.web.session import flash
 
@@ -31,19 +33,36 @@ TEXT_LIMIT = 5000
 
 @dataclass
 class Outcome:
-    """What came of a form: ``errors`` by field (``form`` for the form as a whole), empty when done."""
+    """What came of a form: ``errors`` by field (``form`` for the form as a whole), empty when done;
+    ``values``, the form as it was sent (:func:`act` keeps it), for the page that shows it again."""
 
     status: int = 200
     errors: dict[str, list[str]] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
 
     def add(self, key: str, message: str, status: int = 422) -> None:
         self.errors.setdefault(key, []).append(message)
         self.status = status
 
 
+@dataclass(frozen=True)
+class Refill:
+    """A form refused before any action: what was entered, the error by field, and the page's status."""
+
+    values: dict[str, Any]
+    errors: dict[str, str]
+    status: int = 422
+
+
 def text_of(form: dict[str, str], key: str, outcome: Outcome, *, limit: int = TEXT_LIMIT) -> str | None:
-    """A comment or reason as typed (trimmed); over the limit it is an error, never silently cut."""
-    text = (form.get(key) or "").strip()
+    """A comment or reason by the API's text rules (:func:`api.text.paragraph`: trimmed, NFC, line
+    breaks as LF; control and bidirectional-override characters refused); over the limit, counted
+    on the cleaned text as the API counts it, it is an error, never silently cut."""
+    try:
+        text = paragraph(form.get(key) or "")
+    except PydanticCustomError as err:
+        outcome.add(key, err.message())
+        return None
     if len(text) > limit:
         outcome.add(key, f"is {len(text):,} characters; the limit is {limit:,}. Shorten it and send again")
     return text or None
@@ -78,6 +97,7 @@ async def act(
     (``fields``) when the rule it broke is about one, else it belongs to the form as a whole.
     The form's ``form_id`` is the action's idempotency key, so a double submit acts once.
     """
+    outcome.values = form
     if outcome.errors:
         return False
     try:

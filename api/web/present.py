@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -100,6 +101,24 @@ def academy_label(code: str) -> str:
 def is_overdue(due: Any, now: datetime | None = None) -> bool:
     at = as_datetime(due)
     return at is not None and at < (now or datetime.now(UTC))
+
+
+def group_pending(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who a proposal waits on, one line per party and kind of task: two slots of one agency read
+    "DOJ coordinator (2)" (``count``), with the earliest ``since`` and the soonest ``due``; in the
+    order the parties first appear."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items:
+        key = (str(item.get("party")), str(item.get("kind")))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = {**item, "count": 1}
+            continue
+        group["count"] += 1
+        for field in ("since", "due"):
+            known = [v for v in (group.get(field), item.get(field)) if as_datetime(v) is not None]
+            group[field] = min(known, key=lambda v: as_datetime(v) or datetime.max.replace(tzinfo=UTC), default=None)
+    return list(groups.values())
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,29 @@ staffing, the timeline for people; the auditor's verification page and CSV; the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from api import visibility
 from api.auth import Principal
-from api.deps import Db
+from api.deps import Db, SettingsDep, Temporal
+from api.errors import Problem
+from api.routes.proposals import owner_for
+from api.schemas import HandOverBody
 from api.web import calendar, present, timeline
-from api.web.deps import ProposalDoc, Viewer, ViewerWith
-from api.web.forms import Outcome
+from api.web.deps import Officer, Posted, ProposalDoc, Viewer, ViewerWith
+from api.web.forms import Outcome, act, done
 from api.web.render import render, viewer_zone
-from ilea.db import audit
+from ilea.db import audit, people
 from ilea.domain import TERMINAL_STAGES, Role
+from ilea.messages import HandOverInput
+from ilea.settings import Settings
+from workflows.proposal import ProposalWorkflow
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,6 +42,7 @@ def abilities(user: Principal, doc: dict[str, Any]) -> dict[str, bool]:
         "position": user.has(Role.board_member) and stage == "board_review" and not author,
         "decide": user.has(Role.board_chair) and stage == "board_review" and not author,
         "withdraw": user.has(Role.program_officer) and live,
+        "hand_over": user.has(Role.program_officer) and live,
         "cutoff": user.has(Role.program_officer) and stage in {"staffing", "staffing_at_risk"},
         "revise": user.has(Role.program_officer) and stage == "changes_requested",
         "retarget": user.has(Role.program_officer),
@@ -49,19 +59,50 @@ def left_stage(events: list[dict[str, Any]]) -> str | None:
     return None
 
 
+@dataclass
+class OwnerChoices:
+    """Whom the hand-over form offers: ``known``, the active program officers ILEA grants roles to
+    (the owner left out); ``select``: they are everyone who may own (ILEA keeps every grant), so a
+    select of them, else a login field that suggests them (roles come from tokens: development)."""
+
+    select: bool
+    known: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def owner_choices(db: Db, settings: Settings, *, owner: str | None) -> OwnerChoices:
+    officers = await people.search(db, role=Role.program_officer)
+    known = [{"sub": p["sub"], "name": p["name"]} for p in officers if p["active"] and p["sub"] != owner]
+    return OwnerChoices(select=not settings.roles_from_claims, known=known)
+
+
 @router.get("/ui/proposals/{proposal_id}", response_model=None)
 async def proposal_page(request: Request, db: Db, user: Viewer, doc: ProposalDoc) -> Response:
     return await page(request, db, user, doc)
 
 
+@router.post("/ui/proposals/{proposal_id}/owner", response_model=None)
+async def hand_over(
+    request: Request, db: Db, client: Temporal, settings: SettingsDep, user: Officer, form: Posted, doc: ProposalDoc
+) -> Response:
+    """Hand the proposal to another program officer: the JSON route's checks, then the same action path."""
+    o = Outcome()
+    name = ""
+    try:
+        sub = HandOverBody(sub=(form.get("sub") or "").strip()).sub
+        name = (await owner_for(db, settings, user, doc["id"], sub)).name
+    except ValidationError as err:
+        sub = ""
+        o.add("sub", err.errors()[0]["msg"].removeprefix("Value error, "))
+    except Problem as problem:
+        o.add("sub", str((problem.errors or [{}])[0].get("msg") or problem.detail), problem.status)
+    make = partial(HandOverInput, actor=user.actor(), sub=sub, name=name)
+    if not await act(client, db, user, form, doc["id"], ProposalWorkflow.hand_over, make, o, ("sub",)):
+        return await page(request, db, user, doc, outcome=o)
+    return done(request, form, f"/ui/proposals/{doc['id']}", f"The proposal is handed over to {name or sub}.")
+
+
 async def page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    doc: dict[str, Any],
-    *,
-    values: dict[str, str] | None = None,
-    outcome: Outcome | None = None,
+    request: Request, db: Db, user: Principal, doc: dict[str, Any], outcome: Outcome | None = None
 ) -> Response:
     """The proposal page, fresh or with a refused inline form (cutoff, release, re-target) shown again."""
     proposal_id = doc["id"]
@@ -69,8 +110,10 @@ async def page(
     agency_of = {str(r["id"]): str(r["agency"]) for r in doc.get("instructor_requests", [])}
     events = visibility.events(await audit.fetch(db, proposal_id), sees, agency_of)
     doc = visibility.proposal(doc, sees)
-    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    names = await timeline.display_names(db, doc, events)
     can = abilities(user, doc)
+    settings = request.app.state.settings
+    owners = await owner_choices(db, settings, owner=doc.get("owner")) if can["hand_over"] else None
     sections = [("overview", "Overview"), ("isg", "ISG review"), ("board", "Policy Board"),
                 ("staffing", "Staffing"), ("timeline", "Timeline")]  # fmt: skip
     side = [{"href": f"#{k}", "label": v, "count": None, "current": False} for k, v in sections]
@@ -91,9 +134,11 @@ async def page(
             "trail": timeline.entries(events, names, viewer_zone(request)),
             "names": names,
             "can": can,
+            "owners": owners,
+            "waiting": present.group_pending(doc.get("pending_on") or []),
             "steps": present.lifecycle_steps(doc["stage"], bool(doc.get("fast_tracked")), left_stage(events)),
             "sidenav": {"label": "On this page", "items": side},
-            "v": values or {},
+            "v": outcome.values if outcome else {},
             "errors": outcome.errors if outcome else {},
         },
         user=user,
@@ -106,7 +151,7 @@ async def verify_page(request: Request, db: Db, user: Annotated[Principal, Audit
     """The trail's hash chain recomputed: valid, or the first event where it breaks."""
     events = await audit.fetch(db, doc["id"])
     broken = audit.verify_chain(doc["id"], events)
-    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    names = await timeline.display_names(db, doc, events)
     rows = timeline.entries(events, names, viewer_zone(request))
     at = next((r for r in rows if r.seq == broken), None)
     ctx = {"p": doc, "events": len(events), "broken": broken, "at": at, "last": rows[-1] if rows else None}
@@ -117,7 +162,7 @@ async def verify_page(request: Request, db: Db, user: Annotated[Principal, Audit
 async def trail_csv(db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
     """A proposal's audit trail as CSV, for the auditor's working papers."""
     events = await audit.fetch(db, doc["id"])
-    names = await timeline.display_names(db, doc, (str(e["actor"]) for e in events))
+    names = await timeline.display_names(db, doc, events)
     name = (doc.get("reference") or doc["id"]).replace("/", "-")
     return Response(
         timeline.csv_text(doc["id"], events, names),

@@ -3,7 +3,7 @@ on the course dates), and the inline staffing forms of the proposal page (releas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
 from typing import Any
@@ -39,14 +39,9 @@ async def _doc_of(db: Db, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def request_page(
-    request: Request,
-    db: Db,
-    user: Principal,
-    row: dict[str, Any],
-    *,
-    values: dict[str, str] | None = None,
-    outcome: Outcome | None = None,
+    request: Request, db: Db, user: Principal, row: dict[str, Any], outcome: Outcome | None = None
 ) -> Response:
+    """A coordinator's page for one instructor request, fresh or with a refused answer shown again."""
     doc = await _doc_of(db, row)
     req = row["doc"]
     own = req["agency"] == user.agency.value
@@ -59,7 +54,7 @@ async def request_page(
         ),
         None,
     )
-    ctx = {"p": doc, "r": req, "own": own, "free": free, "need": need, "v": values or {}}
+    ctx = {"p": doc, "r": req, "own": own, "free": free, "need": need, "v": outcome.values if outcome else {}}
     ctx["errors"] = outcome.errors if outcome else {}
     return render(request, "request.html", ctx, user=user, status=outcome.status if outcome and outcome.errors else 200)
 
@@ -84,15 +79,8 @@ async def _answer(
     if await act(client, db, user, form, row["proposal_id"], update, make, o, (field,)):
         return done(request, form, f"/ui/proposals/{row['proposal_id']}", ok)
     if update in (ProposalWorkflow.accept_request, ProposalWorkflow.decline_request):
-        return await request_page(request, db, user, row, values=form, outcome=o)
-    return await proposal_page.page(request, db, user, await _doc_of(db, row), values=form, outcome=o)
-
-
-def _reason(form: FormData, o: Outcome, missing: str) -> str:
-    reason = text_of(form, "reason", o, limit=2000)
-    if not reason:
-        o.add("reason", missing)
-    return reason or ""
+        return await request_page(request, db, user, row, outcome=o)
+    return await proposal_page.page(request, db, user, await _doc_of(db, row), outcome=o)
 
 
 @router.post("/ui/requests/{request_id}/accept", response_model=None)
@@ -107,26 +95,48 @@ async def accept(
     return await _answer(request, db, client, user, form, row, o, spec)
 
 
-@router.post("/ui/requests/{request_id}/decline", response_model=None)
-async def decline(
-    request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
-) -> Response:
-    o = Outcome()
-    reason = _reason(form, o, "say why the agency declines")
-    make = partial(DeclineInput, actor=user.actor(), request_id=request_id, reason=reason)
-    spec = (ProposalWorkflow.decline_request, make, "reason", "The request is declined.")
-    return await _answer(request, db, client, user, form, row, o, spec)
+#: The answers that carry only a reason: the Update and its input, what a blank reason is told, the note when done.
+_REASONED: dict[str, tuple[Any, Any, str, str]] = {
+    "decline": (
+        ProposalWorkflow.decline_request,
+        DeclineInput,
+        "say why the agency declines",
+        "The request is declined.",
+    ),
+    "release": (
+        ProposalWorkflow.release_request,
+        ReleaseInput,
+        "say why the instructor is released",
+        "The instructor is released.",
+    ),
+}
 
 
-@router.post("/ui/requests/{request_id}/release", response_model=None)
-async def release(
-    request: Request, request_id: str, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
+async def _with_reason(
+    request: Request, db: Db, client: Temporal, user: Principal, form: FormData, row: dict[str, Any], kind: str
 ) -> Response:
+    """Decline a request or release its instructor: a reason is required (by the API's text rules)."""
+    update, model, missing, ok = _REASONED[kind]
     o = Outcome()
-    reason = _reason(form, o, "say why the instructor is released")
-    make = partial(ReleaseInput, actor=user.actor(), request_id=request_id, reason=reason)
-    spec = (ProposalWorkflow.release_request, make, "reason", "The instructor is released.")
-    return await _answer(request, db, client, user, form, row, o, spec)
+    reason = text_of(form, "reason", o, limit=2000)
+    if not reason and "reason" not in o.errors:
+        o.add("reason", missing)
+    make = partial(model, actor=user.actor(), request_id=request.path_params["request_id"], reason=reason or "")
+    return await _answer(request, db, client, user, form, row, o, (update, make, "reason", ok))
+
+
+def _reason_route(kind: str) -> Callable[..., Awaitable[Response]]:
+    async def route(
+        request: Request, db: Db, client: Temporal, user: Coordinator, form: Posted, row: RequestRow
+    ) -> Response:
+        return await _with_reason(request, db, client, user, form, row, kind)
+
+    route.__name__ = kind
+    return route
+
+
+for _kind in _REASONED:  # POST /ui/requests/{request_id}/decline and …/release
+    router.post(f"/ui/requests/{{request_id}}/{_kind}", response_model=None)(_reason_route(_kind))
 
 
 @router.post("/ui/requests/{request_id}/retarget", response_model=None)
@@ -157,5 +167,5 @@ async def cutoff(request: Request, db: Db, client: Temporal, user: Officer, form
     make = partial(CutoffInput, actor=user.actor(), cutoff=day)
     update = ProposalWorkflow.staffing_cutoff
     if not await act(client, db, user, form, doc["id"], update, make, o, ("cutoff",)):
-        return await proposal_page.page(request, db, user, doc, values=form, outcome=o)
+        return await proposal_page.page(request, db, user, doc, outcome=o)
     return done(request, form, f"/ui/proposals/{doc['id']}", "The staffing cutoff is moved.")

@@ -65,6 +65,10 @@ def _quote(d: Mapping[str, Any], key: str = "comment") -> str:
     return f": “{d[key]}”" if d.get(key) else ""
 
 
+#: the actions that change a proposal's owner (``owner_changed``: the trail's older name)
+HANDED = ("owner_changed", "handed_over")
+
+
 def sentence(event: Mapping[str, Any], names: Mapping[str, str], tz: ZoneInfo = times.EASTERN) -> str:
     """One audit event as a sentence (without the actor's name where the sentence starts with it)."""
     d: Mapping[str, Any] = event.get("detail") or {}
@@ -132,8 +136,10 @@ def sentence(event: Mapping[str, Any], names: Mapping[str, str], tz: ZoneInfo = 
             reason = f": “{d['reason']}”" if d.get("reason") else ""
             return f"{who if who != 'The system' else 'A booking'} released an instructor{reason}."
         case "owner_changed" | "handed_over":
-            to = d.get("to") or d.get("owner") or ""
-            return f"{who} handed the proposal over to {names.get(to, to)}."
+            to = str(d.get("to") or d.get("owner") or "")
+            to_name = names.get(to) or d.get("to_name") or to
+            frm = str(d.get("from") or "")
+            return f"{who} handed the proposal over{f' from {names.get(frm, frm)}' if frm else ''} to {to_name}."
         case "refused":
             tried = ACTIONS.get(str(d.get("attempted")), str(d.get("attempted", "")).replace("_", " "))
             return f"{who} tried {tried}; refused: {d.get('reason', '')}."
@@ -169,10 +175,21 @@ def names_in(doc: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
-async def display_names(db: asyncpg.Pool, doc: Mapping[str, Any], subs: Iterable[str]) -> dict[str, str]:
-    """Names for the subs in a trail: the people directory (issue 18) where it exists, the document's own."""
+def people_in(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The subs a trail names: each event's actor, a hand-over's two owners, and the owner now."""
+    subs = {str(doc.get("owner") or "")}
+    for e in events:
+        d = e.get("detail") or {}
+        subs |= {str(e.get("actor") or "")} | {str(d.get(k) or "") for k in ("from", "to") if e.get("action") in HANDED}
+    return subs - {"", "system"}
+
+
+async def display_names(
+    db: asyncpg.Pool, doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Names for the people in a trail (:func:`people_in`): the people directory where it exists, the document's own."""
     names = names_in(doc)
-    wanted = sorted({s for s in subs if s and s != "system"} - set(names))
+    wanted = sorted(people_in(doc, events) - set(names))
     if wanted and await db.fetchval("SELECT to_regclass('people') IS NOT NULL"):
         for row in await db.fetch("SELECT sub, name FROM people WHERE sub = ANY($1::text[])", wanted):
             if row["name"]:

@@ -114,32 +114,21 @@ async def mark_failed(db: asyncpg.Pool, row: dict[str, Any], *, final: bool, max
     return str(status) if status is not None else None
 
 
-async def for_parties(db: asyncpg.Pool, parties: Sequence[Party], limit: int) -> list[dict[str, Any]]:
-    """The latest notifications to these parties, newest first, with their proposal's title."""
-    rows = await db.fetch(
-        "SELECT n.id, n.proposal_id, n.party, n.kind, n.subject, n.body, n.created_at, n.email_status, n.sent_at,"
-        " p.title FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id"
-        " WHERE n.party = ANY($1::text[]) ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
-        [str(p) for p in parties],
-        limit,
-    )
-    return [dict(r) for r in rows]
-
-
-# --- a person's notifications (GET /v1/notifications) --------------------------------------------
+# --- a person's notifications (GET /v1/notifications, the notifications page) ----------------------------------------
 
 _FOR_READER = """
-SELECT n.id, n.party, n.kind, n.proposal_id, n.subject, n.body, n.created_at, n.email_status, n.cleared_at,
+SELECT n.id, n.party, n.kind, n.proposal_id, n.subject, n.body, n.created_at, n.email_status, n.sent_at,
+    n.cleared_at, p.title,
     EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.sub = $1) AS read
-FROM notifications n
+FROM notifications n LEFT JOIN proposals p ON p.id = n.proposal_id
 """
 
 
 async def for_reader(
     db: asyncpg.Pool, sub: str, parties: Sequence[Party] | None, *, unread: bool | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Notifications to ``parties`` (every party when None), newest first, with whether ``sub``
-    has read each; ``unread`` keeps only the unread (True) or the read (False)."""
+    """Notifications to ``parties`` (every party when None), newest first, with their proposal's
+    title and whether ``sub`` has read each; ``unread`` keeps only the unread (True) or the read (False)."""
     rows = await db.fetch(
         _FOR_READER + " WHERE ($2::text[] IS NULL OR n.party = ANY($2::text[]))"
         " AND ($3::boolean IS NULL OR EXISTS (SELECT 1 FROM notification_reads r"

@@ -64,10 +64,14 @@ async def test_only_the_notifications_reader_marks_it_read_and_auditors_see_all(
 ) -> None:
     await submitted(api, auth)
     dhs = (await listed(api, auth("isg-dhs", "DHS", "isg_member")))[0]
-    r = await api.post(f"/v1/notifications/{dhs['id']}/read", headers=auth("isg-doj", "DOJ", "isg_member"))
-    assert r.status_code == 403, r.text
-    r = await api.post("/v1/notifications/999999999/read", headers=auth("isg-doj", "DOJ", "isg_member"))
-    assert r.status_code == 404
+    # Another party's notification answers as a missing one does: ids are sequential, so a 403
+    # naming its party would let anyone list who is told what.
+    theirs = await api.post(f"/v1/notifications/{dhs['id']}/read", headers=auth("isg-doj", "DOJ", "isg_member"))
+    missing = await api.post("/v1/notifications/999999999/read", headers=auth("isg-doj", "DOJ", "isg_member"))
+    assert theirs.status_code == missing.status_code == 404, theirs.text
+    assert "isg:DHS" not in theirs.text and "DHS" not in theirs.text
+    assert theirs.json()["detail"] == missing.json()["detail"].replace("999999999", str(dhs["id"]))
+    assert (await listed(api, auth("isg-dhs", "DHS", "isg_member")))[0]["read"] is False
     everything = await listed(api, auth("aud", "TREASURY", "auditor"))
     assert {"isg:STATE", "isg:TREASURY", "isg:DHS", "isg:DOJ"} <= {n["party"] for n in everything}
     r = await api.post(f"/v1/notifications/{dhs['id']}/read", headers=auth("aud", "TREASURY", "auditor"))

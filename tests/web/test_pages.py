@@ -492,6 +492,50 @@ async def test_unfilled_slot_is_retargeted_from_the_inbox(
     assert any(q["agency"] == "DHS" and q["status"] == "open" for q in doc["instructor_requests"])
 
 
+async def test_a_booked_instructor_is_released_from_the_proposal_page_with_a_reason(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    ids = await seed_instructors(pool)
+    pid = await submit_via_api(api, auth, "Releasing an instructor")
+    for seat in SEATS:
+        await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
+        )
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision",
+        json={"decision": "approve"},
+        headers=auth("chair", "STATE", "board_chair"),
+    )
+    treasury = next(q for q in r.json()["instructor_requests"] if q["agency"] == "TREASURY")
+    coordinator = auth("coord-treasury", "TREASURY", "agency_coordinator")
+    r = await api.post(
+        f"/v1/instructor-requests/{treasury['id']}/accept",
+        json={"instructor_id": ids[Agency.TREASURY][0]},
+        headers=coordinator,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+
+    sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
+    page = await api.get(f"/ui/proposals/{pid}")
+    release = f"/ui/requests/{treasury['id']}/release"
+    assert f'action="{release}"' in page.text
+    # No reason: told, and nothing is sent (the booking stands).
+    r = await api.post(release, data={"csrf_token": csrf_of(page.text), "form_id": "rl0", "reason": "  "})
+    assert r.status_code == 422 and "say why the instructor is released" in r.text
+    doc = (await api.get(f"/v1/proposals/{pid}", headers=coordinator)).json()
+    assert next(q for q in doc["instructor_requests"] if q["id"] == treasury["id"])["status"] == "accepted"
+    # With a reason: released, said so, and the slot is asked of Treasury again.
+    r = await api.post(
+        release, data={"csrf_token": csrf_of(page.text), "form_id": "rl", "reason": "Called to testify that week"}
+    )
+    assert r.status_code == 303
+    shown = text((await api.get(f"/ui/proposals/{pid}")).text)
+    assert "The instructor is released." in shown and "Called to testify that week" in shown
+    doc = (await api.get(f"/v1/proposals/{pid}", headers=coordinator)).json()
+    mine = [q for q in doc["instructor_requests"] if q["agency"] == "TREASURY"]
+    assert {q["status"] for q in mine} == {"released", "open"}, mine
+
+
 async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes_to_the_calendar(
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
@@ -547,3 +591,31 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     sign_in(api, settings, "coord-treasury", "TREASURY", "agency_coordinator")
     body = (await api.get(f"/ui/proposals/{pid}/course.ics")).text.replace("\r\n ", "")
     assert "Treasury Instructor" in body and "Doj Instructor" not in body  # only their own agency's
+
+
+async def test_two_slots_of_one_agency_read_as_one_line_with_a_count(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    pid = await submit_via_api(api, auth, "Financial investigations")  # needs: 1 TREASURY, 2 DOJ
+    for seat in SEATS:
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"i-{seat}", seat, "isg_member")
+        )
+        assert r.status_code == 200, r.text
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision", json={"decision": "approve"}, headers=auth("c", "STATE", "board_chair")
+    )
+    assert r.status_code == 200, r.text
+    assert [p["party"] for p in r.json()["pending_on"]].count("agency:DOJ") == 2
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    page = text((await api.get(f"/ui/proposals/{pid}")).text)
+    waiting = page[page.index("Waiting on") : page.index("Owner")]  # the proposal page's "Waiting on"
+    assert "DOJ coordinator (2) (Instructor request), since" in waiting and "the first due end of" in waiting
+    for shown in (
+        text((await api.get("/ui/board")).text),
+        text((await api.get("/ui/board/rows")).json()["html"]),
+        waiting,
+    ):
+        assert shown.count("DOJ coordinator (2)") == 1, shown
+        assert "DOJ coordinator :" not in shown and "DOJ coordinator (Instructor request)" not in shown
+        assert shown.count("TREASURY coordinator") == 1 and "TREASURY coordinator (1)" not in shown

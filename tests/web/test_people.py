@@ -10,6 +10,7 @@ import httpx
 
 from ilea.db import roster
 from ilea.settings import Settings
+from tests.api.conftest import TokenFor
 from tests.web.conftest import csrf_of, form_fields, sign_in
 from tests.web.test_pages import text
 
@@ -128,3 +129,90 @@ async def test_notifications_page_lists_the_viewers_own_newest_first(
     api.cookies.clear()
     r = await api.get("/ui/notifications")
     assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+
+
+async def _notices(pool: asyncpg.Pool) -> dict[str, int]:
+    """Three notifications (two to the DHS ISG seat, one to the DOJ coordinator): their ids by key."""
+    now = datetime.now(UTC)
+    await pool.executemany(
+        "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body, created_at)"
+        " VALUES ('p-1', $1, $2, 'action', $3, '', $4)",
+        [
+            ("old", "isg:DHS", "Vote on course A", now - timedelta(days=1)),
+            ("new", "isg:DHS", "Reminder: course A", now),
+            ("doj", "agency:DOJ", "Staff course A", now),
+        ],
+    )
+    rows = await pool.fetch("SELECT event_key, id FROM notifications WHERE proposal_id = 'p-1'")
+    return {r["event_key"]: r["id"] for r in rows}
+
+
+async def test_a_person_marks_a_notification_read_and_filters_the_unread(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    ids = await _notices(pool)
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    page = await api.get("/ui/notifications")
+    shown = text(page.text)
+    # unread in words, each with its own form (no JavaScript needed)
+    assert shown.count("Unread") >= 2 and " Read " not in shown
+    for key in ("old", "new"):
+        assert f'action="/ui/notifications/{ids[key]}/read"' in page.text
+    assert f"/ui/notifications/{ids['doj']}/read" not in page.text
+
+    form = form_fields(page.text, f"/ui/notifications/{ids['old']}/read")
+    assert form["csrf_token"] == csrf_of(page.text)
+    forged = await api.post(f"/ui/notifications/{ids['old']}/read", data={**form, "csrf_token": "0" * 32})
+    assert forged.status_code == 403
+    assert await pool.fetchval("SELECT count(*) FROM notification_reads") == 0
+
+    r = await api.post(f"/ui/notifications/{ids['old']}/read", data=form)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/notifications"
+    page = await api.get(r.headers["location"])
+    assert "“Vote on course A” is marked read." in text(page.text)
+    assert f'action="/ui/notifications/{ids["old"]}/read"' not in page.text
+    assert f'action="/ui/notifications/{ids["new"]}/read"' in page.text
+    # the same read state as the JSON API's (the same database function, per person)
+    bearer = auth("isg-dhs", "DHS", "isg_member")
+    listed = (await api.get("/v1/notifications", params={"unread": "true"}, headers=bearer)).json()
+    assert [n["subject"] for n in listed["items"]] == ["Reminder: course A"]
+
+    only = await api.get("/ui/notifications", params={"unread": "1"})
+    only_text = text(only.text)
+    assert "Reminder: course A" in only_text and "Vote on course A" not in only_text
+    assert 'href="/ui/notifications?unread=1" aria-current="true"' in only.text  # said, not only coloured
+
+    # another person of the same seat has read nothing
+    sign_in(api, settings, "isg-dhs-2", "DHS", "isg_member")
+    other = await api.get("/ui/notifications", params={"unread": "1"})
+    assert "Vote on course A" in text(other.text)
+
+    # mark all as read: the rest of the viewer's own, nobody else's
+    form = form_fields(other.text, "/ui/notifications/read-all")
+    r = await api.post("/ui/notifications/read-all", data=form)
+    assert r.status_code == 303
+    assert "2 notifications are marked read." in text((await api.get("/ui/notifications")).text)
+    reads = await pool.fetch("SELECT notification_id, sub FROM notification_reads ORDER BY sub, notification_id")
+    assert {(r["notification_id"], r["sub"]) for r in reads} == {
+        (ids["old"], "isg-dhs"),
+        (ids["old"], "isg-dhs-2"),
+        (ids["new"], "isg-dhs-2"),
+    }
+
+
+async def test_a_person_may_not_mark_another_partys_notification(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    ids = await _notices(pool)
+    sign_in(api, settings, "isg-dhs", "DHS", "isg_member")
+    page = await api.get("/ui/notifications")
+    form = form_fields(page.text, f"/ui/notifications/{ids['old']}/read")
+    r = await api.post(f"/ui/notifications/{ids['doj']}/read", data=form)
+    assert r.status_code == 303
+    refused = text((await api.get(r.headers["location"])).text)
+    # Told as a missing one is: nothing says whom another party's notification addresses.
+    assert "Refused: you have no notification with that number; nothing changed." in refused
+    assert "DOJ coordinator" not in refused
+    r = await api.post("/ui/notifications/999999/read", data=form)
+    assert "Refused: you have no notification with that number" in text((await api.get(r.headers["location"])).text)
+    assert await pool.fetchval("SELECT count(*) FROM notification_reads") == 0

@@ -6,7 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.web import times
-from api.web.present import Bar, bar_chart, delivery, in_words, is_overdue, lifecycle_steps, party_label
+from api.web.present import (
+    Bar,
+    bar_chart,
+    delivery,
+    group_pending,
+    in_words,
+    is_overdue,
+    lifecycle_steps,
+    party_label,
+)
 from api.web.proposal_form import _field_key, fields_from_form, form_from_doc, need_rows, reshape
 from api.web.timeline import csv_text, entries, sentence
 from api.web.versions import redline
@@ -194,3 +203,21 @@ def test_redline_names_what_changed() -> None:
         ("Seats", "20", "24"),
         ("Estimated cost", "$100,000", "$120,000.50"),
     ]
+
+
+def test_pending_lines_of_one_party_and_kind_are_grouped_with_a_count() -> None:
+    t0 = datetime(2027, 3, 1, 15, tzinfo=UTC)
+    items = [
+        {"party": "agency:DOJ", "kind": "instructor_request", "since": t0, "due": t0 + timedelta(days=9)},
+        {"party": "agency:TREASURY", "kind": "instructor_request", "since": t0, "due": t0 + timedelta(days=5)},
+        {"party": "agency:DOJ", "kind": "instructor_request", "since": t0, "due": t0 + timedelta(days=7)},
+        {"party": "agency:DOJ", "kind": "retarget", "since": t0, "due": None},
+    ]
+    grouped = group_pending(items)
+    assert [(g["party"], g["kind"], g["count"]) for g in grouped] == [
+        ("agency:DOJ", "instructor_request", 2),
+        ("agency:TREASURY", "instructor_request", 1),
+        ("agency:DOJ", "retarget", 1),
+    ]
+    assert grouped[0]["due"] == t0 + timedelta(days=7)  # the soonest due of the group
+    assert group_pending([]) == []
