@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.access_log import AccessLogActivities
 from activities.outage import DatabaseOutageInterceptor
 from activities.projection import ProjectionActivities
 from activities.roster import RosterActivities
@@ -24,6 +25,7 @@ from ilea.observability import worker_runtime
 from ilea.outbox import EmailOutbox
 from ilea.settings import Settings
 from ilea.temporal import connect, worker_identity
+from workflows.access_witness import AccessLogWitness
 from workflows.proposal import ProposalWorkflow
 
 log = logging.getLogger("ilea.worker")
@@ -33,7 +35,7 @@ def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
     """Every activity, as bound methods of classes holding the pool."""
     projection = ProjectionActivities(pool)
     roster = RosterActivities(pool)
-    return [projection.project, roster.book, roster.release_bookings]
+    return [projection.project, roster.book, roster.release_bookings, AccessLogActivities(pool).read_head]
 
 
 # Deterministic, side-effect-free modules shared with the API: loaded once, not per workflow
@@ -65,7 +67,7 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: 
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ProposalWorkflow],
+        workflows=[ProposalWorkflow, AccessLogWitness],
         activities=activities_for(pool),
         # A database outage: retried quietly, logged once when it starts and once when it ends.
         interceptors=[DatabaseOutageInterceptor(), *kwargs.pop("interceptors", [])],

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import errors
+from api.access_witness import start_witness
 from api.auth import TokenVerifier
 from api.deadline import DeadlineMiddleware
 from api.idempotency import IdempotencyMiddleware
@@ -23,7 +24,7 @@ from api.oidc import OidcClient
 from api.routes import health, instructors, notifications, people, proposals, reports, requests, tasks
 from api.web import routes as web_routes
 from api.web.signin import SessionMiddleware
-from ilea.db import TRANSIENT_DB_ERRORS, audit, create_pool
+from ilea.db import TRANSIENT_DB_ERRORS, audit, create_pool, sessions
 from ilea.db import idempotency as idempotency_keys
 from ilea.db import people as people_db
 from ilea.observability import HttpMetrics, MetricsMiddleware, serve_metrics
@@ -86,19 +87,30 @@ log = logging.getLogger("ilea.api")
 EXPIRE_BATCH = 5000
 
 
-async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, every: float = 10.0) -> None:
-    """Delete keys past their retention, every ``every`` seconds.
+async def periodically(every: float, what: str, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` every ``every`` seconds for ever; a database that is down is tried next time.
 
-    Every API process runs this; the delete is idempotent, so replicas need no coordination.
-    (Keys left in progress by a dead process are taken over by the next retry instead: see
-    ``api.idempotency.abandoned_after``.)
+    Every API process runs each of these; the jobs are idempotent, so replicas need no
+    coordination.
     """
     while True:
         await asyncio.sleep(every)
         try:
-            await sweep_idempotency_keys(pool, retention)
+            await job()
         except (asyncpg.PostgresError, *TRANSIENT_DB_ERRORS) as err:  # the database is down: next time
-            log.warning("could not sweep idempotency keys: %s", err)
+            log.warning("could not %s: %s", what, err)
+
+
+async def maintain_idempotency_keys(pool: asyncpg.Pool, retention: timedelta, every: float = 10.0) -> None:
+    """Delete keys past their retention, every ``every`` seconds. (Keys left in progress by a
+    dead process are taken over by the next retry instead: see ``api.idempotency.abandoned_after``.)"""
+    await periodically(every, "sweep idempotency keys", lambda: sweep_idempotency_keys(pool, retention))
+
+
+async def maintain_sessions(pool: asyncpg.Pool, idle: timedelta, every: float = 60.0) -> None:
+    """Delete web sessions that ended an hour ago or more, idle or past their absolute end
+    (``ilea.db.sessions.purge_ended``, each logged), every ``every`` seconds."""
+    await periodically(every, "purge ended sessions", lambda: sessions.purge_ended(pool, idle))
 
 
 async def sweep_idempotency_keys(pool: asyncpg.Pool, retention: timedelta) -> int:
@@ -135,8 +147,12 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
             if own_pool:  # the login the deployment gave us may not be able to rewrite audit rows
                 await audit.check_app_login(app.state.pool, strict=settings.env == "production")
             app.state.temporal = temporal or await connect(settings)
+            await start_witness(app.state.temporal, settings)
             reclaimer = asyncio.create_task(
                 maintain_idempotency_keys(app.state.pool, timedelta(hours=settings.idempotency_retention_hours))
+            )
+            purger = asyncio.create_task(
+                maintain_sessions(app.state.pool, timedelta(minutes=settings.session_idle_minutes))
             )
             # /metrics on a port of its own: never reachable through the API's port.
             exporter = serve_metrics(app.state.metrics, settings) if settings.api_metrics_port else None
@@ -144,6 +160,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None, temporal
                 yield
             finally:
                 reclaimer.cancel()
+                purger.cancel()
                 if exporter is not None:
                     exporter.shutdown()
         finally:

@@ -210,6 +210,8 @@ class InstructorRequest(InstructorRequestView):
 
 class InstructorRequests(BaseModel):
     items: list[InstructorRequest]
+    #: the next page's ``cursor`` (None on the last page); api.md's `{items}` plus this
+    next_cursor: str | None = None
 
 
 class Instructor(BaseModel):

@@ -278,7 +278,8 @@ def dev(
             temporal_address=temporal.address,
             api_port=api_port,
         )
-        asyncio.run(_migrate_and_seed(owner_url, seed=True, app_login=app_login))
+        with database_errors(owner_url):
+            asyncio.run(_migrate_and_seed(owner_url, seed=True, app_login=app_login))
         temporal.wait()
         # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
         supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
@@ -290,6 +291,8 @@ def dev(
         while not stopping:
             supervisor.check(stopping=lambda: stopping)
             time.sleep(0.2)
+    except devstack.StartFailed as err:
+        fail(str(err))  # what did not start, in a sentence; everything started is stopped below
     finally:
         typer.echo("stopping…")
         if supervisor is not None:
@@ -301,17 +304,24 @@ def dev(
 
 
 def _wait_ready(port: int, supervisor: devstack.Supervisor, timeout: float = 60) -> None:
+    """Until the API's /readyz answers 200; StartFailed if the worker or the API exits first,
+    or it takes longer than ``timeout`` seconds."""
     import httpx
 
+    names = {"api": "the API", "worker": "the worker"}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(c.process is None or c.process.poll() is not None for c in supervisor.children):
-            raise RuntimeError("the worker or the API exited during start-up")
+        for child in supervisor.children:
+            if child.process is None or child.process.poll() is not None:
+                raise devstack.StartFailed(
+                    f"cannot start ILEA: {names[child.role]} exited during start-up (its log: {child.log_file})"
+                )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
-    raise TimeoutError("the API did not become ready")
+    logs = ", ".join(str(c.log_file) for c in supervisor.children)
+    raise devstack.StartFailed(f"cannot start ILEA: the API was not ready after {timeout:.0f} s (logs: {logs})")
 
 
 def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path, took: float) -> None:

@@ -63,6 +63,20 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+class StartFailed(RuntimeError):
+    """A service of the development stack did not start; the message says so in one sentence
+    for the operator (``ilea dev`` prints it, with no traceback, and exits 1)."""
+
+
+def _last_line(*texts: str) -> str:
+    """The last non-blank line of the first text that has one (what a tool said last)."""
+    for text in texts:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return "no reason given"
+
+
 def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,7 +162,16 @@ class EmbeddedPostgres:
         )
 
     def start(self) -> EmbeddedPostgres:
-        """initdb on first use, then start (or find already running) the server."""
+        """initdb on first use, then start (or find already running) the server.
+
+        Raises:
+            StartFailed: it did not start, with the reason PostgreSQL gave and where its log is.
+        """
+        log = self.data_dir / "server.log"
+
+        def failed(reason: str) -> StartFailed:
+            return StartFailed(f"cannot start the embedded PostgreSQL in {self.data_dir}: {reason} (its log: {log})")
+
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = self._user()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -166,7 +189,7 @@ class EmbeddedPostgres:
                 user,
             )
             if out.returncode:
-                raise RuntimeError(f"initdb failed: {out.stderr}")
+                raise failed(f"initdb failed: {_last_line(out.stderr, out.stdout)}")
         status = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], user)
         if status.returncode != 0:
             options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 -c fsync=on"
@@ -176,7 +199,7 @@ class EmbeddedPostgres:
                     "-D",
                     str(self.data_dir),
                     "-l",
-                    str(self.data_dir / "server.log"),
+                    str(log),
                     "-o",
                     options,
                     "-w",
@@ -188,12 +211,15 @@ class EmbeddedPostgres:
                 timeout=90,
             )
             if out.returncode:
-                log = self.data_dir / "server.log"
-                tail = log.read_text()[-2000:] if log.exists() else ""
-                raise RuntimeError(f"postgres did not start: {out.stderr}\n{tail}")
+                raise failed(_last_line(out.stderr, log.read_text() if log.exists() else "", out.stdout))
             self.started_here = True
-        wait_for_port(self.port)
-        self._ensure_database("ilea")
+        try:
+            wait_for_port(self.port)
+            self._ensure_database("ilea")
+        except (RuntimeError, TimeoutError) as err:
+            raise failed(str(err)) from None
+        except subprocess.CalledProcessError as err:
+            raise failed(_last_line(err.stderr or "", err.stdout or "")) from None
         return self
 
     def _ensure_database(self, name: str) -> None:
@@ -298,9 +324,13 @@ class TemporalDevServer:
         return self
 
     def wait(self, timeout: float = 60) -> None:
-        """Until the server listens (raises if it exits first or takes longer)."""
+        """Until the server listens; StartFailed if it exits first or takes longer."""
         assert self.process is not None
-        wait_for_port(self.port, timeout, self.process)
+        try:
+            wait_for_port(self.port, timeout, self.process)
+        except (RuntimeError, TimeoutError) as err:
+            where = f" (its log: {self.log_file})" if self.log_file else ""
+            raise StartFailed(f"cannot start the Temporal dev server: {err}{where}") from None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -332,3 +332,37 @@ class ActionResult(BaseModel):
     #: the whole state, unless the action asked for none (``return_state=False``)
     proposal: ProposalView | None = None
     request: InstructorRequestView | None = None
+
+
+# --- the access-log witness (workflows/access_witness.py) ---------------------------------------
+
+
+class LogHead(BaseModel):
+    """The newest entry of the access log: its seq and hash."""
+
+    seq: int
+    hash: str
+
+
+class ReadHeadInput(BaseModel):
+    """What the witness asks the access log (nothing yet: room for fields later)."""
+
+
+class ReadHeadResult(BaseModel):
+    #: the log's newest entry (None while it is empty)
+    head: LogHead | None = None
+
+
+class WitnessedHead(LogHead):
+    """The highest head the witness has read, and when it first read it."""
+
+    at: datetime
+
+
+class WitnessInput(BaseModel):
+    #: seconds between two reads of the head
+    every_seconds: float = 30
+    #: reads per run; then the workflow continues as new, so its history stays bounded
+    reads_per_run: int = 200
+    #: what the previous run had witnessed
+    head: WitnessedHead | None = None

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     #: a web session ends after this long without a request, and this long after sign-in at the latest
     session_idle_minutes: float = Field(30, gt=0)
     session_max_hours: float = Field(12, gt=0)
+    #: sessions one person may hold at once (a browser each); a sign-in past it ends their oldest
+    session_max_per_person: int = Field(10, ge=1, le=1000)
+    #: how often the access-log witness reads the log's head (workflows/access_witness.py)
+    access_witness_seconds: float = Field(30, gt=0, le=3600)
     # --- end of issue 18's settings ---
 
     # Business rules (product.md defaults), all configurable.

@@ -16,8 +16,9 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from api.access_witness import ask_witness
 from api.auth import Principal
-from api.deps import Db, Policy
+from api.deps import Db, Policy, Temporal
 from api.errors import Problem
 from api.schemas import ChainCheck
 from api.text import LINE
@@ -25,6 +26,7 @@ from ilea.db import people
 from ilea.db.audit import broken_at
 from ilea.domain import SUB_MAX_LENGTH, Agency, Role, subject_problem
 from ilea.messages import Strict
+from workflows.access_witness import findings
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
@@ -114,11 +116,36 @@ async def access_log(
     return {"items": await people.events(db, sub=sub.replace("\x00", "") if sub else None, after=after, limit=limit)}
 
 
-@router.get("/access-log/verify", response_model=ChainCheck, summary="Recompute the access log's hash chain")
-async def verify_access_log(user: AccessReader, db: Db) -> dict[str, Any]:
-    items = await people.events(db)
-    broken = people.verify_chain(items)
-    return {"valid": broken is None, "events": len(items), "first_broken_seq": broken, "problems": broken_at(broken)}
+class AccessLogCheck(ChainCheck):
+    #: the highest seq the access-log witness has read (None: it has read none, or did not answer)
+    witnessed_seq: int | None = None
+    #: whether the witness answered (if not, only the chain was checked)
+    witness_answered: bool
+
+
+@router.get(
+    "/access-log/verify",
+    response_model=AccessLogCheck,
+    summary="Recompute the access log's hash chain, and compare its head with the witness's",
+)
+async def verify_access_log(user: AccessReader, db: Db, client: Temporal, request: Request) -> dict[str, Any]:
+    # The witness first: the log only grows, so its head now is at least what was witnessed.
+    witness = await ask_witness(client, request.app.state.settings)
+    check = await people.verify_log(db)  # a page at a time
+    broken, problems = check.first_broken, broken_at(check.first_broken)
+    if witness.head is not None:
+        now = await people.head(db)
+        cut, found = findings(witness.head, now.seq if now else 0, await people.hash_at(db, witness.head.seq))
+        broken = min((s for s in (broken, cut) if s is not None), default=None)
+        problems += found
+    return {
+        "valid": not problems,
+        "events": check.events,
+        "first_broken_seq": broken,
+        "problems": problems,
+        "witnessed_seq": witness.head.seq if witness.head else None,
+        "witness_answered": witness.answered,
+    }
 
 
 async def grant_person(db: asyncpg.Pool, user: Principal, sub: str, body: PersonBody, ip: str | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api import actions, visibility
 from api.actions import ActionUpdate, InputT
@@ -54,12 +54,26 @@ async def request_filter(
     return RequestFilter(status, agency, proposal_id)
 
 
-@router.get("", response_model=InstructorRequests, summary="Instructor requests (own agency for coordinators)")
+#: A page, as ``/v1/proposals`` pages; ``next_cursor`` fetches the rest.
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+@router.get("", response_model=InstructorRequests, summary="Instructor requests, soonest due first (own agency only)")
 async def list_requests(
-    user: RequestReader, flt: Annotated[RequestFilter, Depends(request_filter)], db: Db
+    user: RequestReader,
+    flt: Annotated[RequestFilter, Depends(request_filter)],
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    items = await roster.list_requests(db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id)
-    return {"items": visibility.requests(items, visibility.seer(user))}
+    try:
+        items, next_cursor = await roster.list_requests(
+            db, status=flt.status, agency=flt.agency, proposal_id=flt.proposal_id, limit=limit, cursor=cursor
+        )
+    except ValueError as err:
+        raise Problem(422, str(err), errors=[{"loc": ["query", "cursor"], "msg": str(err)}]) from None
+    return {"items": visibility.requests(items, visibility.seer(user)), "next_cursor": next_cursor}
 
 
 # Every action: the caller's role policy first (401/403), then the body and the request from the

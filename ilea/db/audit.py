@@ -50,15 +50,37 @@ def event_hash(
     return link_hash(prev_hash, body)
 
 
+class ChainWalk:
+    """:func:`first_broken` an event at a time, for a chain read in pages: what it keeps is the
+    last hash and two numbers, however long the chain."""
+
+    def __init__(self, expected: Callable[[dict[str, Any], str], str]) -> None:
+        self._expected = expected
+        self._prev = GENESIS
+        #: events seen so far
+        self.count = 0
+        #: the seq of the first event out of place, wrongly linked or wrongly hashed
+        self.first_broken: int | None = None
+
+    def add(self, e: dict[str, Any]) -> None:
+        """The next event, oldest first (after a break, only counted)."""
+        self.count += 1
+        if self.first_broken is not None:
+            return
+        if e["seq"] != self.count or e["prev_hash"] != self._prev or e["hash"] != self._expected(e, self._prev):
+            self.first_broken = int(e["seq"])
+        self._prev = e["hash"]
+
+
 def first_broken(events: Sequence[dict[str, Any]], expected: Callable[[dict[str, Any], str], str]) -> int | None:
     """The seq of the first event out of place, wrongly linked, or whose hash is not ``expected(event,
     prev_hash)``; None when the chain holds (the audit trail's and the access log's check)."""
-    prev = GENESIS
-    for i, e in enumerate(events, start=1):
-        if e["seq"] != i or e["prev_hash"] != prev or e["hash"] != expected(e, prev):
-            return int(e["seq"])
-        prev = e["hash"]
-    return None
+    walk = ChainWalk(expected)
+    for e in events:
+        walk.add(e)
+        if walk.first_broken is not None:
+            break
+    return walk.first_broken
 
 
 def broken_at(seq: int | None) -> list[str]:

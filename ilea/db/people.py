@@ -16,8 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db.audit import GENESIS, canonical_detail, first_broken, link_hash, utc_text
+from ilea.db.audit import GENESIS, ChainWalk, canonical_detail, first_broken, link_hash, utc_text
 from ilea.domain import ROLE_AGENCIES, Agency, Role
+from ilea.messages import LogHead
 
 PERSON_COLUMNS = "sub, name, email, agency, roles, active, created_at, updated_at, updated_by"
 #: What a grant's email address and name must be (the API, the page and `ilea grant`).
@@ -35,6 +36,8 @@ class AccessAction:
     sign_in_refused = "sign_in_refused"
     sign_out = "sign_out"
     session_expired = "session_expired"
+    #: a sign-in past ILEA_SESSION_MAX_PER_PERSON ended the person's oldest session
+    session_replaced = "session_replaced"
 
 
 @dataclass(frozen=True)
@@ -89,18 +92,28 @@ async def get(db: asyncpg.Pool | asyncpg.Connection, sub: str) -> dict[str, Any]
 async def search(
     db: asyncpg.Pool, *, agency: Agency | None = None, role: Role | None = None, q: str | None = None
 ) -> list[dict[str, Any]]:
-    """People by agency, role and text in their sub, name or email; by name."""
-    pattern = None
+    """People by agency, role and text in their sub, name or email; by name.
+
+    Only the filters given are in the WHERE, and the role is ``roles @> ARRAY[role]``, which
+    the GIN index on roles serves (``role = ANY(roles)`` cannot use it).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    if agency:
+        args.append(agency.value)
+        where.append(f"agency = ${len(args)}")
+    if role:
+        args.append(role.value)
+        where.append(f"roles @> ARRAY[${len(args)}::text]")
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        args.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        n = f"${len(args)}"
+        where.append(f"(sub ILIKE {n} OR name ILIKE {n} OR email ILIKE {n})")
     rows = await db.fetch(
-        f"SELECT {PERSON_COLUMNS} FROM people WHERE ($1::text IS NULL OR agency = $1)"
-        " AND ($2::text IS NULL OR $2 = ANY(roles))"
-        " AND ($3::text IS NULL OR sub ILIKE $3 OR name ILIKE $3 OR email ILIKE $3)"
-        " ORDER BY lower(name), sub",
-        agency.value if agency else None,
-        role.value if role else None,
-        pattern,
+        f"SELECT {PERSON_COLUMNS} FROM people"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY lower(name), sub",
+        *args,
     )
     return [_person(r) for r in rows]
 
@@ -252,6 +265,18 @@ async def events(
     return [dict(r) for r in rows]
 
 
+async def head(db: asyncpg.Pool | asyncpg.Connection) -> LogHead | None:
+    """The newest event's seq and hash (None while the log is empty)."""
+    row = await db.fetchrow("SELECT seq, hash FROM access_events ORDER BY seq DESC LIMIT 1")
+    return None if row is None else LogHead(seq=row["seq"], hash=row["hash"])
+
+
+async def hash_at(db: asyncpg.Pool | asyncpg.Connection, seq: int) -> str | None:
+    """The hash the log holds at ``seq`` (None when there is no such event)."""
+    value: str | None = await db.fetchval("SELECT hash FROM access_events WHERE seq = $1", seq)
+    return value
+
+
 async def latest_events(db: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
     """The newest events, newest first (the access administrator's page)."""
     rows = await db.fetch(
@@ -261,12 +286,41 @@ async def latest_events(db: asyncpg.Pool, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _expected(e: dict[str, Any], prev: str) -> str:
+    return event_hash(
+        seq=e["seq"], at=e["at"], actor=e["actor"], sub=e["sub"], action=e["action"], detail=e["detail"], prev=prev
+    )
+
+
 def verify_chain(items: Sequence[dict[str, Any]]) -> int | None:
     """The seq of the first event whose hash or link is wrong (or that is out of place), or None."""
+    return first_broken(items, _expected)
 
-    def expected(e: dict[str, Any], prev: str) -> str:
-        return event_hash(
-            seq=e["seq"], at=e["at"], actor=e["actor"], sub=e["sub"], action=e["action"], detail=e["detail"], prev=prev
-        )
 
-    return first_broken(items, expected)
+#: Events a verification holds at once: its memory, whatever the length of the log.
+VERIFY_PAGE = 500
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """The access log's chain recomputed: how many events, and the first that breaks it."""
+
+    events: int
+    first_broken: int | None
+
+
+async def verify_log(db: asyncpg.Pool | asyncpg.Connection, page: int = VERIFY_PAGE) -> LogCheck:
+    """Recompute the whole chain, reading it ``page`` events at a time (oldest first).
+
+    Events appended meanwhile are checked too when they fall after the page being read; the
+    chain is append-only, so the pages are one consistent prefix of it.
+    """
+    walk = ChainWalk(_expected)
+    after = 0
+    while True:
+        rows = await events(db, after=after, limit=page)
+        for e in rows:
+            walk.add(e)
+        if len(rows) < page:
+            return LogCheck(walk.count, walk.first_broken)
+        after = rows[-1]["seq"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ import asyncpg
 
 from ilea.activity_io import ProjectInput
 from ilea.db import audit, notifications
+from ilea.db.cursors import NOT_OURS, pack, time_key, time_key_of, unpack
 from ilea.domain import Agency, Party
 from ilea.messages import (
     ProposalView,
@@ -189,34 +189,6 @@ class ListFilter:
     q: str | None = None
 
 
-def _pack(*parts: str) -> str:
-    return base64.urlsafe_b64encode("|".join(parts).encode()).decode()
-
-
-def _unpack(cursor: str, n: int) -> list[str]:
-    """The n parts of a cursor :func:`_pack` made (the last may contain ``|``); ValueError otherwise."""
-    try:
-        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", n - 1)
-    except Exception as err:
-        raise ValueError("cursor is not one this server returned") from err
-    if len(parts) != n:
-        raise ValueError("cursor is not one this server returned")
-    return parts
-
-
-def encode_cursor(submitted_at: datetime, proposal_id: str) -> str:
-    return _pack(submitted_at.isoformat(), proposal_id)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ValueError for a cursor this server did not make."""
-    at, pid = _unpack(cursor, 2)
-    try:
-        return datetime.fromisoformat(at), pid
-    except ValueError as err:
-        raise ValueError("cursor is not one this server returned") from err
-
-
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -246,7 +218,7 @@ async def list_summaries(
         # the title and the reference, lower-cased in one column (migration 009)
         add("search LIKE lower({})", f"%{escape_like(flt.q)}%")
     if cursor:
-        at, pid = decode_cursor(cursor)
+        at, pid = time_key_of(cursor)
         args += [at, pid]
         where.append(f"(submitted_at, id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
@@ -260,7 +232,7 @@ async def list_summaries(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["submitted_at"], rows[-1]["id"])
+        next_cursor = time_key(rows[-1]["submitted_at"], rows[-1]["id"])
     return rows, next_cursor
 
 
@@ -288,11 +260,11 @@ async def tasks_page(
     args: list[Any] = [[str(p) for p in parties], exclude_reviews_by or "", _REVIEW_KINDS, limit + 1]
     after = ""
     if cursor:
-        since, *rest = _unpack(cursor, 5)
+        since, *rest = unpack(cursor, 5)
         try:
             args += [datetime.fromisoformat(since), *rest]
         except ValueError as err:
-            raise ValueError("cursor is not one this server returned") from err
+            raise ValueError(NOT_OURS) from err
         after = f" AND ({_TASK_KEY}) > ($5, $6, $7, $8, $9)"
     rows = await db.fetch(
         "SELECT kind, proposal_id, title, since, due, request_id, party FROM tasks"
@@ -304,7 +276,7 @@ async def tasks_page(
     if len(rows) <= limit:
         return items, None
     last = items[-1]
-    return items, _pack(
+    return items, pack(
         last["since"].isoformat(), last["proposal_id"], last["party"], last["kind"], last["request_id"] or ""
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from ilea.db.cursors import time_key, time_key_of
 from ilea.domain import Agency
 from ilea.roster_file import RosterInvalid, RosterRow, RowError, parse_csv
 
@@ -87,19 +88,29 @@ async def list_instructors(
     free_from: date | None = None,
     free_to: date | None = None,
 ) -> list[dict[str, Any]]:
-    """The roster, optionally only those free over ``[free_from, free_to]``."""
-    args: list[Any] = [agency, expertise]
-    free = ""
+    """The roster, optionally only those free over ``[free_from, free_to]``.
+
+    Only the filters given are in the WHERE, and the expertise is ``expertise @> ARRAY[topic]``,
+    which the GIN index on expertise serves (``topic = ANY(expertise)`` cannot use it).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    if agency:
+        args.append(agency)
+        where.append(f"agency = ${len(args)}")
+    if expertise:
+        args.append(expertise)
+        where.append(f"expertise @> ARRAY[${len(args)}::text]")
     if free_from and free_to:
         args += [free_from, free_to]
-        free = (
-            " AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
-            " AND b.released_at IS NULL AND b.during && daterange($3, $4, '[]'))"
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM bookings b WHERE b.instructor_id = i.id"
+            f" AND b.released_at IS NULL AND b.during && daterange(${len(args) - 1}, ${len(args)}, '[]'))"
         )
     rows = await db.fetch(
         f"SELECT {INSTRUCTOR_COLUMNS} FROM instructors i"
-        " WHERE ($1::text IS NULL OR agency = $1) AND ($2::text IS NULL OR $2 = ANY(expertise))"
-        f"{free} ORDER BY agency, name, id",
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY agency, name, id",
         *args,
     )
     return [dict(r) for r in rows]
@@ -205,17 +216,40 @@ async def get_request(db: asyncpg.Pool, request_id: str) -> dict[str, Any] | Non
 
 
 async def list_requests(
-    db: asyncpg.Pool, *, status: str | None, agency: str | None, proposal_id: str | None
-) -> list[dict[str, Any]]:
+    db: asyncpg.Pool,
+    *,
+    status: str | None,
+    agency: str | None,
+    proposal_id: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of requests, soonest due first, and the cursor of the next page (None on the
+    last). ValueError for a cursor this server did not make.
+
+    Only the filters given are in the WHERE, so each combination has a plan of its own: an
+    index on (filters..., due, id) walks the page in order (migration 010).
+    """
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("status", status), ("agency", agency), ("proposal_id", proposal_id)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if cursor:
+        args += time_key_of(cursor)
+        where.append(f"(due, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
     rows = await db.fetch(
-        "SELECT doc FROM instructor_requests WHERE ($1::text IS NULL OR status = $1)"
-        " AND ($2::text IS NULL OR agency = $2) AND ($3::text IS NULL OR proposal_id = $3)"
-        " ORDER BY due, id LIMIT 1000",
-        status,
-        agency,
-        proposal_id,
+        "SELECT id, due, doc FROM instructor_requests"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY due, id LIMIT ${len(args)}",
+        *args,
     )
-    return [r["doc"] for r in rows]
+    if len(rows) <= limit:
+        return [r["doc"] for r in rows], None
+    last = rows[limit - 1]
+    return [r["doc"] for r in rows[:limit]], time_key(last["due"], last["id"])
 
 
 # --- bulk import (ilea/roster_file.py checks the rows) -------------------------------------------

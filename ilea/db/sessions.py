@@ -15,12 +15,20 @@ from typing import Any
 
 import asyncpg
 
-from ilea.db.people import Grant, grant_from_row
+from ilea.db import people
+from ilea.db.people import AccessAction, Grant, grant_from_row
 
 #: A sign-in begun at the provider must come back within this long.
 LOGIN_TTL = timedelta(minutes=10)
 #: ``last_seen_at`` is written at most this often per session (not on every request).
 TOUCH_EVERY = timedelta(seconds=30)
+#: Sessions one person may hold at once (``ILEA_SESSION_MAX_PER_PERSON``): a browser each.
+MAX_PER_PERSON = 10
+#: An ended session is kept this long, so that a person coming back soon is told it ended (and
+#: why) rather than shown the sign-in page; then :func:`purge_ended` deletes it.
+ENDED_GRACE = timedelta(hours=1)
+#: Sessions one purge deletes at most (the rest at the next): one transaction stays short.
+PURGE_BATCH = 1000
 
 
 def new_secret() -> str:
@@ -56,20 +64,42 @@ async def create(
     claims: dict[str, Any] | None,
     id_token: str | None,
     lifetime: timedelta,
+    max_per_person: int = MAX_PER_PERSON,
 ) -> str:
-    """A new session; returns the secret for the cookie."""
+    """A new session; returns the secret for the cookie.
+
+    When the person would hold more than ``max_per_person`` sessions, their oldest end (each
+    logged as ``session_replaced``), in the same transaction; sign-ins of one person are
+    serialised, so simultaneous ones cannot overshoot the cap.
+    """
     secret = new_secret()
-    await pool.execute(
-        "INSERT INTO web_sessions (id_hash, sub, name, claims, via, id_token, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)",
-        digest(secret),
-        sub,
-        name,
-        claims,
-        via,
-        id_token,
-        lifetime,
-    )
+    async with pool.acquire() as con, con.transaction():
+        await con.execute("SELECT pg_advisory_xact_lock(hashtext('web_sessions:' || $1))", sub)
+        await con.execute(
+            "INSERT INTO web_sessions (id_hash, sub, name, claims, via, id_token, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)",
+            digest(secret),
+            sub,
+            name,
+            claims,
+            via,
+            id_token,
+            lifetime,
+        )
+        # The newest max_per_person stay (the one just made is the newest: created_at is now()).
+        ended = await con.fetch(
+            "DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions WHERE sub = $1"
+            " ORDER BY id_hash = $3 DESC, created_at DESC, id_hash OFFSET $2) RETURNING via",
+            sub,
+            max_per_person,
+            digest(secret),
+        )
+        if ended:
+            await people.lock_log(con)
+            await people.append(
+                con,
+                [(sub, sub, AccessAction.session_replaced, {"via": r["via"], "limit": max_per_person}) for r in ended],
+            )
     return secret
 
 
@@ -107,12 +137,40 @@ async def delete(pool: asyncpg.Pool, secret: str) -> dict[str, Any] | None:
 
 
 async def sweep(pool: asyncpg.Pool) -> int:
-    """Delete sessions a day past their absolute end, and sign-ins never finished; returns how many
-    sessions went. (A session presented after it ended is deleted then, and logged; the day's grace
-    lets that happen for sessions ended by either timeout.)"""
-    done = await pool.execute("DELETE FROM web_sessions WHERE expires_at <= now() - interval '1 day'")
+    """Delete sessions past their absolute end and sign-ins never finished; returns how many
+    sessions went (each logged). Idle sessions need the idle timeout: :func:`purge_ended`."""
     await pool.execute("DELETE FROM oidc_logins WHERE created_at <= now() - $1::interval", LOGIN_TTL)
-    return int(done.split()[-1])
+    return await purge_ended(pool, None)
+
+
+async def purge_ended(pool: asyncpg.Pool, idle: timedelta | None, grace: timedelta = ENDED_GRACE) -> int:
+    """Delete sessions that ended more than ``grace`` ago, by the absolute timeout or (when
+    ``idle`` is given) by ``idle`` without a request; returns how many.
+
+    Each is logged as ``session_expired`` with its timeout, as one presented after it ended
+    is. At most :data:`PURGE_BATCH` at a time (the API purges every minute).
+    """
+    async with pool.acquire() as con, con.transaction():
+        await people.lock_log(con)
+        ended = await con.fetch(
+            "DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions"
+            " WHERE expires_at <= now() - $2::interval"
+            " OR ($1::interval IS NOT NULL AND last_seen_at <= now() - $1::interval - $2::interval)"
+            " LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            " RETURNING sub, via, CASE WHEN expires_at <= now() THEN 'absolute' ELSE 'idle' END AS timeout",
+            idle,
+            grace,
+            PURGE_BATCH,
+        )
+        if ended:
+            await people.append(
+                con,
+                [
+                    (r["sub"], r["sub"], AccessAction.session_expired, {"via": r["via"], "timeout": r["timeout"]})
+                    for r in sorted(ended, key=lambda r: r["sub"])
+                ],
+            )
+    return len(ended)
 
 
 # --- sign-ins under way -----------------------------------------------------------------------

@@ -210,7 +210,7 @@ async def test_coordinators_see_and_change_only_their_own_agency(
     r = await api.get("/v1/instructor-requests?agency=DOJ&status=bogus", headers=dhs)
     assert r.status_code == 422, r.text
     r = await api.get("/v1/instructor-requests", headers=dhs)
-    assert r.status_code == 200 and r.json() == {"items": []}
+    assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
 
     # STATE has no coordinators: such a token is refused whatever it sends (product.md edition 2).
     state = auth("coord-state", "STATE", "agency_coordinator")

@@ -16,6 +16,7 @@ import httpx
 from api.routes.tasks import DEFAULT_PAGE
 from ilea.domain import Agency, Party
 from tests.api.conftest import TokenFor
+from tests.api.pages import every_page
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DHS_COORD = str(Party.coordinators(Agency.DHS))
@@ -62,20 +63,6 @@ def key(t: dict[str, Any]) -> tuple[str, str, str, str, str]:
     return (t["since"], t["proposal_id"], t["party"], t["kind"], t["request_id"] or "")
 
 
-async def all_pages(api: httpx.AsyncClient, headers: dict[str, str], limit: int) -> list[list[dict[str, Any]]]:
-    pages: list[list[dict[str, Any]]] = []
-    params: dict[str, Any] = {"limit": limit}
-    while True:
-        r = await api.get("/v1/tasks", params=params, headers=headers)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        pages.append(body["items"])
-        if body["next_cursor"] is None:
-            return pages
-        params = {"limit": limit, "cursor": body["next_cursor"]}
-        assert len(pages) < 50, "the cursor does not advance"
-
-
 async def test_pages_follow_the_cursor_through_ties_without_gaps_or_repeats(
     api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool
 ) -> None:
@@ -92,13 +79,13 @@ async def test_pages_follow_the_cursor_through_ties_without_gaps_or_repeats(
     # Someone else's task, which no page may show.
     await add_task(pool, later[0], str(Party.coordinators(Agency.DOJ)), "instructor_request", T0, str(uuid.uuid4()))
 
-    whole = await all_pages(api, coord, limit=500)
+    whole = await every_page(api, "/v1/tasks", coord, limit=500)
     assert len(whole) == 1 and len(whole[0]) == 8
     everything = whole[0]
     assert [key(t) for t in everything] == sorted(key(t) for t in everything)
     assert {t["party"] for t in everything} == {DHS_COORD}
     for limit in (1, 3, 4, 7):
-        pages = await all_pages(api, coord, limit=limit)
+        pages = await every_page(api, "/v1/tasks", coord, limit=limit)
         assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
         assert 1 <= len(pages[-1]) <= limit
         assert [t for p in pages for t in p] == everything, limit

@@ -82,3 +82,34 @@ def test_a_roster_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
         f"{legacy}:2: file: not UTF-8 text (byte 0xE9); save it as CSV UTF-8",
         f"{legacy}: nothing imported (1 problem(s))",
     ]
+
+
+def dev(state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``ilea dev`` on free ports with its state in ``state`` (no Temporal UI)."""
+    ports = [str(free_port()) for _ in range(3)]
+    return ilea(
+        "dev", "--state-dir", str(state), "--api-port", ports[0], "--temporal-port", ports[1], "--pg-port", ports[2],
+        "--headless", **env,
+    )  # fmt: skip
+
+
+def test_dev_says_in_a_sentence_that_the_embedded_postgres_did_not_start(tmp_path: Path) -> None:
+    """A data directory PostgreSQL cannot use (here: a PG_VERSION it does not know)."""
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("7\n")
+    done = dev(tmp_path)
+    no_traceback(done)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"cannot start the embedded PostgreSQL in {pgdata}: "), line
+    assert line.endswith(f"(its log: {pgdata / 'server.log'})"), line
+
+
+def test_dev_says_in_a_sentence_that_the_api_did_not_come_up(tmp_path: Path, db_url: str) -> None:
+    """An API that exits at once (it cannot listen on the address it is given)."""
+    done = dev(tmp_path, ILEA_DATABASE_URL=db_url, ILEA_API_HOST="256.0.0.1")
+    no_traceback(done)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (f"cannot start ILEA: the API exited during start-up (its log: {tmp_path / 'api.log'})"), line

@@ -94,6 +94,36 @@ def test_compose_variables_are_documented_in_the_env_example() -> None:
     assert stray == []
 
 
+#: The tables' owner's password, as deploy/.env sets it: unlike every other secret of the test
+#: values, found nowhere but where the owner's credentials belong.
+OWNER_PASSWORD = "owner-only-" + "9f3c1e7a5b"
+
+
+def test_only_the_migrate_service_sees_the_owners_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tables' owner can rewrite the audit trail and the access log: its URL goes to the
+    one-shot `migrate` service alone (and its password to PostgreSQL, which creates the role),
+    never to the API, the worker or anything else; no service reads deploy/.env whole."""
+    variables = {**compose_test_variables(), "PG_ILEA_PASSWORD": OWNER_PASSWORD}
+    services = COMPOSE["services"]
+    holders = set()
+    for name, service in services.items():
+        assert "env_file" not in service, f"{name}: an env_file would hand it every secret of deploy/.env"
+        environment = interpolate(service.get("environment", {}), variables)
+        if any(OWNER_PASSWORD in str(value) for value in environment.values()):
+            holders.add(name)
+    assert holders == {"postgres", "migrate"}
+    assert "ILEA_MIGRATION_DATABASE_URL" not in interpolate(services["postgres"]["environment"], variables)
+    for name, service in compose_ilea_services().items():
+        env = {**image_env(), **interpolate(service["environment"], variables)}
+        assert ("ILEA_MIGRATION_DATABASE_URL" in env) is (name == "migrate"), name
+        use_environment(monkeypatch, env)
+        settings = Settings()
+        assert OWNER_PASSWORD not in (settings.database_url or ""), name
+        if name == "migrate":
+            assert settings.migration_database_url is not None and OWNER_PASSWORD in settings.migration_database_url
+            assert settings.migration_database_url != settings.database_url
+
+
 def test_nginx_routes_to_the_api_replicas() -> None:
     conf = (DEPLOY / "compose" / "nginx.conf").read_text()
     proxy = COMPOSE["services"]["proxy"]
