@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from temporalio.client import Client
 
 from api.access_witness import ask_witness
 from api.auth import Principal
@@ -26,6 +27,7 @@ from ilea.db import people
 from ilea.db.audit import broken_at
 from ilea.domain import SUB_MAX_LENGTH, Agency, Role, subject_problem
 from ilea.messages import Strict
+from ilea.settings import Settings
 from workflows.access_witness import findings
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
@@ -129,9 +131,15 @@ class AccessLogCheck(ChainCheck):
     summary="Recompute the access log's hash chain, and compare its head with the witness's",
 )
 async def verify_access_log(user: AccessReader, db: Db, client: Temporal, request: Request) -> dict[str, Any]:
+    return await check_access_log(db, client, request.app.state.settings)
+
+
+async def check_access_log(db: asyncpg.Pool, client: Client, settings: Settings) -> dict[str, Any]:
+    """The access log's chain recomputed (a page at a time) and its head compared with the witness's
+    (an :class:`AccessLogCheck`); the JSON route and the access page both verify here."""
     # The witness first: the log only grows, so its head now is at least what was witnessed.
-    witness = await ask_witness(client, request.app.state.settings)
-    check = await people.verify_log(db)  # a page at a time
+    witness = await ask_witness(client, settings)
+    check = await people.verify_log(db)
     broken, problems = check.first_broken, broken_at(check.first_broken)
     if witness.head is not None:
         now = await people.head(db)

@@ -232,7 +232,14 @@ async def open_session(
     await sessions.sweep(pool)
     lifetime = timedelta(hours=settings.session_max_hours)
     secret = await sessions.create(
-        pool, sub=sub, name=name, via=via, claims=claims, id_token=id_token, lifetime=lifetime
+        pool,
+        sub=sub,
+        name=name,
+        via=via,
+        claims=claims,
+        id_token=id_token,
+        lifetime=lifetime,
+        max_per_person=settings.session_max_per_person,
     )
     await people.log(pool, sub, sub, AccessAction.sign_in, {"via": via, "ip": client_ip(request), **detail})
     browser_cookie(response, request, SESSION_COOKIE, secret, max_age=int(lifetime.total_seconds()), path="/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from html import escape
 
 import asyncpg
 import httpx
@@ -22,6 +23,7 @@ from ilea.settings import Settings
 from tests.api.conftest import TokenFor
 from tests.plans import RecordingPool
 from tests.support import running_worker
+from tests.web.conftest import sign_in
 from workflows.access_witness import AccessLogWitness, witness_id
 
 EVENTS = 5_000
@@ -145,3 +147,8 @@ async def test_the_newest_entries_deleted_are_found_against_the_witness(
     assert (found["witnessed_seq"], found["witness_answered"]) == (EVENTS, True)
     assert len(found["problems"]) == 1
     assert found["problems"][0].startswith(f"newest entries deleted: the log ends at event {EVENTS - 10}, but event")
+    # The access page verifies the same way and says the same in words (it used to check the chain only).
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    page = (await api.get("/ui/access", params={"verify": "1"})).text
+    assert f"The access log does not verify from entry {EVENTS - 9}" in page
+    assert escape(found["problems"][0]) in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -96,3 +97,22 @@ async def test_a_person_may_show_times_in_another_zone(api: httpx.AsyncClient, s
     assert "Times are now shown in Budapest (CET)." in page.text and "Times are Budapest (CET)." in page.text
     r = await api.post("/ui/settings/zone", data={"csrf_token": csrf_of(page.text), "zone": "Mars/Olympus"})
     assert "ilea_tz" not in r.cookies  # only the zones offered
+
+
+async def test_the_sessions_one_person_holds_are_capped_by_the_setting(
+    api: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """ILEA_SESSION_MAX_PER_PERSON: a sign-in past the cap ends that person's oldest session."""
+    settings.session_max_per_person = 2  # the app holds this very object
+    cookies = []
+    for _ in range(3):  # three browsers
+        api.cookies.clear()
+        r = await api.post("/ui/login", data={"sub": "demo-po"})
+        assert r.status_code == 303
+        cookies.append(r.cookies["ilea_session"])
+    assert await pool.fetchval("SELECT count(*) FROM web_sessions WHERE sub = 'demo-po'") == 2
+    api.cookies.clear()
+    api.cookies.set("ilea_session", cookies[0], domain="ilea.test")
+    assert (await api.get("/ui/board")).status_code == 303  # the oldest browser is signed out
+    api.cookies.set("ilea_session", cookies[2], domain="ilea.test")
+    assert (await api.get("/ui/board")).status_code == 200
