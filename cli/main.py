@@ -29,6 +29,7 @@ from ilea.domain import Agency, Role
 from ilea.grants import GrantRefused
 from ilea.grants import grant as set_grant
 from ilea.settings import Settings, redact_url
+from ilea.supervisor import Supervisor
 from ilea.tokens import issue_token
 
 # No local variables in tracebacks: they would print connection strings and keys.
@@ -246,7 +247,7 @@ def dev(
         state / "temporal.db", temporal_port, ui_port, headless=headless, log_file=state / "temporal.log"
     )
     pg: devstack.EmbeddedPostgres | None = None
-    supervisor: devstack.Supervisor | None = None
+    supervisor: Supervisor | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -282,7 +283,7 @@ def dev(
             asyncio.run(_migrate_and_seed(owner_url, seed=True, app_login=app_login))
         temporal.wait()
         # A crashed worker or API is started again (with backoff); only Ctrl-C stops the stack.
-        supervisor = devstack.Supervisor(env, say=lambda line: typer.echo(line, err=True))
+        supervisor = Supervisor(env, say=lambda line: typer.echo(line, err=True))
         for role in ("worker", "api"):
             supervisor.add(role, [sys.executable, "-m", "cli", role], state / f"{role}.log")
         supervisor.start_all()
@@ -303,7 +304,7 @@ def dev(
         typer.echo("stopped; state kept in " + str(state))
 
 
-def _wait_ready(port: int, supervisor: devstack.Supervisor, timeout: float = 60) -> None:
+def _wait_ready(port: int, supervisor: Supervisor, timeout: float = 60) -> None:
     """Until the API's /readyz answers 200; StartFailed if the worker or the API exits first,
     or it takes longer than ``timeout`` seconds."""
     import httpx

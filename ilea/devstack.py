@@ -9,15 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ilea import search_attributes
@@ -324,13 +322,24 @@ class TemporalDevServer:
         return self
 
     def wait(self, timeout: float = 60) -> None:
-        """Until the server listens; StartFailed if it exits first or takes longer."""
+        """Until the frontend says it is serving; StartFailed if the server exits first or takes longer.
+
+        An open port is not enough: a client connecting then may be told "Frontend is not healthy yet".
+        """
         assert self.process is not None
+        deadline = time.monotonic() + timeout
+        where = f" (its log: {self.log_file})" if self.log_file else ""
         try:
             wait_for_port(self.port, timeout, self.process)
         except (RuntimeError, TimeoutError) as err:
-            where = f" (its log: {self.log_file})" if self.log_file else ""
             raise StartFailed(f"cannot start the Temporal dev server: {err}{where}") from None
+        health = [bin_path("temporal"), "operator", "cluster", "health", "--address", self.address]
+        while self.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if subprocess.run(health, capture_output=True, text=True, timeout=10).stdout.strip() == "SERVING":
+                    return
+            time.sleep(0.2)
+        raise StartFailed(f"cannot start the Temporal dev server: it listens on {self.port} but is not serving{where}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -339,89 +348,3 @@ class TemporalDevServer:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-# --- supervision ---------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """One supervised process (the worker or the API) and its restart schedule."""
-
-    role: str
-    argv: list[str]
-    log_file: Path
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-    started_at: float = 0.0
-    restart_at: float | None = None
-    backoff: float = 0.0
-
-
-@dataclass
-class Supervisor:
-    """Keeps the stack's worker and API running until it is told to stop.
-
-    A child that exits is started again after a backoff (1 s, doubling up to 30 s; back to 1 s
-    once a run has lasted a minute), with one line saying so through ``say``.
-    """
-
-    env: dict[str, str]
-    say: Callable[[str], None]
-    children: list[Child] = field(default_factory=list)
-
-    FIRST_BACKOFF_S = 1.0
-    MAX_BACKOFF_S = 30.0
-    STABLE_AFTER_S = 60.0
-
-    def add(self, role: str, argv: Sequence[str], log_file: Path) -> Child:
-        child = Child(role, list(argv), log_file)
-        self.children.append(child)
-        return child
-
-    def start(self, child: Child) -> None:
-        with open(child.log_file, "ab") as log:
-            child.process = subprocess.Popen(
-                child.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        child.starts += 1
-        child.started_at = time.monotonic()
-        child.restart_at = None
-
-    def start_all(self) -> None:
-        for child in self.children:
-            self.start(child)
-
-    def check(self, stopping: Callable[[], bool] = lambda: False) -> None:
-        """One round: note children that exited, restart those whose backoff is over."""
-        now = time.monotonic()
-        for child in self.children:
-            proc = child.process
-            if child.restart_at is None and proc is not None and proc.poll() is not None:
-                ran = now - child.started_at
-                child.backoff = (
-                    self.FIRST_BACKOFF_S
-                    if ran >= self.STABLE_AFTER_S or not child.backoff
-                    else min(child.backoff * 2, self.MAX_BACKOFF_S)
-                )
-                child.restart_at = now + child.backoff
-                self.say(
-                    f"the {child.role} exited (code {proc.returncode}) after {ran:.0f} s;"
-                    f" restarting it in {child.backoff:.0f} s (log: {child.log_file})"
-                )
-            if child.restart_at is not None and now >= child.restart_at and not stopping():
-                self.start(child)
-                assert child.process is not None
-                self.say(f"the {child.role} started again (pid {child.process.pid}, start {child.starts})")
-
-    def stop(self, grace: float = 20) -> None:
-        """SIGTERM to every child, SIGKILL to those still running after ``grace`` seconds."""
-        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
-        for proc in running:
-            proc.send_signal(signal.SIGTERM)
-        for proc in running:
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)

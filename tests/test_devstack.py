@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ilea.devstack import Supervisor, port_is_free
+from ilea.devstack import StartFailed, TemporalDevServer, free_port, port_is_free
+from ilea.supervisor import Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -85,3 +87,19 @@ def test_no_restart_once_stopping(tmp_path: Path) -> None:
         sup.check(stopping=lambda: True)
     assert worker.starts == 1
     assert len(said) == 1 and said[0].startswith("the worker exited")
+
+
+def test_a_temporal_server_that_listens_but_does_not_serve_is_not_started(tmp_path: Path) -> None:
+    """The dev server counts as started only once its frontend says SERVING: under load a client
+    that connected as soon as the port opened was told "Frontend is not healthy yet" and failed."""
+    port = free_port()
+    server = TemporalDevServer(None, port, free_port(), headless=True)
+    # Something that accepts connections on the port but is no Temporal frontend.
+    server.process = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        with pytest.raises(StartFailed, match=f"listens on {port} but is not serving"):
+            server.wait(timeout=3)
+    finally:
+        server.process.kill()
+        server.process.wait()
