@@ -325,6 +325,15 @@ def _wait_ready(port: int, supervisor: Supervisor, timeout: float = 60) -> None:
     raise devstack.StartFailed(f"cannot start ILEA: the API was not ready after {timeout:.0f} s (logs: {logs})")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600, an existing file's mode too):
+    the demo tokens in it sign anyone in for 30 days."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path, took: float) -> None:
     tokens = demo_tokens(settings)
     lines = [
@@ -343,7 +352,7 @@ def _banner(settings: Settings, api_port: int, ui_port: int | None, state: Path,
         lines.append(f"  {sub:<22} {what}")
         lines.append(f"    {tok}")
         env_lines.append(f"{sub.upper().replace('-', '_')}={tok}")
-    (state / "tokens.env").write_text("\n".join(env_lines) + "\n")
+    write_private(state / "tokens.env", "\n".join(env_lines) + "\n")
     lines += ["", "Press Ctrl-C to stop everything (state is kept for the next `make run`).", ""]
     typer.echo("\n".join(lines))
 

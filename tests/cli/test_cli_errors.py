@@ -4,12 +4,14 @@ settings it refuses, a database it cannot reach, a file it cannot read."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cli.main import write_private
 from ilea.devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +115,13 @@ def test_dev_says_in_a_sentence_that_the_api_did_not_come_up(tmp_path: Path, db_
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line == (f"cannot start ILEA: the API exited during start-up (its log: {tmp_path / 'api.log'})"), line
+
+
+def test_the_demo_tokens_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """`ilea dev` writes 30-day demo tokens to tokens.env: other users of the machine must not read them."""
+    path = tmp_path / "tokens.env"
+    path.write_text("OLD=1\n")
+    path.chmod(0o644)  # as an earlier version left it
+    write_private(path, "DEMO_PO=token\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == "DEMO_PO=token\n"
