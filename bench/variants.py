@@ -1,12 +1,22 @@
-"""The baseline of the ``visibility`` A/B experiment: the workflow as it was before IleaPendingOn left visibility
-(every change upserted, ``IleaPendingOn`` included), on its own worker and API.
+"""The baselines of the A/B experiments (``--ab``): workers as they were before a change.
 
-It is today's ProposalWorkflow with its search attributes kept the old way: exactly the
-commands a proposal started before the change still sends on its ``workflow.patched``
-branch. It runs under the same workflow type on its own task queue, served by a worker
-process (``python -m bench.variants``, the real worker's code with this class) and an API
-process; today's workflow gets the same pair of fresh processes on another queue. Both
-share the stack's Temporal server and database.
+Each experiment is two sides (:data:`EXPERIMENTS`), A the baseline and B today's worker,
+each a fresh worker process and API process on its own task queue, sharing the stack's
+Temporal server and database. A baseline's worker is ``python -m bench.variants <name>``:
+the real worker's code (``worker.py``: settings, pool, client, outbox, uvloop) with one thing
+put back as it was (:data:`BASELINES`):
+
+- ``every-change-upserted`` (experiment ``visibility``): today's ProposalWorkflow with its
+  search attributes kept the old way, every change upserted with ``IleaPendingOn``: exactly
+  the commands a proposal started before the change still sends on its ``workflow.patched``
+  branch;
+- ``rehearsed-twice`` (``rehearsal``): every handler rehearses its action again instead of
+  taking its validator's rehearsal;
+- ``recompiled`` (``bytecode``): the workflow modules' bytecode is not written at start, so
+  the sandbox compiles their source for every workflow run.
+
+Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
+another run left behind.
 """
 
 from __future__ import annotations
@@ -64,17 +74,57 @@ async def register_legacy_attribute(client: Client) -> None:
     )
 
 
+@workflow.defn(name="ProposalWorkflow")
+class RehearsedTwice(ProposalWorkflow):
+    """Before: the handler rehearsed the action again after its validator had.
+
+    (Its ``__init__`` and ``run`` are EveryChangeUpserted's: the SDK wants both declared on each
+    ``workflow.defn`` class.)
+    """
+
+    @workflow.init
+    def __init__(self, inp: ProposalInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: ProposalInput) -> ProposalOutcome:
+        return await super().run(inp)
+
+    def _rehearse(self, inp: Any, action: Any) -> None:
+        self._validate(inp, action)
+
+
+TODAY = "today"
+#: the baselines' workers (see the module's docstring)
+BASELINES = ("every-change-upserted", "rehearsed-twice", "recompiled")
+#: experiment → (A, B) as (label, worker)
+EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
+    "rehearsal": (("rehearsed twice", "rehearsed-twice"), ("validator's rehearsal taken", TODAY)),
+    "bytecode": (("recompiled per run", "recompiled"), ("compiled at start", TODAY)),
+    "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
+}
+
+
 def start(
-    database_url: str, temporal: str, task_queue: str, state: Path, *, before: bool
+    database_url: str, temporal: str, task_queue: str, state: Path, *, side: str, label: str
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
-    """A worker and an API on their own task queue: the workflow before the change (``before``)
-    or today's, each in fresh processes so that neither side starts with a fuller workflow
-    cache or an older heap than the other. Returns them and the API's base URL."""
+    """A worker (``side``: a baseline of :data:`BASELINES` or today's) and an API on their own task
+    queue, in fresh processes so that neither side starts with a fuller workflow cache or an older
+    heap than the other. Returns them and the API's base URL."""
+    import tempfile
+
     from bench import stack
 
-    env = {"ILEA_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal, "ILEA_TASK_QUEUE": task_queue}
-    name = "before" if before else "today"
-    module, args = ("bench.variants", []) if before else ("cli", ["worker"])
+    name = label.replace(" ", "-").replace("'", "").replace(",", "")
+    env = {
+        "ILEA_DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal,
+        "ILEA_TASK_QUEUE": task_queue,
+        "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="pycache-", dir=state),
+        "PYTHONDONTWRITEBYTECODE": "1",  # as on the machines here and in the image
+    }
+    module, args = ("cli", ["worker"]) if side == TODAY else ("bench.variants", [side])
     worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
     try:
         api, base = stack.start_api(env, state / f"variant-{name}-api.log")
@@ -85,22 +135,34 @@ def start(
 
 
 def main() -> None:
-    """The real worker (``worker.py``: settings, pool, client, outbox, uvloop) with this class."""
+    """The real worker with one baseline put back (``python -m bench.variants <baseline>``)."""
+    import sys
+
     from temporalio.worker import Worker
 
     import worker
+
+    baseline = sys.argv[1]
+    if baseline not in BASELINES:
+        raise SystemExit(f"unknown baseline {baseline!r}: one of {', '.join(BASELINES)}")
+    if baseline == "recompiled":
+        worker.compile_workflow_code = lambda *_: True
+        worker.main()
+        return
+    cls = EveryChangeUpserted if baseline == "every-change-upserted" else RehearsedTwice
 
     def build(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:
         return Worker(
             client,
             task_queue=task_queue,
-            workflows=[EveryChangeUpserted],
+            workflows=[cls],
             activities=worker.activities_for(pool),
             graceful_shutdown_timeout=timedelta(seconds=20),
             workflow_runner=worker.workflow_runner(),
             **kwargs,
         )
 
+    worker.compile_workflow_code(ProposalWorkflow)
     worker.build_worker = build
     worker.main()
 
