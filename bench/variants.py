@@ -4,7 +4,7 @@ Each experiment is two sides (:data:`EXPERIMENTS`), A the baseline and B today's
 each a fresh worker process and API process on its own task queue, sharing the stack's
 Temporal server and database. A baseline's worker is ``python -m bench.variants <name>``:
 the real worker's code (``worker.py``: settings, pool, client, outbox, uvloop) with one thing
-put back as it was (:data:`BASELINES`):
+put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.baselines`):
 
 - ``every-change-upserted`` (experiment ``visibility``): today's ProposalWorkflow with its
   search attributes kept the old way, every change upserted with ``IleaPendingOn``: exactly
@@ -12,6 +12,8 @@ put back as it was (:data:`BASELINES`):
   branch;
 - ``rehearsed-twice`` (``rehearsal``): every handler rehearses its action again instead of
   taking its validator's rehearsal;
+- ``deep-copied`` (``copy``): actions are tried on ``copy.deepcopy`` of the state instead of
+  its ``draft()``;
 - ``recompiled`` (``bytecode``): the workflow modules' bytecode is not written at start, so
   the sandbox compiles their source for every workflow run.
 
@@ -25,42 +27,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-if TYPE_CHECKING:  # the sandbox re-imports this module for each workflow run: keep it light
+from ilea import search_attributes as sa
+
+if TYPE_CHECKING:
     import subprocess
 
     import asyncpg
     from temporalio.client import Client
     from temporalio.worker import Worker
-
-with workflow.unsafe.imports_passed_through():
-    from ilea import search_attributes as sa
-    from ilea.messages import ProposalInput, ProposalOutcome, ProposalView
-    from workflows import views
-    from workflows.proposal import ProposalWorkflow
-
-
-@workflow.defn(name="ProposalWorkflow")
-class EveryChangeUpserted(ProposalWorkflow):
-    """Before: all five attributes whenever any changed (every vote changes who the
-    proposal waits on), with no patch marker."""
-
-    @workflow.init
-    def __init__(self, inp: ProposalInput) -> None:
-        super().__init__(inp)
-
-    @workflow.run
-    async def run(self, inp: ProposalInput) -> ProposalOutcome:
-        return await super().run(inp)
-
-    def _keep_search_attributes(self, v: ProposalView) -> None:
-        wanted = views.legacy_search_attributes(v)
-        if wanted != self._state.last_sa:
-            self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.legacy_search_attribute_updates(v))
 
 
 async def register_legacy_attribute(client: Client) -> None:
@@ -74,34 +51,15 @@ async def register_legacy_attribute(client: Client) -> None:
     )
 
 
-@workflow.defn(name="ProposalWorkflow")
-class RehearsedTwice(ProposalWorkflow):
-    """Before: the handler rehearsed the action again after its validator had.
-
-    (Its ``__init__`` and ``run`` are EveryChangeUpserted's: the SDK wants both declared on each
-    ``workflow.defn`` class.)
-    """
-
-    @workflow.init
-    def __init__(self, inp: ProposalInput) -> None:
-        super().__init__(inp)
-
-    @workflow.run
-    async def run(self, inp: ProposalInput) -> ProposalOutcome:
-        return await super().run(inp)
-
-    def _rehearse(self, inp: Any, action: Any) -> None:
-        self._validate(inp, action)
-
-
 TODAY = "today"
 #: the baselines' workers (see the module's docstring)
-BASELINES = ("every-change-upserted", "rehearsed-twice", "recompiled")
+BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled")
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
     "rehearsal": (("rehearsed twice", "rehearsed-twice"), ("validator's rehearsal taken", TODAY)),
     "bytecode": (("recompiled per run", "recompiled"), ("compiled at start", TODAY)),
+    "copy": (("deep copies", "deep-copied"), ("drafts", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -141,6 +99,7 @@ def main() -> None:
     from temporalio.worker import Worker
 
     import worker
+    from bench import baselines
 
     baseline = sys.argv[1]
     if baseline not in BASELINES:
@@ -149,7 +108,7 @@ def main() -> None:
         worker.compile_workflow_code = lambda *_: True
         worker.main()
         return
-    cls = EveryChangeUpserted if baseline == "every-change-upserted" else RehearsedTwice
+    cls = baselines.BY_NAME[baseline]
 
     def build(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:
         return Worker(
@@ -162,7 +121,7 @@ def main() -> None:
             **kwargs,
         )
 
-    worker.compile_workflow_code(ProposalWorkflow)
+    worker.compile_workflow_code(baselines.ProposalWorkflow, cls)
     worker.build_worker = build
     worker.main()
 

@@ -19,7 +19,6 @@ time, the id generator and the activities (bookings).
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +96,7 @@ def attempt(
     """The state after the action, and the request to show: computed on a copy, so ``state`` is
     untouched whether it succeeds or is refused."""
     with refusing_the_unexpected():
-        draft = copy.deepcopy(state)
+        draft = state.draft()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, new_id)
         rehearse(draft)
@@ -128,7 +127,7 @@ def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -
     Ids are placeholders: a validator must not draw from the workflow's random sequence.
     """
     with refusing_the_unexpected():
-        draft = copy.deepcopy(state)
+        draft = state.draft()
         due = deadlines.is_due(draft, now)
         deadlines.catch_up(draft, now, placeholder_ids())
         ids = Placeholders()
