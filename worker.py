@@ -50,6 +50,7 @@ PASSTHROUGH = (
     "activities",
     "workflows.rules",
     "workflows.staffing",
+    "workflows.rehearsals",
     "holidays",
     "pycountry",
     "zoneinfo",

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from ilea.messages import ActionInput, InstructorRequestView
+if TYPE_CHECKING:
+    # Types only: the worker passes this module through the sandbox (worker.PASSTHROUGH), so
+    # that the workflows in its cache share one copy of it; it needs nothing but asyncio.
+    from datetime import datetime
+    from types import TracebackType
 
-from workflows.actions import Action, Rehearsal
-from workflows.state import ProposalState
+    from ilea.messages import ActionInput, InstructorRequestView
+    from workflows.actions import Action, Rehearsal
+    from workflows.state import ProposalState
 
 
 def current_update_id() -> str:
