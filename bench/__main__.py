@@ -27,10 +27,10 @@ from bench.stack import CpuMeter, RssSampler
 from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
-#: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client;
-#: the search-attribute upserts before IleaPendingOn left visibility (bench/variants.py) against today's; and
-#: an A/A control (today's against itself, in two pairs of processes like ``visibility``).
-AB_EXPERIMENTS = ("client", "visibility", "aa")
+#: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client; a
+#: baseline worker against today's (bench/variants.py: visibility, rehearsal, bytecode); and an
+#: A/A control (today's against itself, in two pairs of processes like the baselines).
+AB_EXPERIMENTS = ("client", *variants.EXPERIMENTS)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -308,21 +308,18 @@ async def run_ab(
             pair = [ab.Variant(kind, _load(stack.api, tokens, kind), own) for kind in ("httpx", "raw")]
             out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
         else:
-            # visibility: A, the workflow before IleaPendingOn left; B, today's. aa: today's twice (how far
-            # two such pairs differ with no change at all). Each on its own fresh worker and API.
-            sides = (
-                (("every change upserted", True), ("only changes, no IleaPendingOn", False))
-                if name == "visibility"
-                else (("today's, first pair", False), ("today's, second pair", False))
-            )
+            # A, a baseline (today's worker with one change put back: bench/variants.py); B, today's.
+            # aa: today's twice (how far two such pairs differ with no change at all). Each on its
+            # own fresh worker and API.
+            sides = variants.EXPERIMENTS[name]
             client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
             await variants.register_legacy_attribute(client)
             pair, procs = [], []
             try:
-                for label, before in sides:
+                for label, side in sides:
                     queue = f"bench-variant-{uuid.uuid4().hex[:8]}"
                     started, base = await asyncio.to_thread(
-                        variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state, before=before
+                        variants.start, stack.pg_url("ilea"), stack.temporal, queue, stack.state, side=side, label=label
                     )
                     procs += started
                     await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from bench.stats import Latencies
-from worker import workflow_runner
+from worker import compile_workflow_code, workflow_runner
 
 #: Updates after the update-with-start: 4 ISG votes, 3 Board positions, 1 decision, 3 accepts.
 STEPS = ["isg_vote"] * 4 + ["board_position"] * 3 + ["board_decision"] + ["accept"] * 3
@@ -79,6 +79,7 @@ class FloorWorkflow:
 
 def build_worker(client: Client, task_queue: str, **kwargs: Any) -> Worker:
     """The floor's worker; ``kwargs`` go to :class:`Worker` (poller and cache experiments)."""
+    compile_workflow_code(FloorWorkflow)  # as the system's worker does
     return Worker(
         client,
         task_queue=task_queue,

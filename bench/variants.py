@@ -1,12 +1,24 @@
-"""The baseline of the ``visibility`` A/B experiment: the workflow as it was before IleaPendingOn left visibility
-(every change upserted, ``IleaPendingOn`` included), on its own worker and API.
+"""The baselines of the A/B experiments (``--ab``): workers as they were before a change.
 
-It is today's ProposalWorkflow with its search attributes kept the old way: exactly the
-commands a proposal started before the change still sends on its ``workflow.patched``
-branch. It runs under the same workflow type on its own task queue, served by a worker
-process (``python -m bench.variants``, the real worker's code with this class) and an API
-process; today's workflow gets the same pair of fresh processes on another queue. Both
-share the stack's Temporal server and database.
+Each experiment is two sides (:data:`EXPERIMENTS`), A the baseline and B today's worker,
+each a fresh worker process and API process on its own task queue, sharing the stack's
+Temporal server and database. A baseline's worker is ``python -m bench.variants <name>``:
+the real worker's code (``worker.py``: settings, pool, client, outbox, uvloop) with one thing
+put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.baselines`):
+
+- ``every-change-upserted`` (experiment ``visibility``): today's ProposalWorkflow with its
+  search attributes kept the old way, every change upserted with ``IleaPendingOn``: exactly
+  the commands a proposal started before the change still sends on its ``workflow.patched``
+  branch;
+- ``rehearsed-twice`` (``rehearsal``): every handler rehearses its action again instead of
+  taking its validator's rehearsal;
+- ``deep-copied`` (``copy``): actions are tried on ``copy.deepcopy`` of the state instead of
+  its ``draft()``;
+- ``recompiled`` (``bytecode``): the workflow modules' bytecode is not written at start, so
+  the sandbox compiles their source for every workflow run.
+
+Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
+another run left behind.
 """
 
 from __future__ import annotations
@@ -15,42 +27,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-if TYPE_CHECKING:  # the sandbox re-imports this module for each workflow run: keep it light
+from ilea import search_attributes as sa
+
+if TYPE_CHECKING:
     import subprocess
 
     import asyncpg
     from temporalio.client import Client
     from temporalio.worker import Worker
-
-with workflow.unsafe.imports_passed_through():
-    from ilea import search_attributes as sa
-    from ilea.messages import ProposalInput, ProposalOutcome, ProposalView
-    from workflows import views
-    from workflows.proposal import ProposalWorkflow
-
-
-@workflow.defn(name="ProposalWorkflow")
-class EveryChangeUpserted(ProposalWorkflow):
-    """Before: all five attributes whenever any changed (every vote changes who the
-    proposal waits on), with no patch marker."""
-
-    @workflow.init
-    def __init__(self, inp: ProposalInput) -> None:
-        super().__init__(inp)
-
-    @workflow.run
-    async def run(self, inp: ProposalInput) -> ProposalOutcome:
-        return await super().run(inp)
-
-    def _keep_search_attributes(self, v: ProposalView) -> None:
-        wanted = views.legacy_search_attributes(v)
-        if wanted != self._state.last_sa:
-            self._state.last_sa = wanted
-            workflow.upsert_search_attributes(views.legacy_search_attribute_updates(v))
 
 
 async def register_legacy_attribute(client: Client) -> None:
@@ -64,17 +51,38 @@ async def register_legacy_attribute(client: Client) -> None:
     )
 
 
+TODAY = "today"
+#: the baselines' workers (see the module's docstring)
+BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled")
+#: experiment → (A, B) as (label, worker)
+EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
+    "rehearsal": (("rehearsed twice", "rehearsed-twice"), ("validator's rehearsal taken", TODAY)),
+    "bytecode": (("recompiled per run", "recompiled"), ("compiled at start", TODAY)),
+    "copy": (("deep copies", "deep-copied"), ("drafts", TODAY)),
+    "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
+}
+
+
 def start(
-    database_url: str, temporal: str, task_queue: str, state: Path, *, before: bool
+    database_url: str, temporal: str, task_queue: str, state: Path, *, side: str, label: str
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
-    """A worker and an API on their own task queue: the workflow before the change (``before``)
-    or today's, each in fresh processes so that neither side starts with a fuller workflow
-    cache or an older heap than the other. Returns them and the API's base URL."""
+    """A worker (``side``: a baseline of :data:`BASELINES` or today's) and an API on their own task
+    queue, in fresh processes so that neither side starts with a fuller workflow cache or an older
+    heap than the other. Returns them and the API's base URL."""
+    import tempfile
+
     from bench import stack
 
-    env = {"ILEA_DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal, "ILEA_TASK_QUEUE": task_queue}
-    name = "before" if before else "today"
-    module, args = ("bench.variants", []) if before else ("cli", ["worker"])
+    name = label.replace(" ", "-").replace("'", "").replace(",", "")
+    env = {
+        "ILEA_DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal,
+        "ILEA_TASK_QUEUE": task_queue,
+        "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="pycache-", dir=state),
+        "PYTHONDONTWRITEBYTECODE": "1",  # as on the machines here and in the image
+    }
+    module, args = ("cli", ["worker"]) if side == TODAY else ("bench.variants", [side])
     worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
     try:
         api, base = stack.start_api(env, state / f"variant-{name}-api.log")
@@ -85,22 +93,35 @@ def start(
 
 
 def main() -> None:
-    """The real worker (``worker.py``: settings, pool, client, outbox, uvloop) with this class."""
+    """The real worker with one baseline put back (``python -m bench.variants <baseline>``)."""
+    import sys
+
     from temporalio.worker import Worker
 
     import worker
+    from bench import baselines
+
+    baseline = sys.argv[1]
+    if baseline not in BASELINES:
+        raise SystemExit(f"unknown baseline {baseline!r}: one of {', '.join(BASELINES)}")
+    if baseline == "recompiled":
+        worker.compile_workflow_code = lambda *_: True
+        worker.main()
+        return
+    cls = baselines.BY_NAME[baseline]
 
     def build(client: Client, pool: asyncpg.Pool, task_queue: str, **kwargs: Any) -> Worker:
         return Worker(
             client,
             task_queue=task_queue,
-            workflows=[EveryChangeUpserted],
+            workflows=[cls],
             activities=worker.activities_for(pool),
             graceful_shutdown_timeout=timedelta(seconds=20),
             workflow_runner=worker.workflow_runner(),
             **kwargs,
         )
 
+    worker.compile_workflow_code(baselines.ProposalWorkflow, cls)
     worker.build_worker = build
     worker.main()
 

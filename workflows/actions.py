@@ -19,7 +19,6 @@ time, the id generator and the activities (bookings).
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +96,7 @@ def attempt(
     """The state after the action, and the request to show: computed on a copy, so ``state`` is
     untouched whether it succeeds or is refused."""
     with refusing_the_unexpected():
-        draft = copy.deepcopy(state)
+        draft = state.draft()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, new_id)
         rehearse(draft)
@@ -110,17 +109,32 @@ def judged(state: ProposalState, inp: I, action: Action[I, R], now: datetime) ->
         return action.check(state, inp, now)
 
 
-def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> None:
+@dataclass(frozen=True)
+class Rehearsal:
+    """A validator's whole action on a copy (:func:`dry_run`)."""
+
+    draft: ProposalState
+    shown: InstructorRequestView | None
+    #: the copy is what :func:`attempt` would make of the same state, input and time: no
+    #: deadline had come (the handler's own deadlines do nothing either), and no id was drawn
+    #: (the validator's are placeholders; the handler's come from the workflow's random sequence)
+    as_attempted: bool
+
+
+def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> Rehearsal:
     """What a validator does: the whole action on a copy, after every deadline that has come.
 
     Ids are placeholders: a validator must not draw from the workflow's random sequence.
     """
     with refusing_the_unexpected():
-        draft = copy.deepcopy(state)
+        draft = state.draft()
+        due = deadlines.is_due(draft, now)
         deadlines.catch_up(draft, now, placeholder_ids())
+        ids = Placeholders()
         found = action.check(draft, inp, now)
-        action.change(draft, inp, found, now, placeholder_ids())
+        shown = action.change(draft, inp, found, now, ids)
         rehearse(draft)
+    return Rehearsal(draft, shown, as_attempted=not due and ids.drawn == 0)
 
 
 def rehearse(state: ProposalState) -> None:
@@ -132,9 +146,19 @@ def rehearse(state: ProposalState) -> None:
     t.chain_after(state)
 
 
+class Placeholders:
+    """Ids for a rehearsal (``dry-run-1``, ``dry-run-2`` …), counting how many were drawn."""
+
+    def __init__(self) -> None:
+        self.drawn = 0
+
+    def __call__(self) -> str:
+        self.drawn += 1
+        return f"dry-run-{self.drawn}"
+
+
 def placeholder_ids() -> NewId:
-    counter = iter(range(1, 1_000_000))
-    return lambda: f"dry-run-{next(counter)}"
+    return Placeholders()
 
 
 # --- the actions ----------------------------------------------------------------------------------

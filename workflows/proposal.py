@@ -12,7 +12,6 @@ when in :mod:`workflows.deadlines`, and what the outside sees in :mod:`workflows
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -48,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import actions, deadlines, views
 from workflows import transitions as t
+from workflows.rehearsals import Rehearsals, Turns, current_update_id
 from workflows.state import ProposalState
 from workflows.timer import DeadlineTimer
 
@@ -86,7 +86,9 @@ class ProposalWorkflow:
     def __init__(self, inp: ProposalInput) -> None:
         self._state = ProposalState.submitted(inp)
         #: one Update (or the deadline handling) at a time: handlers await activities
-        self._lock = asyncio.Lock()
+        self._lock = Turns()
+        #: the validators' rehearsals, which their handlers apply when nothing came between
+        self._rehearsals = Rehearsals(self._lock)
         self._timer = DeadlineTimer()
 
     # --- the main loop -------------------------------------------------------------------
@@ -193,15 +195,26 @@ class ProposalWorkflow:
         return views.action_result(self._state, inp)
 
     async def _act(self, inp: I, action: actions.Action[I, Any]) -> ActionResult:
-        """Deadlines first, then the action on a copy of the state that replaces it once whole."""
+        """Deadlines first, then the action on a copy of the state that replaces it once whole
+        (the validator's copy when nothing came between them: :mod:`workflows.rehearsals`)."""
+        kept = self._rehearsals.take(current_update_id())
         async with self._lock:
             await self._deadlines_first()
-            self._state, shown = actions.attempt(self._state, inp, action, workflow.now(), self._new_id)
+            now = workflow.now()
+            rehearsed = self._rehearsals.result(kept, self._state, inp, action, now)
+            self._state, shown = rehearsed or actions.attempt(self._state, inp, action, now, self._new_id)
             await self._commit()
             return views.action_result(self._state, inp, shown)
 
     def _validate(self, inp: I, action: actions.Action[I, Any]) -> None:
+        """The validator of an Update whose handler is not :meth:`_act` (its rehearsal is not kept)."""
         actions.dry_run(self._state, inp, action, workflow.now())
+
+    def _rehearse(self, inp: I, action: actions.Action[I, Any]) -> None:
+        """The validator of an Update handled by :meth:`_act`: its rehearsal is kept for the handler."""
+        now = workflow.now()
+        rehearsal = actions.dry_run(self._state, inp, action, now)
+        self._rehearsals.keep(current_update_id(), self._state, inp, action, now, rehearsal)
 
     def _cutoff_only_later(self) -> bool:
         """False in proposals whose histories moved or reset a cutoff before it only moved later.
@@ -222,7 +235,7 @@ class ProposalWorkflow:
 
     @isg_vote.validator
     def _validate_isg_vote(self, inp: IsgVoteInput) -> None:
-        self._validate(inp, actions.ISG_VOTE)
+        self._rehearse(inp, actions.ISG_VOTE)
 
     @workflow.update
     async def revise(self, inp: RevisionInput) -> ActionResult:
@@ -235,7 +248,7 @@ class ProposalWorkflow:
 
     @revise.validator
     def _validate_revise(self, inp: RevisionInput) -> None:
-        self._validate(inp, actions.REVISE)
+        self._rehearse(inp, actions.REVISE)
 
     @workflow.update
     async def board_position(self, inp: BoardPositionInput) -> ActionResult:
@@ -249,7 +262,7 @@ class ProposalWorkflow:
 
     @board_position.validator
     def _validate_board_position(self, inp: BoardPositionInput) -> None:
-        self._validate(inp, actions.BOARD_POSITION)
+        self._rehearse(inp, actions.BOARD_POSITION)
 
     @workflow.update
     async def board_decision(self, inp: BoardDecisionInput) -> ActionResult:
@@ -263,7 +276,7 @@ class ProposalWorkflow:
 
     @board_decision.validator
     def _validate_board_decision(self, inp: BoardDecisionInput) -> None:
-        self._validate(inp, actions.BOARD_DECISION)
+        self._rehearse(inp, actions.BOARD_DECISION)
 
     @workflow.update
     async def withdraw(self, inp: WithdrawInput) -> ActionResult:
@@ -298,7 +311,7 @@ class ProposalWorkflow:
 
     @staffing_cutoff.validator
     def _validate_staffing_cutoff(self, inp: CutoffInput) -> None:
-        self._validate(inp, actions.STAFFING_CUTOFF)
+        self._rehearse(inp, actions.STAFFING_CUTOFF)
 
     @workflow.update
     async def accept_request(self, inp: AcceptInput) -> ActionResult:
@@ -335,7 +348,7 @@ class ProposalWorkflow:
 
     @decline_request.validator
     def _validate_decline(self, inp: DeclineInput) -> None:
-        self._validate(inp, actions.DECLINE)
+        self._rehearse(inp, actions.DECLINE)
 
     @workflow.update
     async def release_request(self, inp: ReleaseInput) -> ActionResult:
@@ -372,7 +385,7 @@ class ProposalWorkflow:
 
     @retarget_request.validator
     def _validate_retarget(self, inp: RetargetInput) -> None:
-        self._validate(inp, actions.RETARGET)
+        self._rehearse(inp, actions.RETARGET)
 
     @workflow.update
     async def hand_over(self, inp: HandOverInput) -> ActionResult:
@@ -385,7 +398,7 @@ class ProposalWorkflow:
 
     @hand_over.validator
     def _validate_hand_over(self, inp: HandOverInput) -> None:
-        self._validate(inp, actions.HAND_OVER)
+        self._rehearse(inp, actions.HAND_OVER)
 
     @workflow.query
     def audit_chain(self) -> AuditChain:

@@ -24,6 +24,13 @@ class Staffing:
         self.rules = rule_config
         self.requests: list[InstructorRequestView] = []
 
+    def copy(self) -> Staffing:
+        """A copy whose requests can change without changing these (each request is copied: the
+        changes below set their fields; the lists inside them are replaced, never appended to)."""
+        new = Staffing(self.proposal_id, self.rules)
+        new.requests = [r.model_copy() for r in self.requests]
+        return new
+
     # --- reading --------------------------------------------------------------------
 
     def get(self, request_id: str) -> InstructorRequestView | None:

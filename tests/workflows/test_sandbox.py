@@ -8,6 +8,9 @@ safe to replay: reading the wall clock or a file inside workflow code still fail
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,3 +89,25 @@ def test_worker_loop_is_uvloop() -> None:
 
     run_loop(main())
     assert isinstance(seen[0], uvloop.Loop)
+
+
+#: in a fresh interpreter: write the bytecode, then list where the import system looks for each module's
+COMPILE_AND_LIST = """
+import importlib.util, pathlib, worker
+from workflows.proposal import ProposalWorkflow
+print(worker.compile_workflow_code(ProposalWorkflow))
+for source in sorted(pathlib.Path(worker.__file__).parent.joinpath("workflows").glob("*.py")):
+    print(importlib.util.cache_from_source(str(source)))
+"""
+
+
+def test_the_worker_writes_the_workflow_modules_bytecode_the_sandbox_reimports(tmp_path: Path) -> None:
+    """With PYTHONDONTWRITEBYTECODE=1 (here and in the image) and an editable install, nothing
+    cached the workflow modules' bytecode, and the sandbox compiled their source again for every
+    workflow run. The worker writes it at start, where the import system looks for it."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", COMPILE_AND_LIST], env=env, capture_output=True, text=True, check=True)
+    written, *cached = run.stdout.split()
+    assert written == "True"
+    assert len(cached) > 5 and all(c.startswith(str(tmp_path)) for c in cached)
+    assert [c for c in cached if not Path(c).is_file()] == []
