@@ -185,6 +185,17 @@ async def test_the_live_refresh_never_touches_a_form_being_filled(
         await submit(api, auth, "Second course, arrived later")
         await expect(page.locator("#board-rows")).to_contain_text("Second course, arrived later")
         await expect(page.locator("#live-status")).to_contain_text("Updated")
+        # a keyboard user on a row's link keeps their place: the rows wait while the focus is in them
+        # (replacing them dropped the focus, and the Enter that followed went nowhere)
+        link = page.locator("#board-rows a").first
+        await link.focus()
+        held = await page.locator("#board-rows").inner_html()
+        await submit(api, auth, "Course arriving while a row has the focus")
+        await asyncio.sleep(2.5)  # several refresh periods
+        await expect(link).to_be_focused()
+        assert await page.locator("#board-rows").inner_html() == held
+        await link.blur()
+        await expect(page.locator("#board-rows")).to_contain_text("Course arriving while a row has the focus")
         # half-filled: typed text, a chosen option, the focus; more proposals arrive; nothing changes
         search = page.get_by_label("Title or reference")
         await search.fill("mekong cyber")
