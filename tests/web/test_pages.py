@@ -60,6 +60,25 @@ async def submit_via_api(api: httpx.AsyncClient, auth: TokenFor, title: str, **k
     return pid
 
 
+async def approved_via_api(api: httpx.AsyncClient, auth: TokenFor, title: str) -> tuple[str, dict[str, Any]]:
+    """A proposal submitted, concurred by the four seats and approved by the chair: its id and the
+    proposal as the decision returned it (the instructor requests just sent)."""
+    pid = await submit_via_api(api, auth, title)
+    for seat in SEATS:
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
+        )
+        assert r.status_code == 200, r.text
+    r = await api.post(
+        f"/v1/proposals/{pid}/board-decision",
+        json={"decision": "approve"},
+        headers=auth("chair", "STATE", "board_chair"),
+    )
+    assert r.status_code == 200, r.text
+    doc: dict[str, Any] = r.json()
+    return pid, doc
+
+
 async def test_new_proposal_form_shows_errors_by_field_then_submits(api: httpx.AsyncClient, settings: Settings) -> None:
     sign_in(api, settings, "po-1", "STATE", "program_officer")
     page = await api.get("/ui/new")
@@ -453,17 +472,8 @@ async def test_unfilled_slot_is_retargeted_from_the_inbox(
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
 ) -> None:
     await seed_instructors(pool)
-    pid = await submit_via_api(api, auth, "Investigating fraud")
-    for seat in SEATS:
-        await api.post(
-            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
-        )
-    r = await api.post(
-        f"/v1/proposals/{pid}/board-decision",
-        json={"decision": "approve"},
-        headers=auth("chair", "STATE", "board_chair"),
-    )
-    doj = next(q for q in r.json()["instructor_requests"] if q["agency"] == "DOJ")
+    pid, approved = await approved_via_api(api, auth, "Investigating fraud")
+    doj = next(q for q in approved["instructor_requests"] if q["agency"] == "DOJ")
     r = await api.post(
         f"/v1/instructor-requests/{doj['id']}/decline",
         json={"reason": "none free"},
@@ -496,17 +506,8 @@ async def test_a_booked_instructor_is_released_from_the_proposal_page_with_a_rea
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool
 ) -> None:
     ids = await seed_instructors(pool)
-    pid = await submit_via_api(api, auth, "Releasing an instructor")
-    for seat in SEATS:
-        await api.post(
-            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
-        )
-    r = await api.post(
-        f"/v1/proposals/{pid}/board-decision",
-        json={"decision": "approve"},
-        headers=auth("chair", "STATE", "board_chair"),
-    )
-    treasury = next(q for q in r.json()["instructor_requests"] if q["agency"] == "TREASURY")
+    pid, approved = await approved_via_api(api, auth, "Releasing an instructor")
+    treasury = next(q for q in approved["instructor_requests"] if q["agency"] == "TREASURY")
     coordinator = auth("coord-treasury", "TREASURY", "agency_coordinator")
     r = await api.post(
         f"/v1/instructor-requests/{treasury['id']}/accept",
@@ -540,19 +541,10 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
 ) -> None:
     staff = await seed_instructors(pool)
-    pid = await submit_via_api(api, auth, "Investigating fraud, Gaborone")
-    for seat in SEATS:
-        r = await api.post(
-            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth(f"isg-{seat}", seat, "isg_member")
-        )
-    r = await api.post(
-        f"/v1/proposals/{pid}/board-decision",
-        json={"decision": "approve"},
-        headers=auth("chair", "STATE", "board_chair"),
-    )
-    for req in r.json()["instructor_requests"]:
+    pid, doc = await approved_via_api(api, auth, "Investigating fraud, Gaborone")
+    for req in doc["instructor_requests"]:
         agency = req["agency"]
-        busy = {q["instructor"]["id"] for q in r.json()["instructor_requests"] if q.get("instructor")}
+        busy = {q["instructor"]["id"] for q in doc["instructor_requests"] if q.get("instructor")}
         pick = next(i for i in staff[Agency(agency)] if i not in busy)
         r2 = await api.post(
             f"/v1/instructor-requests/{req['id']}/accept",
@@ -560,8 +552,8 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
             headers=auth(f"coord-{agency}", agency, "agency_coordinator"),
         )
         assert r2.status_code == 200, r2.text
-        r = await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))
-    assert r.json()["stage"] == "scheduled"
+        doc = (await api.get(f"/v1/proposals/{pid}", headers=auth("po-1", "STATE", "program_officer"))).json()
+    assert doc["stage"] == "scheduled"
 
     sign_in(api, settings, "aud", "STATE", "auditor")
     page = await api.get(f"/ui/proposals/{pid}/verify")
@@ -583,7 +575,6 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     ics = await api.get(f"/ui/proposals/{pid}/course.ics")
     assert ics.headers["content-type"].startswith("text/calendar")
     body = ics.text
-    doc = r.json()
     start = doc["start_date"].replace("-", "")
     after_end = (date.fromisoformat(doc["end_date"]) + timedelta(days=1)).strftime("%Y%m%d")
     assert f"DTSTART;VALUE=DATE:{start}\r\n" in body and f"DTEND;VALUE=DATE:{after_end}\r\n" in body
