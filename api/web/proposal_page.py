@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api import visibility
 from api.auth import Principal
-from api.deps import Db, SettingsDep, Temporal
+from api.deps import Db, SettingsDep, Temporal, workflow_record
 from api.errors import Problem
 from api.routes.proposals import owner_for
 from api.schemas import HandOverBody
@@ -147,14 +147,19 @@ async def page(
 
 
 @router.get("/ui/proposals/{proposal_id}/verify", response_model=None)
-async def verify_page(request: Request, db: Db, user: Annotated[Principal, Auditing], doc: ProposalDoc) -> Response:
-    """The trail's hash chain recomputed: valid, or the first event where it breaks."""
+async def verify_page(
+    request: Request, db: Db, client: Temporal, user: Annotated[Principal, Auditing], doc: ProposalDoc
+) -> Response:
+    """The trail verified as ``/events/verify`` does (the chain, and the workflow's own record of
+    it): valid, or the first event where it breaks and each difference found."""
     events = await audit.fetch(db, doc["id"])
-    broken = audit.verify_chain(doc["id"], events)
+    verdict = audit.verify(doc["id"], events, await workflow_record(client, doc["id"]))
+    broken = verdict.first_broken_seq if not verdict.valid else None
     names = await timeline.display_names(db, doc, events)
     rows = timeline.entries(events, names, viewer_zone(request))
     at = next((r for r in rows if r.seq == broken), None)
-    ctx = {"p": doc, "events": len(events), "broken": broken, "at": at, "last": rows[-1] if rows else None}
+    last = rows[-1] if rows else None
+    ctx = {"p": doc, "events": len(events), "broken": broken, "problems": verdict.problems, "at": at, "last": last}
     return render(request, "verify.html", ctx, user=user)
 
 

@@ -610,3 +610,24 @@ async def test_two_slots_of_one_agency_read_as_one_line_with_a_count(
         assert shown.count("DOJ coordinator (2)") == 1, shown
         assert "DOJ coordinator :" not in shown and "DOJ coordinator (Instructor request)" not in shown
         assert shown.count("TREASURY coordinator") == 1 and "TREASURY coordinator (1)" not in shown
+
+
+async def test_the_auditors_verify_page_finds_the_newest_events_deleted(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
+    """The page checks as `/events/verify` does, against the workflow's own record: deleting the
+    newest events leaves a chain that links up, which the chain alone would call intact."""
+    pid, _ = await approved_via_api(api, auth, "Deleting the newest events")
+    newest = await pool.fetchval("SELECT max(seq) FROM audit_events WHERE proposal_id = $1", pid)
+    async with owner_pool.acquire() as con, con.transaction():  # the owner disabling the append-only trigger
+        await con.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        await con.execute("DELETE FROM audit_events WHERE proposal_id = $1 AND seq >= $2", pid, newest - 1)
+        await con.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update")
+    api_says = (await api.get(f"/v1/proposals/{pid}/events/verify", headers=auth("aud", "STATE", "auditor"))).json()
+    assert api_says["valid"] is False
+    sign_in(api, settings, "aud", "STATE", "auditor")
+    shown = text((await api.get(f"/ui/proposals/{pid}/verify")).text)
+    assert "The trail is intact" not in shown
+    assert f"The trail is broken at event {api_says['first_broken_seq']}" in shown
+    assert all(p in shown for p in api_says["problems"])
+    assert "not numbered 1 to" not in shown  # the difference is said as it is, not as a misnumbering
