@@ -5,10 +5,13 @@ the chain alone cannot see), is found; and it continues as new with what it witn
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from ilea.db import people
@@ -43,23 +46,32 @@ async def witnessed(handle: WorkflowHandle[AccessLogWitness, None], seq: int) ->
         await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
 async def start(
     env: WorkflowEnvironment, task_queue: str, reads_per_run: int = 100
-) -> WorkflowHandle[AccessLogWitness, None]:
-    return await env.client.start_workflow(
+) -> AsyncIterator[WorkflowHandle[AccessLogWitness, None]]:
+    """A witness for the test, terminated (its latest run) however the test ends: left running on
+    the shared time-skipping server, its timers keep time skipping and every later test there
+    times out (seen once in make test after this test had failed on a slow machine)."""
+    handle = await env.client.start_workflow(
         AccessLogWitness.run,
         WitnessInput(every_seconds=EVERY, reads_per_run=reads_per_run),
         id=witness_id(task_queue),
         task_queue=task_queue,
     )
+    try:
+        yield handle
+    finally:
+        latest = env.client.get_workflow_handle_for(AccessLogWitness.run, witness_id(task_queue))
+        with contextlib.suppress(RPCError):
+            await latest.terminate()
 
 
 async def test_deleting_the_newest_entries_is_found(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool, owner_pool: asyncpg.Pool, task_queue: str
 ) -> None:
     await add_events(pool, 5)
-    async with running_worker(ts_env.client, pool, task_queue):
-        handle = await start(ts_env, task_queue)
+    async with running_worker(ts_env.client, pool, task_queue), start(ts_env, task_queue) as handle:
         seen = await witnessed(handle, 5)
         await tamper(owner_pool, "DELETE FROM access_events WHERE seq > 3")
         assert people.verify_chain(await people.events(pool)) is None  # the chain alone holds
@@ -70,15 +82,13 @@ async def test_deleting_the_newest_entries_is_found(
         assert head is not None and head.seq == 3
         cut, problems = findings(after, head.seq, await people.hash_at(pool, after.seq))
         assert cut == 4 and len(problems) == 1 and problems[0].startswith("newest entries deleted: the log ends")
-        await handle.terminate()
 
 
 async def test_an_entry_rewritten_with_its_hash_recomputed_is_found(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool, owner_pool: asyncpg.Pool, task_queue: str
 ) -> None:
     await add_events(pool, 5)
-    async with running_worker(ts_env.client, pool, task_queue):
-        handle = await start(ts_env, task_queue)
+    async with running_worker(ts_env.client, pool, task_queue), start(ts_env, task_queue) as handle:
         seen = await witnessed(handle, 5)
         row = await owner_pool.fetchrow("SELECT * FROM access_events WHERE seq = 5")
         forged = people.event_hash(
@@ -92,14 +102,12 @@ async def test_an_entry_rewritten_with_its_hash_recomputed_is_found(
         assert after == seen
         cut, problems = findings(after, 5, await people.hash_at(pool, 5))
         assert cut == 5 and len(problems) == 1 and problems[0].startswith("event 5 was rewritten after")
-        await handle.terminate()
 
 
 async def test_the_witness_follows_the_log_and_continues_as_new_with_what_it_saw(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
 ) -> None:
-    async with running_worker(ts_env.client, pool, task_queue):
-        handle = await start(ts_env, task_queue, reads_per_run=3)
+    async with running_worker(ts_env.client, pool, task_queue), start(ts_env, task_queue, reads_per_run=3) as handle:
         first_run = (await handle.describe()).run_id
         assert await handle.query(AccessLogWitness.head) is None  # an empty log: nothing witnessed
         await add_events(pool, 4)
@@ -113,7 +121,6 @@ async def test_the_witness_follows_the_log_and_continues_as_new_with_what_it_saw
         # A run's history: three reads and three timers, however long the witness has run.
         events = [e async for e in latest.fetch_history_events()]
         assert len(events) < 60
-        await latest.terminate()
 
 
 def test_the_witness_never_lowers_what_it_keeps() -> None:
