@@ -10,12 +10,17 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import CodeType
+from typing import Any, ClassVar
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.converter import SerializationContext
+from temporalio.converter._extstore import StorageDriverStoreContext
+from temporalio.worker import Worker, WorkflowInstance, WorkflowInstanceDetails
+from temporalio.worker._command_aware_visitor import CommandInfo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox._runner import _Instance as SandboxInstance
 
 from activities.access_log import AccessLogActivities
 from activities.outage import DatabaseOutageInterceptor
@@ -62,9 +67,59 @@ PASSTHROUGH = (
 )
 
 
+class QuickSandboxInstance(SandboxInstance):
+    """The SDK's sandboxed workflow instance, without two costs it pays on every workflow task.
+
+    The SDK (1.35) enters the sandbox by ``exec`` of a short source string, compiled again on
+    each call; and it enters it seven times per activation only to ask the workflow which
+    serialization (and external-storage) context each payload sequence belongs to
+    (``_CommandAwareDataConverter``):
+    a lookup in the instance's pending commands that imports nothing and touches no restricted
+    module. Under load the two were a fifth of the worker's CPU (py-spy, issue 17).
+
+    Here the source strings are compiled once per process, and the context lookups call the
+    instance directly. The workflow's own code still runs only inside the sandbox, under its
+    restrictions (tests/workflows/test_sandbox.py); the contexts are the SDK's own, compared in
+    tests/workflows/test_quick_sandbox.py. It leans on the SDK's private ``_Instance``, so the
+    SDK is pinned to the minor version this was checked against (pyproject.toml).
+    """
+
+    _compiled: ClassVar[dict[str, CodeType]] = {}
+
+    def _run_code(self, code: str | CodeType, **extra_globals: Any) -> None:
+        if isinstance(code, str):
+            compiled = self._compiled.get(code)
+            if compiled is None:
+                compiled = self._compiled[code] = compile(code, "<string>", "exec")
+            code = compiled
+        super()._run_code(code, **extra_globals)  # type: ignore[arg-type] # exec takes code objects too
+
+    def get_serialization_context(self, command_info: CommandInfo | None) -> SerializationContext | None:
+        in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
+        if in_sandbox is None:  # (not created yet: as the SDK does)
+            return super().get_serialization_context(command_info)
+        context: SerializationContext | None = in_sandbox.get_serialization_context(command_info)
+        return context
+
+    def get_external_store_context(self, command_info: CommandInfo | None) -> StorageDriverStoreContext:
+        in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
+        if in_sandbox is None:
+            return super().get_external_store_context(command_info)
+        context: StorageDriverStoreContext = in_sandbox.get_external_store_context(command_info)
+        return context
+
+
+class QuickSandboxedWorkflowRunner(SandboxedWorkflowRunner):
+    """:class:`SandboxedWorkflowRunner` creating :class:`QuickSandboxInstance` (same restrictions)."""
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return QuickSandboxInstance(det, self.runner_class, self.restrictions)
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox every worker and replayer here runs ProposalWorkflow in."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    return QuickSandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def compile_workflow_code(*workflows: type) -> bool:

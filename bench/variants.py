@@ -15,7 +15,9 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``deep-copied`` (``copy``): actions are tried on ``copy.deepcopy`` of the state instead of
   its ``draft()``;
 - ``recompiled`` (``bytecode``): the workflow modules' bytecode is not written at start, so
-  the sandbox compiles their source for every workflow run.
+  the sandbox compiles their source for every workflow run;
+- ``stock-sandbox`` (``sandbox``): the SDK's own sandboxed instance instead of
+  ``worker.QuickSandboxInstance`` (source compiled per call, contexts asked inside the sandbox).
 
 Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
 another run left behind.
@@ -53,13 +55,14 @@ async def register_legacy_attribute(client: Client) -> None:
 
 TODAY = "today"
 #: the baselines' workers (see the module's docstring)
-BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled")
+BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled", "stock-sandbox")
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
     "rehearsal": (("rehearsed twice", "rehearsed-twice"), ("validator's rehearsal taken", TODAY)),
     "bytecode": (("recompiled per run", "recompiled"), ("compiled at start", TODAY)),
     "copy": (("deep copies", "deep-copied"), ("drafts", TODAY)),
+    "sandbox": (("the SDK's sandbox instance", "stock-sandbox"), ("quick sandbox instance", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -106,6 +109,13 @@ def main() -> None:
         raise SystemExit(f"unknown baseline {baseline!r}: one of {', '.join(BASELINES)}")
     if baseline == "recompiled":
         worker.compile_workflow_code = lambda *_: True
+        worker.main()
+        return
+    if baseline == "stock-sandbox":
+        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+        quick = worker.workflow_runner()
+        worker.workflow_runner = lambda: SandboxedWorkflowRunner(restrictions=quick.restrictions)
         worker.main()
         return
     cls = baselines.BY_NAME[baseline]
