@@ -47,6 +47,14 @@ class ErrorType(StrEnum):
     not_found = "NotFound"
 
 
+def _has_nul(value: object) -> bool:
+    """A text holding NUL. ``type()`` and the MRO rather than ``isinstance``: this runs for every
+    field of every model, workflow code's too, where the sandbox routes ``isinstance`` through
+    a wrapper (issue 17)."""
+    kind = type(value)
+    return (kind is str or str in kind.__mro__) and "\x00" in value  # type: ignore[operator]
+
+
 class Strict(BaseModel):
     """Request bodies: unknown fields are refused, so a client cannot set `stage`.
 
@@ -59,8 +67,7 @@ class Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
+        if any(_has_nul(t) for t in value) if type(value) is list else _has_nul(value):
             raise ValueError("text must not contain NUL (\\u0000) characters")
         return value
 
