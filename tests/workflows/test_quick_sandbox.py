@@ -67,15 +67,20 @@ async def test_contexts_are_the_sdks_own_through_a_whole_proposal(
     async with worker.build_worker(ts_env.client, pool, task_queue):
         today = (await ts_env.get_current_time()).date()
         _, handle = await start_proposal(ts_env.client, task_queue, fields(today=today))
-        await vote_all(handle)
-        decided = await handle.execute_update(
-            ProposalWorkflow.board_decision, BoardDecisionInput(actor=CHAIR, decision=BoardDecision.approve)
-        )
-        r = decided.proposal.instructor_requests[0]
-        accepted = await handle.execute_update(
-            ProposalWorkflow.accept_request,
-            AcceptInput(actor=coordinator(r.agency), request_id=r.id, instructor_id=ids[r.agency][0]),
-        )
+        try:
+            await vote_all(handle)
+            decided = await handle.execute_update(
+                ProposalWorkflow.board_decision, BoardDecisionInput(actor=CHAIR, decision=BoardDecision.approve)
+            )
+            r = decided.proposal.instructor_requests[0]
+            accepted = await handle.execute_update(
+                ProposalWorkflow.accept_request,
+                AcceptInput(actor=coordinator(r.agency), request_id=r.id, instructor_id=ids[r.agency][0]),
+            )
+        finally:
+            # left running on the shared time-skipping server, its timers would fire with no
+            # worker to take them, and time skipping would stall for every later test
+            await handle.terminate("test over")
     assert accepted.proposal.stage is Stage.staffing
     assert [c for c in SEEN.contexts if c[1] != c[2]] == []
     assert [s for s in SEEN.stores if s[1] != s[2]] == []
