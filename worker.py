@@ -46,18 +46,29 @@ def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
     return [projection.project, roster.book, roster.release_bookings, AccessLogActivities(pool).read_head]
 
 
-# Deterministic, side-effect-free modules shared with the API: loaded once, not per workflow
-# run (the Eastern Time zone object must be the real one, not a sandbox proxy). The workflow
-# modules themselves are not passed through: the sandbox's runtime restrictions work by
-# re-importing them against proxied modules, and tests/workflows/test_sandbox.py shows that
-# ``passthrough_all_modules`` (which would save the per-run re-import, 5 % of the worker's
-# py-spy samples under load) lets ``datetime.now()`` and file reads through.
+# Deterministic, side-effect-free modules shared with the API, and the workflow's own pure
+# modules: loaded once per process, not per workflow run (the Eastern Time zone object must be
+# the real one, not a sandbox proxy). Only the modules that define workflow classes
+# (workflows.proposal, workflows.access_witness) are re-imported in the sandbox for every run,
+# under its runtime restrictions (tests/workflows/test_sandbox.py shows that
+# ``passthrough_all_modules`` would let ``datetime.now()`` and file reads through). Everything
+# passed through that workflow code reaches is checked for the same by
+# tests/workflows/test_determinism.py: no clock, randomness, environment or file, imports from
+# a short list, no module-level mutable value (it would be shared by every workflow run).
 PASSTHROUGH = (
     "ilea",
     "activities",
+    "workflows.actions",
+    "workflows.checks",
+    "workflows.deadlines",
+    "workflows.notices",
+    "workflows.rehearsals",
     "workflows.rules",
     "workflows.staffing",
-    "workflows.rehearsals",
+    "workflows.state",
+    "workflows.timer",
+    "workflows.transitions",
+    "workflows.views",
     "holidays",
     "pycountry",
     "zoneinfo",

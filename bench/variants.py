@@ -17,7 +17,10 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``recompiled`` (``bytecode``): the workflow modules' bytecode is not written at start, so
   the sandbox compiles their source for every workflow run;
 - ``stock-sandbox`` (``sandbox``): the SDK's own sandboxed instance instead of
-  ``worker.QuickSandboxInstance`` (source compiled per call, contexts asked inside the sandbox).
+  ``worker.QuickSandboxInstance`` (source compiled per call, contexts asked inside the sandbox);
+- ``reimported`` (``passthrough``): the workflow's pure modules (state, checks, actions,
+  deadlines, notices, transitions, views, timer) re-imported in the sandbox for every workflow
+  run, as before they were passed through.
 
 Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
 another run left behind.
@@ -55,7 +58,7 @@ async def register_legacy_attribute(client: Client) -> None:
 
 TODAY = "today"
 #: the baselines' workers (see the module's docstring)
-BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled", "stock-sandbox")
+BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled", "stock-sandbox", "reimported")
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
@@ -63,6 +66,7 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "bytecode": (("recompiled per run", "recompiled"), ("compiled at start", TODAY)),
     "copy": (("deep copies", "deep-copied"), ("drafts", TODAY)),
     "sandbox": (("the SDK's sandbox instance", "stock-sandbox"), ("quick sandbox instance", TODAY)),
+    "passthrough": (("pure modules re-imported per run", "reimported"), ("pure modules passed through", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -109,6 +113,11 @@ def main() -> None:
         raise SystemExit(f"unknown baseline {baseline!r}: one of {', '.join(BASELINES)}")
     if baseline == "recompiled":
         worker.compile_workflow_code = lambda *_: True
+        worker.main()
+        return
+    if baseline == "reimported":
+        pure = {"actions", "checks", "deadlines", "notices", "state", "timer", "transitions", "views"}
+        worker.PASSTHROUGH = tuple(m for m in worker.PASSTHROUGH if m.removeprefix("workflows.") not in pure)
         worker.main()
         return
     if baseline == "stock-sandbox":

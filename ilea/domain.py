@@ -8,9 +8,10 @@ cross Temporal and HTTP live in their own modules and import these words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Stage(StrEnum):
@@ -42,11 +43,13 @@ ISG_SEATS: tuple[Agency, ...] = (Agency.STATE, Agency.TREASURY, Agency.DHS, Agen
 BOARD_MEMBERS: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
 INSTRUCTOR_AGENCIES: tuple[Agency, ...] = (Agency.TREASURY, Agency.DHS, Agency.DOJ)
 
-COMPONENTS: dict[Agency, tuple[str, ...]] = {
-    Agency.TREASURY: ("IRS-CI", "FinCEN", "OCC"),
-    Agency.DHS: ("HSI", "CBP", "USSS", "FLETC"),
-    Agency.DOJ: ("FBI", "DEA", "ATF", "USMS", "ICITAP", "OPDAT"),
-}
+COMPONENTS: Mapping[Agency, tuple[str, ...]] = MappingProxyType(
+    {
+        Agency.TREASURY: ("IRS-CI", "FinCEN", "OCC"),
+        Agency.DHS: ("HSI", "CBP", "USSS", "FLETC"),
+        Agency.DOJ: ("FBI", "DEA", "ATF", "USMS", "ICITAP", "OPDAT"),
+    }
+)
 
 
 class Role(StrEnum):
@@ -60,15 +63,17 @@ class Role(StrEnum):
 
 
 #: The agencies each role is valid with (product.md, "Who uses it").
-ROLE_AGENCIES: dict[Role, frozenset[Agency]] = {
-    Role.program_officer: frozenset({Agency.STATE}),
-    Role.isg_member: frozenset(ISG_SEATS),
-    Role.board_member: frozenset(BOARD_MEMBERS),
-    Role.board_chair: frozenset({Agency.STATE}),
-    Role.agency_coordinator: frozenset(INSTRUCTOR_AGENCIES),
-    Role.auditor: frozenset(Agency),
-    Role.access_admin: frozenset({Agency.STATE}),
-}
+ROLE_AGENCIES: Mapping[Role, frozenset[Agency]] = MappingProxyType(
+    {
+        Role.program_officer: frozenset({Agency.STATE}),
+        Role.isg_member: frozenset(ISG_SEATS),
+        Role.board_member: frozenset(BOARD_MEMBERS),
+        Role.board_chair: frozenset({Agency.STATE}),
+        Role.agency_coordinator: frozenset(INSTRUCTOR_AGENCIES),
+        Role.auditor: frozenset(Agency),
+        Role.access_admin: frozenset({Agency.STATE}),
+    }
+)
 
 #: The actor name the workflow records for itself; no person may carry it.
 SYSTEM_ACTOR = "system"
@@ -101,13 +106,15 @@ class Academy(StrEnum):
     ROS = "ROS"
 
 
-ACADEMY_NAMES: dict[Academy, str] = {
-    Academy.BUD: "Budapest (Europe)",
-    Academy.BKK: "Bangkok (Asia)",
-    Academy.GAB: "Gaborone (Africa)",
-    Academy.SAL: "San Salvador (Latin America; regional training center in Lima)",
-    Academy.ROS: "Roswell (executive-level policy)",
-}
+ACADEMY_NAMES: Mapping[Academy, str] = MappingProxyType(
+    {
+        Academy.BUD: "Budapest (Europe)",
+        Academy.BKK: "Bangkok (Asia)",
+        Academy.GAB: "Gaborone (Africa)",
+        Academy.SAL: "San Salvador (Latin America; regional training center in Lima)",
+        Academy.ROS: "Roswell (executive-level policy)",
+    }
+)
 
 
 class CourseType(StrEnum):

@@ -8,6 +8,8 @@ which ``tests/deploy`` checks.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -28,15 +30,17 @@ ALL: tuple[SearchAttributeKey, ...] = (STAGE, ACADEMY, TOPIC, START_DATE)
 LEGACY_PENDING_ON = SearchAttributeKey.for_keyword_list("IleaPendingOn")
 
 #: the ``--type`` names of the ``temporal`` CLI (dev server, ``operator search-attribute create``)
-_CLI_TYPE_NAMES = {
-    SearchAttributeIndexedValueType.TEXT: "Text",
-    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
-    SearchAttributeIndexedValueType.INT: "Int",
-    SearchAttributeIndexedValueType.DOUBLE: "Double",
-    SearchAttributeIndexedValueType.BOOL: "Bool",
-    SearchAttributeIndexedValueType.DATETIME: "Datetime",
-    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
-}
+_CLI_TYPE_NAMES = MappingProxyType(
+    {
+        SearchAttributeIndexedValueType.TEXT: "Text",
+        SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+        SearchAttributeIndexedValueType.INT: "Int",
+        SearchAttributeIndexedValueType.DOUBLE: "Double",
+        SearchAttributeIndexedValueType.BOOL: "Bool",
+        SearchAttributeIndexedValueType.DATETIME: "Datetime",
+        SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+    }
+)
 
 
 def cli_types() -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import MappingProxyType
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -149,11 +150,13 @@ def check_board_position(state: ProposalState, inp: BoardPositionInput, now: dat
 
 
 #: what the chair does, in words (for the reasons a refusal gives)
-DECIDING = {
-    BoardDecision.approve: "approve",
-    BoardDecision.disapprove: "disapprove",
-    BoardDecision.return_to_isg: "return the proposal to the Steering Group",
-}
+DECIDING = MappingProxyType(
+    {
+        BoardDecision.approve: "approve",
+        BoardDecision.disapprove: "disapprove",
+        BoardDecision.return_to_isg: "return the proposal to the Steering Group",
+    }
+)
 
 
 def check_board_decision(state: ProposalState, inp: BoardDecisionInput, now: datetime) -> None:
