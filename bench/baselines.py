@@ -78,8 +78,26 @@ class DeepCopied(ProposalWorkflow):
         return await super().run(inp)
 
 
+@workflow.defn(name="ProposalWorkflow")
+class FivePatches(ProposalWorkflow):
+    """Before: each change asked its own patch id (a marker and a TemporalChangeVersion upsert
+    the first time each is asked), as proposals recorded before PATCH_EDITION_2 still do."""
+
+    @workflow.init
+    def __init__(self, inp: ProposalInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: ProposalInput) -> ProposalOutcome:
+        return await super().run(inp)
+
+    def _patched(self, change: str) -> bool:
+        return workflow.patched(change)
+
+
 BY_NAME: dict[str, type[ProposalWorkflow]] = {
     "every-change-upserted": EveryChangeUpserted,
     "rehearsed-twice": RehearsedTwice,
     "deep-copied": DeepCopied,
+    "five-patches": FivePatches,
 }

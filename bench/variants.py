@@ -20,7 +20,9 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
   ``worker.QuickSandboxInstance`` (source compiled per call, contexts asked inside the sandbox);
 - ``reimported`` (``passthrough``): the workflow's pure modules (state, checks, actions,
   deadlines, notices, transitions, views, timer) re-imported in the sandbox for every workflow
-  run, as before they were passed through.
+  run, as before they were passed through;
+- ``five-patches`` (``patches``): each change asks its own ``workflow.patched`` id, as
+  proposals recorded before ``PATCH_EDITION_2`` do.
 
 Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
 another run left behind.
@@ -58,7 +60,15 @@ async def register_legacy_attribute(client: Client) -> None:
 
 TODAY = "today"
 #: the baselines' workers (see the module's docstring)
-BASELINES = ("every-change-upserted", "rehearsed-twice", "deep-copied", "recompiled", "stock-sandbox", "reimported")
+BASELINES = (
+    "every-change-upserted",
+    "rehearsed-twice",
+    "deep-copied",
+    "recompiled",
+    "stock-sandbox",
+    "reimported",
+    "five-patches",
+)
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
@@ -67,6 +77,7 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "copy": (("deep copies", "deep-copied"), ("drafts", TODAY)),
     "sandbox": (("the SDK's sandbox instance", "stock-sandbox"), ("quick sandbox instance", TODAY)),
     "passthrough": (("pure modules re-imported per run", "reimported"), ("pure modules passed through", TODAY)),
+    "patches": (("a patch id per change", "five-patches"), ("one patch id for the five", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 

@@ -58,6 +58,11 @@ PATCH_DEADLINES_FIRST = "deadlines-before-actions"
 PATCH_CUTOFF_ONLY_LATER = "cutoff-only-later"
 PATCH_CHAIN_KEPT = "audit-chain-kept"
 PATCH_VISIBILITY = "search-attributes-on-change-without-pending-on"
+#: One marker for all five changes above. Each ``workflow.patched`` id costs a proposal a marker
+#: and an upsert of ``TemporalChangeVersion`` (a visibility write) the first time it is asked;
+#: a proposal started since this change asks only this one and takes every new branch. Older
+#: histories have no such marker, so they go on asking the five as they did.
+PATCH_EDITION_2 = "edition-2-since-start"
 
 TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
@@ -90,6 +95,8 @@ class ProposalWorkflow:
         #: the validators' rehearsals, which their handlers apply when nothing came between
         self._rehearsals = Rehearsals(self._lock)
         self._timer = DeadlineTimer()
+        #: whether this proposal takes every change of :data:`PATCH_EDITION_2` (asked once, lazily)
+        self._since_edition_2: bool | None = None
 
     # --- the main loop -------------------------------------------------------------------
 
@@ -132,7 +139,7 @@ class ProposalWorkflow:
                 return
             # Proposals that handled actions before this change never did this: their histories
             # have no such commits where an action found a deadline due.
-            if not workflow.patched(PATCH_DEADLINES_FIRST):
+            if not self._patched(PATCH_DEADLINES_FIRST):
                 return
             await self._on_deadlines()
 
@@ -143,7 +150,7 @@ class ProposalWorkflow:
         if self._state.version == 0:
             # The workflow keeps its own record of the audit chain from its first commit on;
             # proposals submitted before it did have none (their histories hold no such marker).
-            self._state.chain_kept = workflow.patched(PATCH_CHAIN_KEPT)
+            self._state.chain_kept = self._patched(PATCH_CHAIN_KEPT)
         project = t.outbox(self._state, now=workflow.now())
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
@@ -152,7 +159,7 @@ class ProposalWorkflow:
 
     def _keep_search_attributes(self, v: ProposalView) -> None:
         """Upsert the search attributes whose value changed (:func:`views.search_attribute_upserts`)."""
-        edition_2 = workflow.patched(PATCH_VISIBILITY)
+        edition_2 = self._patched(PATCH_VISIBILITY)
         self._state.last_sa, updates = views.search_attribute_upserts(v, self._state.last_sa, edition_2=edition_2)
         if updates:
             workflow.upsert_search_attributes(updates)
@@ -167,7 +174,7 @@ class ProposalWorkflow:
     async def _book(self, book: BookInput) -> BookResult:
         """The roster books the instructor; its refusal (a booking conflict) becomes the Update's."""
         try:
-            if workflow.patched(PATCH_LOCAL_BOOKING):
+            if self._patched(PATCH_LOCAL_BOOKING):
                 # One short transaction: run it in this workflow task, like the projection
                 # write after it, instead of a round trip through an activity task queue.
                 return await workflow.execute_local_activity_method(
@@ -182,6 +189,13 @@ class ProposalWorkflow:
             if isinstance(cause, ApplicationError):
                 raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             raise
+
+    def _patched(self, change: str) -> bool:
+        """``workflow.patched(change)`` for a proposal recorded before :data:`PATCH_EDITION_2`;
+        True without asking for one recorded since (it asked that one marker instead)."""
+        if self._since_edition_2 is None:
+            self._since_edition_2 = workflow.patched(PATCH_EDITION_2)
+        return self._since_edition_2 or workflow.patched(change)
 
     def _new_id(self) -> str:
         return str(workflow.uuid4())
@@ -221,7 +235,7 @@ class ProposalWorkflow:
 
         (Validators always judge by today's rule; they do not run on replay.)
         """
-        return workflow.patched(PATCH_CUTOFF_ONLY_LATER)
+        return self._patched(PATCH_CUTOFF_ONLY_LATER)
 
     @workflow.update
     async def isg_vote(self, inp: IsgVoteInput) -> ActionResult:

@@ -23,6 +23,9 @@ from workflows.proposal import (
     PATCH_CHAIN_KEPT,
     PATCH_CUTOFF_ONLY_LATER,
     PATCH_DEADLINES_FIRST,
+    PATCH_EDITION_2,
+    PATCH_LOCAL_BOOKING,
+    PATCH_VISIBILITY,
     ProposalWorkflow,
 )
 
@@ -87,11 +90,37 @@ def patches(path: Path) -> set[str]:
 def test_edition_2_histories_take_the_new_branches_and_edition_1_ones_the_old() -> None:
     """Recorded since issue 13, a proposal keeps its audit chain (and one that moved its cutoff
     took the only-later branch); recorded before, none did, and each still replays above."""
-    assert all(PATCH_CHAIN_KEPT in patches(p) for p in FILES)
-    assert PATCH_CUTOFF_ONLY_LATER in patches(HISTORIES / "handed_over.json")
+    five = [p for p in LEGACY if p.stem.endswith("-five-patches")]
+    assert {p.stem.removesuffix("-five-patches") for p in five} == {p.stem for p in FILES}
+    assert all(PATCH_CHAIN_KEPT in patches(p) for p in five)
+    assert PATCH_CUTOFF_ONLY_LATER in patches(HISTORIES / "legacy" / "handed_over-five-patches.json")
     edition_1 = [p for p in LEGACY if p.stem.endswith("-edition-1")]
     assert len(edition_1) == 9
     assert not any(patches(p) & {PATCH_CHAIN_KEPT, PATCH_CUTOFF_ONLY_LATER, PATCH_DEADLINES_FIRST} for p in edition_1)
+
+
+def change_versions(path: Path) -> int:
+    """How many times a recorded history upserted ``TemporalChangeVersion`` (once per new patch id)."""
+    return sum(
+        "TemporalChangeVersion"
+        in e["upsertWorkflowSearchAttributesEventAttributes"]["searchAttributes"]["indexedFields"]
+        for e in load(path)["events"]
+        if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"
+    )
+
+
+def test_a_proposal_started_since_asks_one_patch_for_the_five() -> None:
+    """Each patch id asked costs a marker and a TemporalChangeVersion upsert (a visibility
+    write). Today's recordings hold the one edition-2 marker and one such upsert; the same
+    scenarios recorded before held one per id asked (two to four); both replay above."""
+    for path in FILES:
+        assert patches(path) == {PATCH_EDITION_2}, path.name
+        assert change_versions(path) == 1, path.name
+        before = HISTORIES / "legacy" / f"{path.stem}-five-patches.json"
+        asked = patches(before)
+        assert PATCH_EDITION_2 not in asked and {PATCH_CHAIN_KEPT, PATCH_VISIBILITY} <= asked, before.name
+        assert change_versions(before) == len(asked) >= 2, before.name
+    assert PATCH_LOCAL_BOOKING in patches(HISTORIES / "legacy" / "delivered-five-patches.json")
 
 
 async def test_a_foreign_history_fails_to_replay() -> None:
