@@ -22,6 +22,12 @@ are still imported inside the sandbox for every run, where its restrictions appl
 from __future__ import annotations
 
 import ast
+import collections
+import dataclasses
+import enum
+import functools
+import importlib
+import types
 from pathlib import Path
 
 import pytest
@@ -81,7 +87,9 @@ def imported(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            names.add("." * node.level + (node.module or ""))  # relative: refused (not followed)
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
             names |= {f"{node.module}.{a.name}" for a in node.names}
     return names
@@ -163,6 +171,51 @@ def test_passed_through_workflow_code_is_deterministic(name: str) -> None:
     assert problems(workflow_code()[name]) == []
 
 
+#: module-level values shared by every run are fine when nothing can change them in place
+MUTABLE_TYPES = (list, dict, set, bytearray, collections.deque)
+
+
+def shared_state(module: object) -> list[str]:
+    """Module-level values of a passed-through module that a workflow run could change for the
+    next: mutable containers, and instances of our own classes unless frozen dataclasses or enum
+    members (what the source check cannot see: ``DEFAULT = RuleConfig()``)."""
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("__"):
+            continue  # the interpreter's own (__builtins__, __annotations__)
+        kind = type(value)
+        if isinstance(value, MUTABLE_TYPES):
+            found.append(f"{name}: a {kind.__name__}")
+        elif kind.__module__.split(".")[0] in ("workflows", "ilea") and not (
+            isinstance(value, enum.Enum) or (dataclasses.is_dataclass(value) and kind.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+        ):
+            found.append(f"{name}: a {kind.__name__} that can change")
+        elif callable(value) and hasattr(value, "cache_info"):
+            found.append(f"{name}: a cache (functools)")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(m for m in workflow_code() if m not in SANDBOXED))
+def test_passed_through_modules_share_nothing_that_can_change(name: str) -> None:
+    assert shared_state(importlib.import_module(name)) == []
+
+
+def test_the_shared_state_check_finds() -> None:
+    @dataclasses.dataclass
+    class Loose:
+        n: int = 0
+
+    @dataclasses.dataclass(frozen=True)
+    class Fixed:
+        n: int = 0
+
+    Loose.__module__ = Fixed.__module__ = "workflows.example"
+    module = types.SimpleNamespace(
+        SEEN={}, LOOSE=Loose(), FIXED=Fixed(), NAMES=("a",), KINDS=frozenset(), cached=functools.cache(len)
+    )
+    assert shared_state(module) == ["SEEN: a dict", "LOOSE: a Loose that can change", "cached: a cache (functools)"]
+
+
 @pytest.mark.parametrize(
     ("source", "problem"),
     [
@@ -175,6 +228,7 @@ def test_passed_through_workflow_code_is_deterministic(name: str) -> None:
         ("import os\n", "imports os"),
         ("from pathlib import Path\n", "imports pathlib"),
         ("import time\n", "imports time"),
+        ("from . import rules\n", "imports ."),
         ("SEEN = {}\n", "line 1: a module-level mutable value"),
         ("SEEN: list[str] = list()\n", "line 1: a module-level mutable value"),
         ("def f():\n    global N\n", "line 2: global N"),
