@@ -84,9 +84,8 @@ class QuickSandboxInstance(SandboxInstance):
     The SDK (1.35) enters the sandbox by ``exec`` of a short source string, compiled again on
     each call; and it enters it seven times per activation only to ask the workflow which
     serialization (and external-storage) context each payload sequence belongs to
-    (``_CommandAwareDataConverter``):
-    a lookup in the instance's pending commands that imports nothing and touches no restricted
-    module. Under load the two were a fifth of the worker's CPU (py-spy, issue 17).
+    (``_CommandAwareDataConverter``): a lookup in the instance's pending commands that imports
+    nothing and touches no restricted module. Under load the two were a fifth of the worker's CPU (py-spy, issue 17).
 
     Here the source strings are compiled once per process, and the context lookups call the
     instance directly. The workflow's own code still runs only inside the sandbox, under its
@@ -105,15 +104,19 @@ class QuickSandboxInstance(SandboxInstance):
             code = compiled
         super()._run_code(code, **extra_globals)  # type: ignore[arg-type] # exec takes code objects too
 
+    def _in_sandbox(self) -> Any:
+        """The workflow's instance inside the sandbox (None until it is created)."""
+        return self.globals_and_locals.get("__temporal_in_sandbox")
+
     def get_serialization_context(self, command_info: CommandInfo | None) -> SerializationContext | None:
-        in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
+        in_sandbox = self._in_sandbox()
         if in_sandbox is None:  # (not created yet: as the SDK does)
             return super().get_serialization_context(command_info)
         context: SerializationContext | None = in_sandbox.get_serialization_context(command_info)
         return context
 
     def get_external_store_context(self, command_info: CommandInfo | None) -> StorageDriverStoreContext:
-        in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
+        in_sandbox = self._in_sandbox()
         if in_sandbox is None:
             return super().get_external_store_context(command_info)
         context: StorageDriverStoreContext = in_sandbox.get_external_store_context(command_info)

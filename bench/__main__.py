@@ -28,7 +28,7 @@ from ilea.domain import Agency
 
 READ_DB = "ilea_bench_read"
 #: ``--ab`` experiments (bench/ab.py): the load generator's CPU, httpx against the raw client; a
-#: baseline worker against today's (bench/variants.py: visibility, rehearsal, bytecode); and an
+#: baseline worker against today's (bench/variants.py: EXPERIMENTS); and an
 #: A/A control (today's against itself, in two pairs of processes like the baselines).
 AB_EXPERIMENTS = ("client", *variants.EXPERIMENTS)
 
