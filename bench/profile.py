@@ -91,7 +91,8 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=100, help="samples per second (default 100)")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="where the profiles go")
     a = p.parse_args()
-    spy = shutil.which("py-spy")
+    # the virtual environment's own first (make bench runs it without activating the venv)
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     a.out.mkdir(parents=True, exist_ok=True)
