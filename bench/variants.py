@@ -22,7 +22,9 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
   deadlines, notices, transitions, views, timer) re-imported in the sandbox for every workflow
   run, as before they were passed through;
 - ``five-patches`` (``patches``): each change asks its own ``workflow.patched`` id, as
-  proposals recorded before ``PATCH_EDITION_2`` do.
+  proposals recorded before ``PATCH_EDITION_2`` do;
+- ``ten-round-trips`` (``projection``): the projection writes a statement per part, about ten
+  round trips per action (:mod:`bench.projection_baseline`), instead of five.
 
 Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
 another run left behind.
@@ -68,6 +70,7 @@ BASELINES = (
     "stock-sandbox",
     "reimported",
     "five-patches",
+    "ten-round-trips",
 )
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -78,6 +81,7 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "sandbox": (("the SDK's sandbox instance", "stock-sandbox"), ("quick sandbox instance", TODAY)),
     "passthrough": (("pure modules re-imported per run", "reimported"), ("pure modules passed through", TODAY)),
     "patches": (("a patch id per change", "five-patches"), ("one patch id for the five", TODAY)),
+    "projection": (("a statement per part", "ten-round-trips"), ("five round trips", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -129,6 +133,13 @@ def main() -> None:
     if baseline == "reimported":
         pure = {"actions", "checks", "deadlines", "notices", "state", "timer", "transitions", "views"}
         worker.PASSTHROUGH = tuple(m for m in worker.PASSTHROUGH if m.removeprefix("workflows.") not in pure)
+        worker.main()
+        return
+    if baseline == "ten-round-trips":
+        from bench.projection_baseline import project_statement_by_statement
+        from ilea.db import proposals
+
+        proposals.project = project_statement_by_statement  # what the projection activity calls
         worker.main()
         return
     if baseline == "stock-sandbox":

@@ -93,32 +93,28 @@ async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
     await con.execute("SELECT pg_advisory_xact_lock(hashtext('proposal:' || $1))", proposal_id)
 
 
-async def append(
-    con: asyncpg.Connection,
-    proposal_id: str,
-    events: Sequence[tuple[str, datetime, str, str | None, str, dict[str, Any]]],
-) -> list[tuple[str, datetime, str, dict[str, Any]]]:
-    """Append ``(key, at, actor, agency, action, detail)`` events not already recorded.
+#: The audit keys already recorded among ``$2`` and the chain's last link, in one statement
+#: (:func:`chain_rows` reads its answer); ``{with_}`` is where a caller adds a CTE of its own.
+HEAD = (
+    "{with_}SELECT ARRAY(SELECT event_key FROM audit_events WHERE proposal_id = $1 AND event_key = ANY($2))"
+    " AS existing, last.seq, last.hash FROM (SELECT 1) AS one LEFT JOIN LATERAL"
+    " (SELECT seq, hash FROM audit_events WHERE proposal_id = $1 ORDER BY seq DESC LIMIT 1) AS last ON true"
+)
 
-    Must run inside a transaction that holds :func:`lock_proposal`.
+#: ``(proposal_id, seq, key, at, actor, agency, action, detail, prev_hash, hash)``
+Row = tuple[str, int, str, datetime, str, str | None, str, dict[str, Any], str, str]
+#: ``(key, at, actor, agency, action, detail)``
+Event = tuple[str, datetime, str, str | None, str, dict[str, Any]]
 
-    Returns:
-        ``(key, at, action, detail)`` of the events actually inserted now.
-    """
-    if not events:
-        return []
-    keys = [e[0] for e in events]
-    # The keys already recorded and the chain's last link, in one round trip.
-    head = await con.fetchrow(
-        "SELECT ARRAY(SELECT event_key FROM audit_events WHERE proposal_id = $1 AND event_key = ANY($2))"
-        " AS existing, last.seq, last.hash FROM (SELECT 1) AS one LEFT JOIN LATERAL"
-        " (SELECT seq, hash FROM audit_events WHERE proposal_id = $1 ORDER BY seq DESC LIMIT 1) AS last ON true",
-        proposal_id,
-        keys,
-    )
+
+def chain_rows(
+    proposal_id: str, events: Sequence[Event], head: asyncpg.Record | dict[str, Any]
+) -> tuple[list[Row], list[tuple[str, datetime, str, dict[str, Any]]]]:
+    """The rows that chain ``events`` not already recorded onto ``head`` (a :data:`HEAD` answer),
+    and ``(key, at, action, detail)`` of each."""
     existing = set(head["existing"])
     seq, prev = (head["seq"], head["hash"]) if head["seq"] is not None else (0, GENESIS)
-    rows = []
+    rows: list[Row] = []
     inserted = []
     for key, at, actor, agency, action, raw in events:
         if key in existing:
@@ -140,13 +136,29 @@ async def append(
         rows.append((proposal_id, seq, key, at, actor, agency, action, detail, prev, digest))
         inserted.append((key, at, action, detail))
         prev = digest
-    if not rows:
-        return inserted
-    await con.executemany(
-        "INSERT INTO audit_events (proposal_id, seq, event_key, at, actor, agency, action, detail,"
-        " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        rows,
-    )
+    return rows, inserted
+
+
+async def append(
+    con: asyncpg.Connection, proposal_id: str, events: Sequence[Event]
+) -> list[tuple[str, datetime, str, dict[str, Any]]]:
+    """Append ``(key, at, actor, agency, action, detail)`` events not already recorded.
+
+    Must run inside a transaction that holds :func:`lock_proposal`.
+
+    Returns:
+        ``(key, at, action, detail)`` of the events actually inserted now.
+    """
+    if not events:
+        return []
+    head = await con.fetchrow(HEAD.format(with_=""), proposal_id, [e[0] for e in events])
+    rows, inserted = chain_rows(proposal_id, events, head)
+    if rows:
+        await con.executemany(
+            "INSERT INTO audit_events (proposal_id, seq, event_key, at, actor, agency, action, detail,"
+            " prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            rows,
+        )
     return inserted
 
 

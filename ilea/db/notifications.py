@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 
-from ilea.activity_io import NotificationIn
 from ilea.domain import Party
 
 _COLUMNS = "id, proposal_id, party, kind, subject, body, created_at, email_attempts, claimed_at"
@@ -45,30 +44,6 @@ RETURNING {_COLUMNS}
 
 #: one digest claimer at a time, so a party's rows are never split over two emails
 _DIGEST_LOCK = 0x11EA_D16E
-
-
-async def add(con: asyncpg.Connection, proposal_id: str, notifications: Sequence[NotificationIn]) -> None:
-    """Store a proposal's notifications; keyed by their event key, so a repeat adds nothing."""
-    if not notifications:
-        return
-    await con.executemany(
-        "INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
-        " created_at, task) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (proposal_id, event_key) DO NOTHING",
-        [(proposal_id, n.key, n.party, n.kind, n.subject, n.body, n.at, n.task) for n in notifications],
-    )
-
-
-async def clear_done(con: asyncpg.Connection, proposal_id: str, pending: Sequence[str], at: datetime) -> None:
-    """Clear the proposal's notifications asking for an action no longer pending (``pending``:
-    the tasks still pending, :func:`ilea.messages.task_key`)."""
-    await con.execute(
-        "UPDATE notifications SET cleared_at = $3 WHERE proposal_id = $1 AND task IS NOT NULL"
-        " AND cleared_at IS NULL AND NOT (task = ANY($2::text[]))",
-        proposal_id,
-        list(pending),
-        at,
-    )
 
 
 async def claim(db: asyncpg.Pool, limit: int, after_id: int, stale_seconds: float) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,17 +11,87 @@ from typing import Any
 import asyncpg
 
 from ilea.activity_io import ProjectInput
-from ilea.db import audit, notifications
+from ilea.db import audit
 from ilea.db.cursors import NOT_OURS, pack, time_key, time_key_of, unpack
 from ilea.domain import Agency, Party
-from ilea.messages import (
-    ProposalView,
-)
 
 
 def party_agency(party: str) -> str:
     """The agency a pending party belongs to (`board:chair` and program officers are STATE)."""
     return (Party.parse(party).agency or Agency.STATE).value
+
+
+#: Round trip 3 of a projection: the proposal's notifications (keyed: a repeat adds none), and the
+#: audit chain's head, read after the lock (:data:`ilea.db.audit.HEAD`).
+_NOTIFY_AND_HEAD = audit.HEAD.format(
+    with_="WITH added AS (INSERT INTO notifications (proposal_id, event_key, party, kind, subject, body,"
+    " created_at, task) SELECT $1, n.key, n.party, n.kind, n.subject, n.body, n.at, n.task"
+    " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])"
+    " WITH ORDINALITY AS n (key, party, kind, subject, body, at, task, i) ORDER BY n.i"
+    " ON CONFLICT (proposal_id, event_key) DO NOTHING) "
+)
+
+#: Round trip 4: everything else, in one statement. The read model only moves forward (``up``
+#: returns a row when this version is newer than the stored one); the tasks, the instructor
+#: requests and the clearing of notifications done follow it, and only then. The audit rows
+#: (keyed, chained in Python on the head just read) and the stage periods they open are
+#: written in any case. Sibling CTEs see the rows from before the statement only: the tasks'
+#: DELETE spares the rows inserted beside it, and max(seq) is the stage periods' before it.
+_WRITE = """
+WITH up AS (
+    INSERT INTO proposals (id, title, academy, course_type, topic, stage, start_date,
+        end_date, overdue, submitted_by, submitted_at, updated_at, version,
+        pending_parties, pending_agencies, doc)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    ON CONFLICT (id) DO UPDATE SET
+        title = EXCLUDED.title, academy = EXCLUDED.academy,
+        course_type = EXCLUDED.course_type, topic = EXCLUDED.topic,
+        stage = EXCLUDED.stage, start_date = EXCLUDED.start_date,
+        end_date = EXCLUDED.end_date, overdue = EXCLUDED.overdue,
+        updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
+        pending_parties = EXCLUDED.pending_parties,
+        pending_agencies = EXCLUDED.pending_agencies, doc = EXCLUDED.doc
+    WHERE proposals.version < EXCLUDED.version
+    RETURNING true
+), gone AS (
+    DELETE FROM tasks WHERE proposal_id = $1 AND EXISTS (SELECT FROM up)
+), tasks_now AS (
+    INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due, authors)
+    SELECT $1, t.party, t.kind, t.request_id, $2, t.since, t.due, $17
+    FROM unnest($18::text[], $19::text[], $20::text[], $21::timestamptz[], $22::timestamptz[])
+        AS t (party, kind, request_id, since, due)
+    WHERE EXISTS (SELECT FROM up)
+), requests AS (
+    INSERT INTO instructor_requests (id, proposal_id, slot, agency, expertise, status,
+        instructor_id, due, reason, doc)
+    SELECT r->>'id', $1, (r->>'slot')::integer, r->>'agency', r->>'expertise', r->>'status',
+        r->'instructor'->>'id', (r->>'due')::timestamptz, r->>'reason', r
+    FROM jsonb_array_elements($16->'instructor_requests') AS r
+    WHERE EXISTS (SELECT FROM up)
+    ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+        instructor_id = EXCLUDED.instructor_id, due = EXCLUDED.due,
+        reason = EXCLUDED.reason, doc = EXCLUDED.doc
+), cleared AS (
+    UPDATE notifications SET cleared_at = $12 WHERE proposal_id = $1 AND task IS NOT NULL
+        AND cleared_at IS NULL AND NOT (task = ANY($23::text[])) AND EXISTS (SELECT FROM up)
+), events AS (
+    INSERT INTO audit_events (proposal_id, seq, event_key, at, actor, agency, action, detail,
+        prev_hash, hash)
+    SELECT $1, e.seq, e.key, e.at, e.actor, e.agency, e.action, e.detail::jsonb, e.prev_hash, e.hash
+    FROM unnest($24::integer[], $25::text[], $26::timestamptz[], $27::text[], $28::text[],
+        $29::text[], $30::text[], $31::text[], $32::text[])
+        AS e (seq, key, at, actor, agency, action, detail, prev_hash, hash)
+), closed AS (
+    UPDATE stage_periods SET left_at = ($34::timestamptz[])[1]
+    WHERE proposal_id = $1 AND left_at IS NULL AND cardinality($33::text[]) > 0
+), opened AS (
+    INSERT INTO stage_periods (proposal_id, seq, stage, entered_at, left_at)
+    SELECT $1, (SELECT coalesce(max(seq), 0) FROM stage_periods WHERE proposal_id = $1) + s.i,
+        s.stage, s.at, lead(s.at) OVER (ORDER BY s.i)
+    FROM unnest($33::text[], $34::timestamptz[]) WITH ORDINALITY AS s (stage, at, i)
+)
+SELECT EXISTS (SELECT FROM up)
+"""
 
 
 async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
@@ -29,31 +100,38 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
     Idempotent: a state older than (or equal to) the stored one changes nothing,
     and events and notifications are keyed.
 
+    Five round trips, however much the state holds: BEGIN, the proposal's lock (the audit
+    chain's appends are serialised by it; taken alone, because under READ COMMITTED a statement
+    sees the rows committed before it started, and one that waited on the lock inside would
+    read a stale head), :data:`_NOTIFY_AND_HEAD`, :data:`_WRITE`, COMMIT.
+
     Returns:
         True when this call applied the state (False for a repeat).
     """
     view = inp.snapshot
+    doc = view.model_dump(mode="json")
+    parties = sorted({p.party for p in view.pending_on})
+    events = [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events]
+    notes = inp.notifications
+    pending = view.pending_on
     async with con.transaction():
         await audit.lock_proposal(con, view.id)
-        doc = view.model_dump(mode="json")
-        parties = sorted({p.party for p in view.pending_on})
-        applied = await con.fetchval(
-            """
-            INSERT INTO proposals (id, title, academy, course_type, topic, stage, start_date,
-                end_date, overdue, submitted_by, submitted_at, updated_at, version,
-                pending_parties, pending_agencies, doc)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-            ON CONFLICT (id) DO UPDATE SET
-                title = EXCLUDED.title, academy = EXCLUDED.academy,
-                course_type = EXCLUDED.course_type, topic = EXCLUDED.topic,
-                stage = EXCLUDED.stage, start_date = EXCLUDED.start_date,
-                end_date = EXCLUDED.end_date, overdue = EXCLUDED.overdue,
-                updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
-                pending_parties = EXCLUDED.pending_parties,
-                pending_agencies = EXCLUDED.pending_agencies, doc = EXCLUDED.doc
-            WHERE proposals.version < EXCLUDED.version
-            RETURNING true
-            """,
+        head = await con.fetchrow(
+            _NOTIFY_AND_HEAD,
+            view.id,
+            [e[0] for e in events],
+            [n.key for n in notes],
+            [n.party for n in notes],
+            [n.kind for n in notes],
+            [n.subject for n in notes],
+            [n.body for n in notes],
+            [n.at for n in notes],
+            [n.task for n in notes],
+        )
+        rows, inserted = audit.chain_rows(view.id, events, head)
+        stages = _stage_changes(inserted)
+        applied: bool = await con.fetchval(
+            _WRITE,
             view.id,
             view.title,
             view.academy.value,
@@ -70,95 +148,44 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             parties,
             sorted({party_agency(p) for p in parties}),
             doc,
+            view.authors or [view.submitted_by],
+            [x.party for x in pending],
+            [x.kind for x in pending],
+            [x.request_id for x in pending],
+            [x.since for x in pending],
+            [x.due for x in pending],
+            [x.task for x in pending],
+            *_columns(rows),
+            [stage for stage, _ in stages],
+            [at for _, at in stages],
         )
-        if applied:
-            await _write_requests(con, view, doc)
-            await _write_tasks(con, view)
-        inserted = await audit.append(
-            con,
-            view.id,
-            [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events],
-        )
-        await _write_stage_periods(con, view.id, inserted)
-        await notifications.add(con, view.id, inp.notifications)
-        if applied:
-            await notifications.clear_done(con, view.id, [p.task for p in view.pending_on], view.updated_at)
-    return bool(applied)
+    return applied
 
 
-async def _write_requests(con: asyncpg.Connection, view: ProposalView, doc: dict[str, Any]) -> None:
-    if not view.instructor_requests:
-        return
-    await con.executemany(
-        """
-        INSERT INTO instructor_requests (id, proposal_id, slot, agency, expertise, status,
-            instructor_id, due, reason, doc)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
-            instructor_id = EXCLUDED.instructor_id, due = EXCLUDED.due,
-            reason = EXCLUDED.reason, doc = EXCLUDED.doc
-        """,
-        [
-            (
-                r.id,
-                view.id,
-                r.slot,
-                r.agency.value,
-                r.expertise.value,
-                r.status.value,
-                r.instructor.id if r.instructor else None,
-                r.due,
-                r.reason,
-                d,
-            )
-            for r, d in zip(view.instructor_requests, doc["instructor_requests"], strict=True)
-        ],
-    )
+def _columns(rows: Sequence[audit.Row]) -> list[list[Any]]:
+    """The audit rows as the nine arrays :data:`_WRITE` unnests (seq to hash; details as JSON text)."""
+    return [
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        [r[5] for r in rows],
+        [r[6] for r in rows],
+        [json.dumps(r[7]) for r in rows],
+        [r[8] for r in rows],
+        [r[9] for r in rows],
+    ]
 
 
-async def _write_tasks(con: asyncpg.Connection, view: ProposalView) -> None:
-    """Replace the proposal's tasks: one statement (the DELETE sees only the rows from before
-    it, so the rows inserted beside it survive)."""
-    authors = view.authors or [view.submitted_by]
-    p = view.pending_on
-    await con.execute(
-        "WITH gone AS (DELETE FROM tasks WHERE proposal_id = $1)"
-        " INSERT INTO tasks (proposal_id, party, kind, request_id, title, since, due, authors)"
-        " SELECT $1, t.party, t.kind, t.request_id, $2, t.since, t.due, $3"
-        " FROM unnest($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])"
-        " AS t (party, kind, request_id, since, due)",
-        view.id,
-        view.title,
-        authors,
-        [x.party for x in p],
-        [x.kind for x in p],
-        [x.request_id for x in p],
-        [x.since for x in p],
-        [x.due for x in p],
-    )
-
-
-async def _write_stage_periods(
-    con: asyncpg.Connection, proposal_id: str, inserted: Sequence[tuple[str, datetime, str, dict[str, Any]]]
-) -> None:
-    """Close and open stage periods from the stage changes recorded now (for cycle times)."""
+def _stage_changes(inserted: Sequence[tuple[str, datetime, str, dict[str, Any]]]) -> list[tuple[str, datetime]]:
+    """The stages entered by the audit events recorded now, in order, and when (for cycle times)."""
+    changes = []
     for _key, at, action, detail in inserted:
         if action == "submitted":
-            stage = "submitted"
+            changes.append(("submitted", at))
         elif action == "stage_changed":
-            stage = detail["to"]
-        else:
-            continue
-        # Close the open period and open the next in one statement; max(seq) is read from the
-        # statement's snapshot, which the UPDATE beside it does not change.
-        await con.execute(
-            "WITH closed AS (UPDATE stage_periods SET left_at = $2 WHERE proposal_id = $1 AND left_at IS NULL)"
-            " INSERT INTO stage_periods (proposal_id, seq, stage, entered_at) VALUES ($1,"
-            " (SELECT coalesce(max(seq), 0) + 1 FROM stage_periods WHERE proposal_id = $1), $3, $2)",
-            proposal_id,
-            at,
-            stage,
-        )
+            changes.append((detail["to"], at))
+    return changes
 
 
 # --- reads -----------------------------------------------------------------------------
