@@ -22,8 +22,9 @@ from temporalio.workflow import UpdateMethodMultiParam
 from api.auth import Principal
 from api.deadline import action_deadline
 from api.deps import ProposalRef
-from api.errors import Problem
+from api.errors import NotFound, Problem
 from api.refusals import record_refusal
+from ilea.db import proposals
 from ilea.messages import ActionInput, ActionResult, ErrorType
 from workflows.proposal import ProposalWorkflow, workflow_id
 
@@ -74,7 +75,8 @@ async def send(
         client: the Temporal client.
         pool: the database, for the audit record of a refusal.
         user: who acts (the Update's id is theirs: two callers' keys never collide).
-        proposal: the proposal acted on, already loaded (a dependency answered 404 otherwise).
+        proposal: the proposal acted on; one Temporal does not know is looked up in the read
+            model: :class:`NotFound` (404) when it has none, else refused as finished (409).
         update: the workflow Update, e.g. ``ProposalWorkflow.isg_vote``.
         arg: its input, e.g. ``IsgVoteInput``.
         key: the caller's ``Idempotency-Key`` (or a web form's id): the same key is the same
@@ -99,6 +101,8 @@ async def send(
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
+        if not await proposals.exists(pool, proposal.id):
+            raise NotFound("proposal", proposal.id) from None  # not a refusal: nothing to record
         finished = "the proposal's workflow has finished; nothing more can change"
         problem = Problem.from_refusal(ErrorType.closed, finished)
     log.info("refused %s on proposal %s: %s", action, proposal.id, problem.detail, extra={"proposal_id": proposal.id})

@@ -129,7 +129,9 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 
 @dataclass(frozen=True, slots=True)
 class ProposalRef:
-    """A proposal the read model has (its workflow was started and recorded it)."""
+    """A proposal a request names: one the read model has (:func:`find_proposal`), or, for an
+    action, the target of an Update, which finds the proposal's workflow or answers 404
+    (:func:`api.actions.send`)."""
 
     id: str
 
@@ -237,10 +239,13 @@ async def load_request(request_id: str, db: Db, caller: CurrentUser) -> RequestR
 
 
 def proposal_action(model: type[BodyT]) -> Callable[..., Awaitable[ProposalAction[BodyT]]]:
-    """A dependency answering :class:`ProposalAction`: the body as ``model``, then the proposal."""
+    """A dependency answering :class:`ProposalAction`: the body as ``model``, and the proposal
+    named in the path, not looked up: the action's Update finds its workflow, and only when
+    Temporal knows no such workflow does :func:`api.actions.send` ask the read model (404, or 409
+    for a proposal whose workflow is gone). A read of the read model less on every action."""
 
-    async def dependency(proposal_id: str, body: BodyT, db: Db, caller: CurrentUser) -> ProposalAction[BodyT]:
-        return ProposalAction(body, await find_proposal(db, proposal_id))
+    async def dependency(proposal_id: str, body: BodyT, caller: CurrentUser) -> ProposalAction[BodyT]:
+        return ProposalAction(body, ProposalRef(proposal_id))
 
     # FastAPI reads the body's model from the annotation; ``BodyT`` is the type checker's name for it.
     dependency.__annotations__["body"] = model

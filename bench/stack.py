@@ -224,11 +224,14 @@ class CpuMeter:
         }
 
 
-def start_api(env: dict[str, str], log: Path, timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
-    """Another `ilea api` process with these settings (beside the stack's own environment's
-    defaults) on a free port; returns once its /readyz answers 200 (a worker polls its queue)."""
+def start_api(
+    env: dict[str, str], log: Path, timeout: float = 60, command: tuple[str, list[str]] = ("cli", ["api"])
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Another `ilea api` process (or ``python -m`` another ``command``: an A/B baseline) with
+    these settings (beside the stack's own environment's defaults) on a free port; returns once
+    its /readyz answers 200 (a worker polls its queue)."""
     port = free_port()
-    proc = start_process("cli", ["api"], {**env, "ILEA_API_PORT": str(port)}, log)
+    proc = start_process(*command, {**env, "ILEA_API_PORT": str(port)}, log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:

@@ -26,6 +26,9 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``ten-round-trips`` (``projection``): the projection writes a statement per part, about ten
   round trips per action (:mod:`bench.projection_baseline`), instead of five.
 
+A side named ``api:<baseline>`` is today's worker with an API that has one change put back
+(:mod:`bench.api_baseline`): ``api:looked-up-first`` (experiment ``lookup``).
+
 Every side runs with its own empty ``PYTHONPYCACHEPREFIX``, so no side finds bytecode that
 another run left behind.
 """
@@ -81,6 +84,7 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "sandbox": (("the SDK's sandbox instance", "stock-sandbox"), ("quick sandbox instance", TODAY)),
     "passthrough": (("pure modules re-imported per run", "reimported"), ("pure modules passed through", TODAY)),
     "patches": (("a patch id per change", "five-patches"), ("one patch id for the five", TODAY)),
+    "lookup": (("proposal looked up first", "api:looked-up-first"), ("looked up on NOT_FOUND only", TODAY)),
     "projection": (("a statement per part", "ten-round-trips"), ("five round trips", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
@@ -104,10 +108,12 @@ def start(
         "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="pycache-", dir=state),
         "PYTHONDONTWRITEBYTECODE": "1",  # as on the machines here and in the image
     }
-    module, args = ("cli", ["worker"]) if side == TODAY else ("bench.variants", [side])
+    api_side = side.startswith("api:")
+    module, args = ("cli", ["worker"]) if side == TODAY or api_side else ("bench.variants", [side])
     worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
     try:
-        api, base = stack.start_api(env, state / f"variant-{name}-api.log")
+        api_command = ("bench.variants", [side]) if api_side else ("cli", ["api"])
+        api, base = stack.start_api(env, state / f"variant-{name}-api.log", command=api_command)
     except BaseException:
         stack.stop_process(worker)
         raise
@@ -124,6 +130,13 @@ def main() -> None:
     from bench import baselines
 
     baseline = sys.argv[1]
+    if baseline.startswith("api:"):
+        from bench import api_baseline
+        from cli.main import api
+
+        api_baseline.apply(baseline.removeprefix("api:"))
+        api()
+        return
     if baseline not in BASELINES:
         raise SystemExit(f"unknown baseline {baseline!r}: one of {', '.join(BASELINES)}")
     if baseline == "recompiled":

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from api import actions
 from api.app import create_app
 from api.idempotency import fingerprint
+from ilea.db import proposals
 from ilea.domain import ROLE_AGENCIES, Agency, Role
 from ilea.messages import ErrorType
 from ilea.settings import Settings
@@ -231,3 +232,37 @@ async def test_coordinators_see_and_change_only_their_own_agency(
     doj = auth("coord-doj", "DOJ", "agency_coordinator")
     r = await api.patch(f"/v1/instructors/{doj_instructor}", json={"active": False}, headers=doj)
     assert r.status_code == 200 and r.json()["active"] is False, r.text
+
+
+async def test_an_action_looks_its_proposal_up_only_when_temporal_does_not_know_it(
+    api: httpx.AsyncClient, auth: TokenFor, settings: Settings, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Update finds the proposal's workflow or answers NOT_FOUND: a proposal Temporal knows
+    costs no read of the read model before it; one it does not know is looked up then. A
+    proposal that never existed is 404 from the JSON API and the web forms alike (the page's
+    own lookup), with nothing recorded in any audit trail."""
+    r = await api.post(
+        "/v1/proposals", json=fields().model_dump(mode="json"), headers=auth("po-1", "STATE", "program_officer")
+    )
+    pid = r.json()["id"]
+    looked: list[str] = []
+    exists = proposals.exists
+
+    async def counted(db: asyncpg.Pool, proposal_id: str) -> bool:
+        looked.append(proposal_id)
+        return await exists(db, proposal_id)
+
+    monkeypatch.setattr(proposals, "exists", counted)
+    r = await api.post(
+        f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth("d", "DHS", "isg_member")
+    )
+    assert r.status_code == 200 and looked == [], (r.text, looked)
+    r = await api.post("/v1/proposals/nope/isg-votes", json={"vote": "concur"}, headers=auth("d", "DHS", "isg_member"))
+    assert (r.status_code, r.json()["detail"], looked) == (404, "no proposal nope", ["nope"]), r.text
+    events = await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id = $1", pid)
+    sign_in(api, settings, "isg-doj", "DOJ", "isg_member")
+    page = await api.get(f"/ui/proposals/{pid}")
+    r = await api.post("/ui/proposals/nope/vote", data={"csrf_token": csrf_of(page.text), "vote": "concur"})
+    assert r.status_code == 404, r.status_code
+    assert await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id <> $1", pid) == 0
+    assert await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id = $1", pid) == events
