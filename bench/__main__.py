@@ -70,6 +70,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         + " (output bench-results/ab.json unless --out)",
     )
     p.add_argument("--ab-rounds", type=int, default=2, help="ABBA rounds per experiment: 2 = A B B A (default)")
+    p.add_argument(
+        "--ab-together",
+        action="store_true",
+        help="run each experiment's variants at the same time instead of in turns (worker and API changes)",
+    )
     p.add_argument("--ab-n", type=int, default=None, help="lifecycles per variant per round (default 100; quick 10)")
     p.add_argument("--out", type=Path, default=None, help="bench-results/latest.json (or ab.json with --ab)")
     p.add_argument("--no-chart", dest="chart", action="store_false", help="do not write the SVG chart")
@@ -325,7 +330,10 @@ async def run_ab(
                     await lifecycle.run_load(base, 4, 4, days.take(4), tokens, args.client)  # warm-up
                     roles = {"worker": started[0].pid, "api": started[1].pid}
                     pair.append(ab.Variant(label, _load(base, tokens, args.client), roles))
-                out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+                if args.ab_together:
+                    out[name] = await ab.side_by_side(pair, args.ab_rounds, args.ab_n, args.c, days.take, log)
+                else:
+                    out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
                 out[name]["history_per_lifecycle"] = {
                     v.name: await floor.history_stats(client, f"proposal-{v.last_id}") for v in pair if v.last_id
                 }

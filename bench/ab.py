@@ -8,6 +8,7 @@ The figures worth reading are the ratios B/A; each round's figures are kept to s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,48 @@ async def interleave(
         "rounds": rounds,
         "n_per_round": n,
         "concurrency": concurrency,
+        "variants": {v.name: v.summary() for v in variants},
+    }
+    if len(variants) == 2:
+        out["ratio_b_to_a"] = ratios(out["variants"][variants[0].name], out["variants"][variants[1].name])
+    return out
+
+
+async def side_by_side(
+    variants: Sequence[Variant],
+    rounds: int,
+    n: int,
+    concurrency: int,
+    next_day: Callable[[int], int],
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run the variants at the same time, ``rounds`` times, each N lifecycles at ``concurrency``.
+
+    On a machine whose speed drifts by a tenth within minutes (issue 17: an A/A control of the
+    turn-taking :func:`interleave` moved the service's CPU x0.92), the variants meet the same
+    machine only when they run together. Each variant's own processes (its worker and API) are
+    metered alone; the shared ones (Temporal, PostgreSQL) serve both at once and are not split,
+    so this compares worker and API changes only (``service`` is their sum here).
+    """
+    for r in range(rounds):
+        log(f"  round {r + 1}/{rounds}: {' and '.join(v.name for v in variants)} together (N={n} C={concurrency} each)")
+        meters = [CpuMeter(v.pids) for v in variants]
+        for m in meters:
+            m.start()
+
+        async def one(v: Variant, meter: CpuMeter, first_day: int) -> None:
+            result = await v.load(n, concurrency, first_day)
+            used = meter.stop()["cpu_seconds"]
+            assert isinstance(used, dict)
+            # the load generator and the machine are shared too: not this variant's
+            v.add(result, {k: x for k, x in used.items() if k in v.pids})
+
+        await asyncio.gather(*(one(v, m, next_day(n)) for v, m in zip(variants, meters, strict=True)))
+    out: dict[str, Any] = {
+        "rounds": rounds,
+        "n_per_round": n,
+        "concurrency": concurrency,
+        "side_by_side": True,
         "variants": {v.name: v.summary() for v in variants},
     }
     if len(variants) == 2:

@@ -114,7 +114,8 @@ def ab_table(r: dict[str, Any]) -> str:
         f"load avg {env['loadavg_at_start'][0]} -> {env.get('loadavg_at_end', ['?'])[0]}",
     ]
     for name, x in r["ab"].items():
-        lines += ["", f"{name}: {x['rounds']} ABBA rounds of N={x['n_per_round']} C={x['concurrency']} per variant"]
+        how = "rounds side by side (worker and API only)" if x.get("side_by_side") else "ABBA rounds"
+        lines += ["", f"{name}: {x['rounds']} {how} of N={x['n_per_round']} C={x['concurrency']} per variant"]
         for vname, v in x["variants"].items():
             per = v["cpu_ms_per_lifecycle"]
             lines.append(
