@@ -44,7 +44,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run N=100,200,400 (default on, off with --quick)",
     )
     p.add_argument("--growth-n", default="100,400", help="the N of the growth runs (the smallest runs twice)")
-    p.add_argument("--headline-rounds", type=int, default=2, help="system and floor take turns: 2 = S F F S, N/2 each")
+    p.add_argument("--headline-rounds", type=int, default=2, help="turns of system and floor, N each: 2 = S F F S")
     p.add_argument("--read-rows", type=int, default=None, help="read-model proposals (default 100000; quick 5000)")
     p.add_argument("--read-requests", type=int, default=None, help="requests per read query (default 200; quick 50)")
     p.add_argument(
@@ -136,6 +136,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"mode": mode, "client": args.client, "environment": environment()}
     results["parameters"] = {
         "n": args.n,
+        "headline_rounds": args.headline_rounds,
         "c": args.c,
         "growth": args.growth,
         "growth_n": args.growth_n,
@@ -168,16 +169,20 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 results["ab"] = await run_ab(args, stack, pids, pg, tokens, days)
                 return results
 
-            # System and floor take turns (ABBA, N/rounds lifecycles each time), so that both
-            # see the same machine: on a shared one, two runs minutes apart differ a lot.
+            # System and floor take turns (ABBA), so that both see the same machine: on a shared
+            # one, two runs minutes apart differ a lot. Each turn is a whole run of N at C (the
+            # goal's size): parts of N/rounds left one or two lifecycles per client, so the
+            # ramp at the start (C submissions at once) and the stragglers at the end weighed
+            # as much as the steady state in between.
             log(f"headline: N={args.n} C={args.c}, system ({args.client} client) and floor in turns")
             rss.reset()
             system = lifecycle.LoadResult(n=0, concurrency=args.c)
             bare = floor.FloorResult(n=0, concurrency=args.c)
             cpu_of: dict[str, dict[str, Any] | None] = {"system": None, "floor": None}
-            for r, n in enumerate(parts(args.n, args.headline_rounds)):
+            n = args.n
+            for r in range(args.headline_rounds):
                 for side in ("system", "floor") if r % 2 == 0 else ("floor", "system"):
-                    log(f"  part {r + 1}/{args.headline_rounds}: {side} N={n}")
+                    log(f"  turn {r + 1}/{args.headline_rounds}: {side} N={n}")
                     cpu.start()
                     if side == "system":
                         system.merge(await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client))
@@ -262,11 +267,6 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
         code = await asyncio.to_thread(stackmod.stop, stack)
         results.setdefault("stack", {})["exit_code"] = code
     return results
-
-
-def parts(n: int, k: int) -> list[int]:
-    """n split into k parts as equal as they go (the last ones larger)."""
-    return [n // k + (1 if i >= k - n % k else 0) for i in range(k)]
 
 
 async def run_growth(

@@ -40,9 +40,12 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
     r = json.loads(out.read_text())
     assert r["mode"] == "quick"
 
+    # each side's turns are whole runs of N (S F F S): 2 x 20 lifecycles each
+    total = r["parameters"]["n"] * r["parameters"]["headline_rounds"]
+    assert (r["parameters"]["n"], total) == (20, 40)
     life = r["lifecycle"]
-    assert life["completed"] == life["n"] == 20 and life["failed"] == 0
-    assert life["verified_scheduled"] == 20
+    assert life["completed"] == life["n"] == total and life["failed"] == 0
+    assert life["verified_scheduled"] == total
     assert life["lifecycles_per_s"] > 0 and life["actions_per_s"] > 0
     for endpoint in (
         "POST /v1/proposals",
@@ -52,11 +55,11 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
         "POST instructor-requests/accept",
     ):
         assert life["latency"][endpoint]["p50_ms"] > 0, endpoint
-    assert life["latency"]["POST isg-votes"]["count"] == 4 * 20
-    assert life["latency"]["POST instructor-requests/accept"]["count"] == 3 * 20
+    assert life["latency"]["POST isg-votes"]["count"] == 4 * total
+    assert life["latency"]["POST instructor-requests/accept"]["count"] == 3 * total
 
     floor = r["floor"]
-    assert floor["completed"] == 20 and floor["failed"] == 0 and floor["lifecycles_per_s"] > 0
+    assert floor["completed"] == total and floor["failed"] == 0 and floor["lifecycles_per_s"] > 0
     assert floor["updates_per_lifecycle"] == 12
     assert r["headline"]["ratio_system_to_floor"] > 0
 
