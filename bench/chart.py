@@ -221,9 +221,11 @@ def render(r: dict[str, Any]) -> str:
         svg.text(70, svg.y, f"{g['goal']}: {g['measured']}", size=11)
     life, fl = r["lifecycle"], r["floor"]
     ratio = r["headline"]["ratio_system_to_floor"]
+    turns = r.get("parameters", {}).get("headline_rounds")  # each a whole run of N (older results: N in all)
+    size = f"N={r['parameters']['n']} x {turns} turns" if turns else f"N={life['n']}"
     panel(
         svg,
-        f"Lifecycles/s, N={life['n']} C={life['concurrency']}: system ÷ floor = {ratio:.2f}",
+        f"Lifecycles/s, {size}, C={life['concurrency']}: system ÷ floor = {ratio:.2f}",
         [
             Row(
                 "system (HTTP, the whole product)",
@@ -244,12 +246,13 @@ def render(r: dict[str, Any]) -> str:
         rows = []
         for side in ("system", "floor"):
             procs = [k for k in COLOURS if k in cpu[side]]
+            service, total = cpu[side].get("service", cpu[side]["total"]), cpu[side]["total"]
             rows.append(
                 Row(
                     f"{side}",
                     [Segment(cpu[side][k], COLOURS[k]) for k in procs],
-                    f"{cpu[side].get('service', cpu[side]['total']):.0f} ms service, "
-                    f"{cpu[side]['total']:.0f} with load generator",
+                    # short: the figure must fit the room right of the longest bar (VALUE_W)
+                    f"{service:.0f} ms (+{total - service:.0f} load gen.)",
                 )
             )
         legend = [(NAMES[k], COLOURS[k]) for k in COLOURS if k != "floor_worker"]
