@@ -266,3 +266,13 @@ async def test_an_action_looks_its_proposal_up_only_when_temporal_does_not_know_
     assert r.status_code == 404, r.status_code
     assert await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id <> $1", pid) == 0
     assert await pool.fetchval("SELECT count(*) FROM audit_events WHERE proposal_id = $1", pid) == events
+
+
+async def test_an_action_on_an_id_no_proposal_could_have_is_404(api: httpx.AsyncClient, auth: TokenFor) -> None:
+    """An id Temporal refuses outright (longer than a workflow id may be) is answered like any
+    other unknown proposal, not as a failure of Temporal."""
+    for pid in ("x" * 2000, "%20", "a%2Fb"):
+        r = await api.post(
+            f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth("d", "DHS", "isg_member")
+        )
+        assert r.status_code == 404, (pid[:20], r.status_code, r.text[:300])
