@@ -52,6 +52,11 @@ class Entry:
     sentence: str
     action: str
 
+    @property
+    def clause(self) -> str:
+        """The sentence without its full stop, for quoting inside another sentence."""
+        return self.sentence.removesuffix(".")
+
 
 def _who(event: Mapping[str, Any], names: Mapping[str, str]) -> str:
     actor = str(event.get("actor") or "")

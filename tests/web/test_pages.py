@@ -558,6 +558,8 @@ async def test_auditor_verifies_the_trail_exports_it_and_a_scheduled_course_goes
     sign_in(api, settings, "aud", "STATE", "auditor")
     page = await api.get(f"/ui/proposals/{pid}/verify")
     assert page.status_code == 200 and "The trail is intact" in page.text
+    # the newest event's sentence in brackets, inside the summary's own sentence: one full stop
+    assert re.search(r"the newest at [^<]+ \([^<]+[^.]\)\.</p>", page.text), page.text
     csv = await api.get(f"/ui/proposals/{pid}/trail.csv")
     assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
     rows = csv.text.strip().splitlines()
