@@ -105,6 +105,13 @@ def pages_of(ids: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
     }  # fmt: skip
 
 
+#: Tags (a stage, Overdue, a count) drawn over more than one line: two half-boxes, not one tag.
+BROKEN_TAGS = (
+    "() => [...document.querySelectorAll('.usa-tag')].filter(t => t.getClientRects().length > 1)"
+    ".map(t => t.textContent.trim())"
+)
+
+
 async def test_every_page_for_every_role_at_both_widths_passes_axe(
     api: httpx.AsyncClient, auth: TokenFor, pool: asyncpg.Pool, served: str, browser: Browser
 ) -> None:
@@ -130,6 +137,8 @@ async def test_every_page_for_every_role_at_both_widths_passes_axe(
                         problems[f"{user} {path} @{width}"] = found
                     if width == WIDTHS["phone"]:
                         assert await overflow(page) <= 0, f"{user} {path} scrolls sideways at {width} px"
+                    broken = await page.evaluate(BROKEN_TAGS)
+                    assert broken == [], f"{user} {path} at {width} px: tags over two lines {broken}"
                     if name not in shot:  # each page once per width, as the first role to use it sees it
                         await shoot(page, f"{name}-{label}")
                         shot.add(name)
