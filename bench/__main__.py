@@ -180,15 +180,22 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
             bare = floor.FloorResult(n=0, concurrency=args.c)
             cpu_of: dict[str, dict[str, Any] | None] = {"system": None, "floor": None}
             n = args.n
+            # each round's lifecycles/s, system and floor: how far one round's ratio is from another's
+            per_round: list[dict[str, float]] = []
             for r in range(args.headline_rounds):
+                per_round.append({})
                 for side in ("system", "floor") if r % 2 == 0 else ("floor", "system"):
                     log(f"  turn {r + 1}/{args.headline_rounds}: {side} N={n}")
                     cpu.start()
+                    one: lifecycle.LoadResult | floor.FloorResult
                     if side == "system":
-                        system.merge(await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client))
+                        one = await lifecycle.run_load(stack.api, n, args.c, days.take(n), tokens, args.client)
+                        system.merge(one)
                     else:
-                        bare.merge(await floor.run_floor(client, queue, n, args.c))
+                        one = await floor.run_floor(client, queue, n, args.c)
+                        bare.merge(one)
                     cpu_of[side] = stackmod.add_cpu(cpu_of[side], cpu.stop())
+                    per_round[-1][side] = one.completed / one.seconds if one.seconds else 0.0
             results["lifecycle"] = {**system.as_dict(), "rss_peak_mb": _r(rss.peak), "cpu": cpu_of["system"]}
             results["floor"] = {**bare.as_dict(), "cpu": cpu_of["floor"]}
             results["history_per_lifecycle"] = {
@@ -201,6 +208,7 @@ async def run(args: argparse.Namespace, state: Path) -> dict[str, Any]:
                 "system_lifecycles_per_s": results["lifecycle"]["lifecycles_per_s"],
                 "floor_lifecycles_per_s": f,
                 "ratio_system_to_floor": round(results["lifecycle"]["lifecycles_per_s"] / f, 4) if f else 0.0,
+                "round_ratios": [round(x["system"] / x["floor"], 3) if x["floor"] else 0.0 for x in per_round],
             }
 
             rate = round(results["lifecycle"]["lifecycles_per_s"] * args.paced_share, 3)

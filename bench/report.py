@@ -37,7 +37,9 @@ def table(r: dict[str, Any]) -> str:
         f"  {'floor':<9}{fl['n']:>5}{fl['concurrency']:>5}{fl['lifecycles_per_s']:>9.2f}{fl['actions_per_s']:>11.1f}"
         f"{fl['failed']:>8}  {fl['seconds']:.1f}"
     )
-    lines.append(f"  headline ratio system/floor = {r['headline']['ratio_system_to_floor']:.3f}")
+    rounds = r["headline"].get("round_ratios")
+    each = f" (each round: {', '.join(f'{x:.3f}' for x in rounds)})" if rounds else ""
+    lines.append(f"  headline ratio system/floor = {r['headline']['ratio_system_to_floor']:.3f}{each}")
     for name, x in (("headline", r["lifecycle"]), ("floor", fl)):
         if "cpu" in x:
             busy = x["cpu"]["cores_busy"]

@@ -62,6 +62,13 @@ def test_quick_mode_reports_every_section(tmp_path: Path) -> None:
     assert floor["completed"] == total and floor["failed"] == 0 and floor["lifecycles_per_s"] > 0
     assert floor["updates_per_lifecycle"] == 12
     assert r["headline"]["ratio_system_to_floor"] > 0
+    # one ratio per round of turns, each from that round's own two runs
+    rounds = r["headline"]["round_ratios"]
+    assert len(rounds) == r["parameters"]["headline_rounds"] and all(x > 0 for x in rounds)
+    # the whole run's ratio is the rounds' mediant (each turn is N lifecycles): between the two
+    whole = r["headline"]["ratio_system_to_floor"]
+    assert min(rounds) - 0.001 <= whole <= max(rounds) + 0.001, (whole, rounds)
+    assert "(each round: " in run.stdout
 
     assert r["client"] == "raw"
     cpu = r["cpu_ms_per_lifecycle"]
