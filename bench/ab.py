@@ -97,10 +97,16 @@ async def interleave(
             used = meter.stop()["cpu_seconds"]
             assert isinstance(used, dict)
             v.add(result, used)
+    return _outcome(variants, rounds, n, concurrency)
+
+
+def _outcome(variants: Sequence[Variant], rounds: int, n: int, concurrency: int, **how: Any) -> dict[str, Any]:
+    """The experiment's figures: each variant's sums, and with two, the ratios of B to A."""
     out: dict[str, Any] = {
         "rounds": rounds,
         "n_per_round": n,
         "concurrency": concurrency,
+        **how,
         "variants": {v.name: v.summary() for v in variants},
     }
     if len(variants) == 2:
@@ -138,16 +144,7 @@ async def side_by_side(
             v.add(result, {k: x for k, x in used.items() if k in v.pids})
 
         await asyncio.gather(*(one(v, m, next_day(n)) for v, m in zip(variants, meters, strict=True)))
-    out: dict[str, Any] = {
-        "rounds": rounds,
-        "n_per_round": n,
-        "concurrency": concurrency,
-        "side_by_side": True,
-        "variants": {v.name: v.summary() for v in variants},
-    }
-    if len(variants) == 2:
-        out["ratio_b_to_a"] = ratios(out["variants"][variants[0].name], out["variants"][variants[1].name])
-    return out
+    return _outcome(variants, rounds, n, concurrency, side_by_side=True)
 
 
 def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

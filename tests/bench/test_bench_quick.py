@@ -123,3 +123,21 @@ def test_ab_client_experiment_interleaves_both_clients(tmp_path: Path) -> None:
         3,
     )
     assert "B/A" in run.stdout
+
+
+@pytest.mark.timeout(900)
+def test_ab_together_runs_both_sides_at_once_and_meters_each_alone(tmp_path: Path) -> None:
+    """--ab-together: both variants in every round at the same time, each side's own worker and
+    API metered (not the shared Temporal and PostgreSQL, nor the load generator)."""
+    out = tmp_path / "ab.json"
+    run = bench(out, "--ab", "aa", "--ab-together")
+    x = json.loads(out.read_text())["ab"]["aa"]
+    assert x["side_by_side"] is True and x["rounds"] == 2 and len(x["variants"]) == 2
+    for v in x["variants"].values():
+        assert v["completed"] == 2 * x["n_per_round"] and v["failed"] == 0
+        assert set(v["cpu_ms_per_lifecycle"]) == {"worker", "api"}
+        assert all(ms > 0 for ms in v["cpu_ms_per_lifecycle"].values())
+        # (each figure rounded to 0.1 ms on its own)
+        assert abs(v["service_cpu_ms_per_lifecycle"] - sum(v["cpu_ms_per_lifecycle"].values())) <= 0.2
+    assert set(x["ratio_b_to_a"]["cpu_ms_per_lifecycle"]) == {"worker", "api"}
+    assert "rounds side by side (worker and API only)" in run.stdout
