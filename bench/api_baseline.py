@@ -4,6 +4,8 @@ import.
 
 - ``api:looked-up-first`` (experiment ``lookup``): every action on a proposal reads the read
   model first, to answer 404 before sending its Update (one more database round trip per action).
+- ``api:gc-default`` (with the worker's ``gc-default``, experiment ``gc``): the cyclic garbage
+  collector as CPython sets it, nothing frozen at start.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from api import deps
 from api.deps import BodyT, CurrentUser, Db, ProposalAction, find_proposal
 
 #: the API's baselines, by name
-API_BASELINES = ("looked-up-first",)
+API_BASELINES = ("looked-up-first", "gc-default")
 
 
 def looked_up_first(model: type[BodyT]) -> Callable[..., Awaitable[ProposalAction[BodyT]]]:
@@ -30,4 +32,9 @@ def looked_up_first(model: type[BodyT]) -> Callable[..., Awaitable[ProposalActio
 def apply(baseline: str) -> None:
     if baseline not in API_BASELINES:
         raise SystemExit(f"unknown API baseline {baseline!r}: one of {', '.join(API_BASELINES)}")
+    if baseline == "gc-default":
+        from ilea import loop
+
+        loop.tune_gc = lambda: None  # cli.main.api imports it when it runs
+        return
     deps.proposal_action = looked_up_first

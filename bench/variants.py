@@ -24,7 +24,9 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``five-patches`` (``patches``): each change asks its own ``workflow.patched`` id, as
   proposals recorded before ``PATCH_EDITION_2`` do;
 - ``ten-round-trips`` (``projection``): the projection writes a statement per part, about ten
-  round trips per action (:mod:`bench.projection_baseline`), instead of five.
+  round trips per action (:mod:`bench.projection_baseline`), instead of five;
+- ``gc-default`` (``gc``): the cyclic garbage collector as CPython sets it, nothing frozen at
+  start (``ilea.loop.tune_gc`` not called), in the worker and the API.
 
 A side named ``api:<baseline>`` is today's worker with an API that has one change put back
 (:mod:`bench.api_baseline`): ``api:looked-up-first`` (experiment ``lookup``).
@@ -74,7 +76,10 @@ BASELINES = (
     "reimported",
     "five-patches",
     "ten-round-trips",
+    "gc-default",
 )
+#: baselines put back in the API process as well as the worker's (:mod:`bench.api_baseline`)
+BOTH_PROCESSES = ("gc-default",)
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
@@ -86,6 +91,7 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "patches": (("a patch id per change", "five-patches"), ("one patch id for the five", TODAY)),
     "lookup": (("proposal looked up first", "api:looked-up-first"), ("looked up on NOT_FOUND only", TODAY)),
     "projection": (("a statement per part", "ten-round-trips"), ("five round trips", TODAY)),
+    "gc": (("CPython's collector thresholds", "gc-default"), ("frozen at start, fewer collections", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -112,7 +118,12 @@ def start(
     module, args = ("cli", ["worker"]) if side == TODAY or api_side else ("bench.variants", [side])
     worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
     try:
-        api_command = ("bench.variants", [side]) if api_side else ("cli", ["api"])
+        if api_side:
+            api_command = ("bench.variants", [side])
+        elif side in BOTH_PROCESSES:  # the API takes the same baseline as the worker
+            api_command = ("bench.variants", [f"api:{side}"])
+        else:
+            api_command = ("cli", ["api"])
         api, base = stack.start_api(env, state / f"variant-{name}-api.log", command=api_command)
     except BaseException:
         stack.stop_process(worker)
@@ -153,6 +164,10 @@ def main() -> None:
         from ilea.db import proposals
 
         proposals.project = project_statement_by_statement  # what the projection activity calls
+        worker.main()
+        return
+    if baseline == "gc-default":
+        worker.tune_gc = lambda: None  # CPython's thresholds, nothing frozen
         worker.main()
         return
     if baseline == "stock-sandbox":

@@ -161,11 +161,14 @@ def api() -> None:
 
     from api.app import create_app
     from ilea.logs import setup_logging
+    from ilea.loop import tune_gc
 
     settings = load_settings()
     setup_logging(settings)
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
