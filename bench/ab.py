@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.lifecycle import LoadResult
-from bench.stack import CpuMeter
+from bench.stack import CpuMeter, RssSampler
 from bench.stats import Latencies
 
 #: A variant's load: (n, concurrency, first course day) → the result.
@@ -22,6 +22,8 @@ Load = Callable[[int, int, int], Awaitable[LoadResult]]
 
 #: What counts as the service (the load generator is the benchmark's own process).
 SERVICES = ("temporal", "worker", "api", "postgres")
+#: A variant's own processes whose memory is sampled while it runs (the rest may be shared).
+OWN = ("worker", "api")
 
 
 @dataclass
@@ -38,8 +40,16 @@ class Variant:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     #: a proposal this variant took through (its history is one lifecycle's)
     last_id: str | None = None
+    #: the highest resident set size of each of its own processes while it ran (MiB)
+    rss_peak_mb: dict[str, float] = field(default_factory=dict)
 
-    def add(self, result: LoadResult, cpu_seconds: dict[str, float]) -> None:
+    def rss(self) -> RssSampler:
+        """A sampler of this variant's own processes (:data:`OWN`), to run while its load does."""
+        return RssSampler({k: pid for k, pid in self.pids.items() if k in OWN})
+
+    def add(self, result: LoadResult, cpu_seconds: dict[str, float], rss_peak_mb: dict[str, float]) -> None:
+        for k, mb in rss_peak_mb.items():
+            self.rss_peak_mb[k] = max(self.rss_peak_mb.get(k, 0.0), round(mb, 1))
         self.last_id = result.ids[-1] if result.ids else self.last_id
         self.completed += result.completed
         self.failed += result.failed
@@ -68,6 +78,7 @@ class Variant:
             "lifecycles_per_s": round(self.completed / self.seconds, 3) if self.seconds else 0.0,
             "cpu_ms_per_lifecycle": per,
             "service_cpu_ms_per_lifecycle": round(sum(self.cpu.get(k, 0.0) for k in SERVICES) * 1000 / n, 1),
+            "rss_peak_mb": dict(sorted(self.rss_peak_mb.items())),
             "latency": self.latencies.summary(),
             "rounds": self.rounds,
         }
@@ -93,10 +104,11 @@ async def interleave(
             log(f"  round {r + 1}/{rounds}: {v.name} (N={n} C={concurrency})")
             meter = CpuMeter({**shared_pids, **v.pids})
             meter.start()
-            result = await v.load(n, concurrency, next_day(n))
+            with v.rss() as rss:
+                result = await v.load(n, concurrency, next_day(n))
             used = meter.stop()["cpu_seconds"]
             assert isinstance(used, dict)
-            v.add(result, used)
+            v.add(result, used, rss.peak)
     return _outcome(variants, rounds, n, concurrency)
 
 
@@ -137,11 +149,12 @@ async def side_by_side(
             m.start()
 
         async def one(v: Variant, meter: CpuMeter, first_day: int) -> None:
-            result = await v.load(n, concurrency, first_day)
+            with v.rss() as rss:
+                result = await v.load(n, concurrency, first_day)
             used = meter.stop()["cpu_seconds"]
             assert isinstance(used, dict)
             # the load generator and the machine are shared too: not this variant's
-            v.add(result, {k: x for k, x in used.items() if k in v.pids})
+            v.add(result, {k: x for k, x in used.items() if k in v.pids}, rss.peak)
 
         await asyncio.gather(*(one(v, m, next_day(n)) for v, m in zip(variants, meters, strict=True)))
     return _outcome(variants, rounds, n, concurrency, side_by_side=True)
@@ -154,8 +167,10 @@ def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         return round(x / y, 3) if y else None
 
     ca, cb = a["cpu_ms_per_lifecycle"], b["cpu_ms_per_lifecycle"]
+    ra, rb = a.get("rss_peak_mb", {}), b.get("rss_peak_mb", {})
     return {
         "lifecycles_per_s": div(b["lifecycles_per_s"], a["lifecycles_per_s"]),
+        "rss_peak_mb": {k: div(rb[k], ra[k]) for k in ra if k in rb},
         "service_cpu_ms_per_lifecycle": div(b["service_cpu_ms_per_lifecycle"], a["service_cpu_ms_per_lifecycle"]),
         "cpu_ms_per_lifecycle": {k: div(cb.get(k, 0.0), ca[k]) for k in ca if k in cb},
     }

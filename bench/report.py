@@ -124,11 +124,13 @@ def ab_table(r: dict[str, Any]) -> str:
                 f"  {vname:<22}{v['lifecycles_per_s']:6.2f} life/s  service {v['service_cpu_ms_per_lifecycle']:5.0f} ms"
                 f"  failed {v['failed']}  "
                 + ", ".join(f"{k} {ms:.0f}" for k, ms in per.items() if k != "machine_total")
+                + "".join(f"; {k} peak {mb:.0f} MiB" for k, mb in v.get("rss_peak_mb", {}).items())
             )
         if "ratio_b_to_a" in x:
             q = x["ratio_b_to_a"]
             lines.append(
                 f"  B/A: lifecycles/s {q['lifecycles_per_s']}, service CPU {q['service_cpu_ms_per_lifecycle']}, "
                 + ", ".join(f"{k} {v}" for k, v in q["cpu_ms_per_lifecycle"].items() if k != "machine_total")
+                + "".join(f"; {k} peak RSS {v}" for k, v in q.get("rss_peak_mb", {}).items())
             )
     return "\n".join(lines)

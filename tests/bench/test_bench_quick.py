@@ -139,5 +139,9 @@ def test_ab_together_runs_both_sides_at_once_and_meters_each_alone(tmp_path: Pat
         assert all(ms > 0 for ms in v["cpu_ms_per_lifecycle"].values())
         # (each figure rounded to 0.1 ms on its own)
         assert abs(v["service_cpu_ms_per_lifecycle"] - sum(v["cpu_ms_per_lifecycle"].values())) <= 0.2
+        # each side's own processes' memory while it ran (a worker or API holding the app is over 50 MiB)
+        assert set(v["rss_peak_mb"]) == {"worker", "api"} and all(mb > 50 for mb in v["rss_peak_mb"].values())
     assert set(x["ratio_b_to_a"]["cpu_ms_per_lifecycle"]) == {"worker", "api"}
+    assert set(x["ratio_b_to_a"]["rss_peak_mb"]) == {"worker", "api"}
+    assert "worker peak" in run.stdout and "peak RSS" in run.stdout
     assert "rounds side by side (worker and API only)" in run.stdout
