@@ -67,6 +67,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--ab",
         help="instead of the goal run: these A/B experiments, comma-separated, from "
         + ", ".join(AB_EXPERIMENTS)
+        + ", or ref:<commit> (that commit's worker and API against today's)"
         + " (output bench-results/ab.json unless --out)",
     )
     p.add_argument("--ab-rounds", type=int, default=2, help="ABBA rounds per experiment: 2 = A B B A (default)")
@@ -89,9 +90,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     a.paced_n = a.paced_n or (10 if a.quick else 60)
     a.ab_n = a.ab_n or (10 if a.quick else 100)
     a.ab = [x.strip() for x in a.ab.split(",") if x.strip()] if a.ab else []
-    unknown = [x for x in a.ab if x not in AB_EXPERIMENTS]
+    unknown = [x for x in a.ab if x not in AB_EXPERIMENTS and not x.startswith(variants.REF)]
     if unknown:
         p.error(f"unknown A/B experiment(s): {', '.join(unknown)}")
+    bad_refs = [x for x in a.ab if x.startswith(variants.REF) and not variants.commit_of(x.removeprefix(variants.REF))]
+    if bad_refs:
+        p.error(f"these name no commit of this repository: {', '.join(bad_refs)}")
     a.out = a.out or Path("bench-results/ab.json" if a.ab else "bench-results/latest.json")
     return a
 
@@ -324,7 +328,7 @@ async def run_ab(
             # A, a baseline (today's worker with one change put back: bench/variants.py); B, today's.
             # aa: today's twice (how far two such pairs differ with no change at all). Each on its
             # own fresh worker and API.
-            sides = variants.EXPERIMENTS[name]
+            sides = variants.sides(name)
             client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
             await variants.register_legacy_attribute(client)
             pair, procs = [], []
@@ -342,6 +346,8 @@ async def run_ab(
                     out[name] = await ab.side_by_side(pair, args.ab_rounds, args.ab_n, args.c, days.take, log)
                 else:
                     out[name] = await ab.interleave(pair, shared, args.ab_rounds, args.ab_n, args.c, days.take, log)
+                if name.startswith(variants.REF):
+                    out[name]["commit"] = variants.commit_of(name.removeprefix(variants.REF))
                 out[name]["history_per_lifecycle"] = {
                     v.name: await floor.history_stats(client, f"proposal-{v.last_id}") for v in pair if v.last_id
                 }

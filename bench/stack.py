@@ -21,6 +21,8 @@ from ilea.devstack import free_port
 
 #: The roles `ilea dev` starts as `python -m cli <role>`.
 ROLES = ("worker", "api")
+#: the project's root, where the processes of the stack run from
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -225,13 +227,17 @@ class CpuMeter:
 
 
 def start_api(
-    env: dict[str, str], log: Path, timeout: float = 60, command: tuple[str, list[str]] = ("cli", ["api"])
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 60,
+    command: tuple[str, list[str]] = ("cli", ["api"]),
+    root: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Another `ilea api` process (or ``python -m`` another ``command``: an A/B baseline) with
-    these settings (beside the stack's own environment's defaults) on a free port; returns once
-    its /readyz answers 200 (a worker polls its queue)."""
+    """Another `ilea api` process (or ``python -m`` another ``command``: an A/B baseline; from
+    another ``root``: an earlier commit) with these settings (beside the stack's own environment's
+    defaults) on a free port; returns once its /readyz answers 200 (a worker polls its queue)."""
     port = free_port()
-    proc = start_process(*command, {**env, "ILEA_API_PORT": str(port)}, log)
+    proc = start_process(*command, {**env, "ILEA_API_PORT": str(port)}, log, root)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:
@@ -246,13 +252,16 @@ def start_api(
         time.sleep(0.2)
 
 
-def start_process(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m module *args`` from the project root, with these settings over a clean environment."""
+def start_process(
+    module: str, args: list[str], env: dict[str, str], log: Path, root: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``python -m module *args`` from the project root (or another tree of the project: its
+    modules come first on the path), with these settings over a clean environment."""
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env={**clean_env(), **env},
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=root or ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

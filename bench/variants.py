@@ -28,6 +28,13 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``gc-default`` (``gc``): the cyclic garbage collector as CPython sets it, nothing frozen at
   start (``ilea.loop.tune_gc`` not called), in the worker and the API.
 
+A side named ``ref:<commit>`` (experiment ``ref:<commit>``, e.g. ``ref:HEAD~1``) is the worker
+and the API of another commit: its tree, exported with ``git archive`` into the run's state
+directory, is where both processes run from, so its modules come before today's on the path
+(they share the virtual environment, the database as today's migrations left it, and the
+Temporal server). It measures any change of the worker or the API against the commit before it
+with no baseline written by hand; the earlier commit must work on today's schema.
+
 A side named ``api:<baseline>`` is today's worker with an API that has one change put back
 (:mod:`bench.api_baseline`): ``api:looked-up-first`` (experiment ``lookup``).
 
@@ -96,17 +103,61 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 }
 
 
+#: an experiment's name that measures today's against another commit: ``ref:<commit>``
+REF = "ref:"
+
+
+def sides(experiment: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """An experiment's (A, B) as (label, side): :data:`EXPERIMENTS`, or ``ref:<commit>``."""
+    if experiment.startswith(REF):
+        return (f"at {experiment.removeprefix(REF)}", experiment), ("today's", TODAY)
+    return EXPERIMENTS[experiment]
+
+
+def commit_of(ref: str) -> str | None:
+    """The commit ``ref`` names in this repository (None if it names none)."""
+    import subprocess
+
+    from bench.stack import ROOT
+
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    """The project's files at commit ``ref``, exported under ``into`` (git archive)."""
+    import subprocess
+    import tarfile
+
+    from bench.stack import ROOT
+
+    commit = commit_of(ref)
+    if commit is None:
+        raise ValueError(f"{ref!r} names no commit of this repository")
+    tree = into / f"tree-{commit[:12]}"
+    if not tree.exists():
+        archive = into / f"tree-{commit[:12]}.tar"
+        subprocess.run(["git", "archive", "--output", str(archive), commit], cwd=ROOT, check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tree, filter="data")
+        archive.unlink()
+    return tree
+
+
 def start(
     database_url: str, temporal: str, task_queue: str, state: Path, *, side: str, label: str
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
     """A worker (``side``: a baseline of :data:`BASELINES` or today's) and an API on their own task
     queue, in fresh processes so that neither side starts with a fuller workflow cache or an older
     heap than the other. Returns them and the API's base URL."""
+    import re
     import tempfile
 
     from bench import stack
 
-    name = label.replace(" ", "-").replace("'", "").replace(",", "")
+    name = re.sub(r"[^A-Za-z0-9_.~-]+", "-", label).strip("-")
     env = {
         "ILEA_DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": temporal,
@@ -115,8 +166,10 @@ def start(
         "PYTHONDONTWRITEBYTECODE": "1",  # as on the machines here and in the image
     }
     api_side = side.startswith("api:")
-    module, args = ("cli", ["worker"]) if side == TODAY or api_side else ("bench.variants", [side])
-    worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log")
+    root = export_tree(side.removeprefix(REF), state) if side.startswith(REF) else None
+    plain = side == TODAY or api_side or root is not None
+    module, args = ("cli", ["worker"]) if plain else ("bench.variants", [side])
+    worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log", root)
     try:
         if api_side:
             api_command = ("bench.variants", [side])
@@ -124,7 +177,7 @@ def start(
             api_command = ("bench.variants", [f"api:{side}"])
         else:
             api_command = ("cli", ["api"])
-        api, base = stack.start_api(env, state / f"variant-{name}-api.log", command=api_command)
+        api, base = stack.start_api(env, state / f"variant-{name}-api.log", command=api_command, root=root)
     except BaseException:
         stack.stop_process(worker)
         raise

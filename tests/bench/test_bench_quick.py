@@ -145,3 +145,52 @@ def test_ab_together_runs_both_sides_at_once_and_meters_each_alone(tmp_path: Pat
     assert set(x["ratio_b_to_a"]["rss_peak_mb"]) == {"worker", "api"}
     assert "worker peak" in run.stdout and "peak RSS" in run.stdout
     assert "rounds side by side (worker and API only)" in run.stdout
+
+
+@pytest.mark.timeout(900)
+def test_ab_against_a_commit_runs_that_commits_worker_and_api(tmp_path: Path) -> None:
+    """--ab ref:<commit>: side A is the worker and API of that commit's tree (here HEAD), side B
+    today's working tree; both take the same load."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = tmp_path / "ab.json"
+    run = bench(out, "--ab", "ref:HEAD", "--ab-together", "--ab-rounds", "1")
+    x = json.loads(out.read_text())["ab"]["ref:HEAD"]
+    assert x["commit"] == head.stdout.strip()
+    assert list(x["variants"]) == ["at HEAD", "today's"]
+    for v in x["variants"].values():
+        assert v["completed"] == x["n_per_round"] and v["failed"] == 0
+        assert all(ms > 0 for ms in v["cpu_ms_per_lifecycle"].values())
+    assert "B/A" in run.stdout
+
+
+def test_ab_against_a_name_that_is_no_commit_is_refused_before_anything_starts() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--ab", "ref:no-such-branch-anywhere"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "name no commit of this repository: ref:no-such-branch-anywhere" in run.stderr
+
+
+def test_a_commits_tree_runs_its_own_modules_not_the_installed_ones(tmp_path: Path) -> None:
+    """What --ab ref:<commit> rests on: a process started from the exported tree (as
+    bench.stack.start_process does, with the tree as its working directory) imports the tree's
+    packages, not the editable install's."""
+    from bench import stack, variants
+
+    tree = variants.export_tree("HEAD", tmp_path)
+    assert (tree / "worker.py").is_file() and (tree / "ilea" / "__init__.py").is_file()
+    where = "import ilea, worker, workflows.proposal as p; print(ilea.__file__, worker.__file__, p.__file__)"
+    seen = subprocess.run(
+        [sys.executable, "-c", where],
+        cwd=tree,
+        env=stack.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert all(Path(f).is_relative_to(tree) for f in seen.stdout.split()), seen.stdout
