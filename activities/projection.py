@@ -22,7 +22,7 @@ class ProjectionActivities:
             applied = await proposals.project(con, inp)
         activity.logger.debug(
             "projected proposal %s v%s (%s)",
-            inp.snapshot.id,
-            inp.snapshot.version,
+            inp.row.id,
+            inp.row.version,
             "applied" if applied else "already there",
         )

@@ -30,7 +30,8 @@ async def project_statement_by_statement(con: asyncpg.Connection, inp: ProjectIn
     Returns:
         True when this call applied the state (False for a repeat).
     """
-    view = inp.snapshot
+    # The whole view, as the activity's input was decoded before the document came as text.
+    view = inp.view()
     async with con.transaction():
         await audit.lock_proposal(con, view.id)
         doc = view.model_dump(mode="json")

@@ -151,11 +151,11 @@ class ProposalWorkflow:
             # The workflow keeps its own record of the audit chain from its first commit on;
             # proposals submitted before it did have none (their histories hold no such marker).
             self._state.chain_kept = self._patched(PATCH_CHAIN_KEPT)
-        project = t.outbox(self._state, now=workflow.now())
+        view, project = t.outbox(self._state, now=workflow.now())
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
-        self._keep_search_attributes(project.snapshot)
+        self._keep_search_attributes(view)
 
     def _keep_search_attributes(self, v: ProposalView) -> None:
         """Upsert the search attributes whose value changed (:func:`views.search_attribute_upserts`)."""

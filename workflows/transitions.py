@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from temporalio import workflow
 
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         InstructorRequestView,
         IsgVoteInput,
         IsgVoteRecord,
+        ProposalView,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -98,7 +99,14 @@ def set_stage(state: ProposalState, stage: Stage, actor: Actor | None, why: str,
     state.stage = stage
 
 
-def outbox(state: ProposalState, *, now: datetime) -> ProjectInput:
+class Outbox(NamedTuple):
+    """A new version: its view (for the workflow's search attributes) and what the projection writes."""
+
+    view: ProposalView
+    project: ProjectInput
+
+
+def outbox(state: ProposalState, *, now: datetime) -> Outbox:
     """A new version: the view, and the audit events and notifications recorded since the last.
 
     The outbox is emptied; each event and notification is keyed by version and position, so a
@@ -115,7 +123,7 @@ def outbox(state: ProposalState, *, now: datetime) -> ProjectInput:
     snapshot = views.view(state)
     events, notes = state.events, state.notes
     state.events, state.notes = [], []
-    return ProjectInput(snapshot=snapshot, events=events, notifications=notes)
+    return Outbox(snapshot, ProjectInput.of(snapshot, events, notes))
 
 
 def chain_after(state: ProposalState) -> tuple[int, str]:

@@ -108,19 +108,17 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
     Returns:
         True when this call applied the state (False for a repeat).
     """
-    view = inp.snapshot
-    # The document as JSON text, straight from pydantic's serializer (the jsonb codec would
-    # build the same text from model_dump's dict, at twice the cost).
-    doc = view.model_dump_json()
-    parties = sorted({p.party for p in view.pending_on})
+    row = inp.row
+    doc = inp.document  # JSON text, as the workflow serialized its view
+    parties = sorted({p.party for p in row.pending_on})
     events = [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events]
     notes = inp.notifications
-    pending = view.pending_on
+    pending = row.pending_on
     async with con.transaction():
-        await audit.lock_proposal(con, view.id)
+        await audit.lock_proposal(con, row.id)
         head = await con.fetchrow(
             _NOTIFY_AND_HEAD,
-            view.id,
+            row.id,
             [e[0] for e in events],
             [n.key for n in notes],
             [n.party for n in notes],
@@ -130,34 +128,34 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             [n.at for n in notes],
             [n.task for n in notes],
         )
-        rows, inserted = audit.chain_rows(view.id, events, head)
+        chained, inserted = audit.chain_rows(row.id, events, head)
         stages = _stage_changes(inserted)
         applied: bool = await con.fetchval(
             _WRITE,
-            view.id,
-            view.title,
-            view.academy.value,
-            view.course_type.value,
-            view.topic.value,
-            view.stage.value,
-            view.start_date,
-            view.end_date,
-            view.overdue,
-            view.submitted_by,
-            view.submitted_at,
-            view.updated_at,
-            view.version,
+            row.id,
+            row.title,
+            row.academy.value,
+            row.course_type.value,
+            row.topic.value,
+            row.stage.value,
+            row.start_date,
+            row.end_date,
+            row.overdue,
+            row.submitted_by,
+            row.submitted_at,
+            row.updated_at,
+            row.version,
             parties,
             sorted({party_agency(p) for p in parties}),
             doc,
-            view.authors or [view.submitted_by],
+            row.authors or [row.submitted_by],
             [x.party for x in pending],
             [x.kind for x in pending],
             [x.request_id for x in pending],
             [x.since for x in pending],
             [x.due for x in pending],
             [x.task for x in pending],
-            *_columns(rows),
+            *_columns(chained),
             [stage for stage, _ in stages],
             [at for _, at in stages],
         )

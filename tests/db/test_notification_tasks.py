@@ -19,7 +19,7 @@ pytestmark = pytest.mark.db
 
 async def commit(pool: asyncpg.Pool, state: ProposalState, days: int) -> None:
     async with pool.acquire() as con:
-        await proposals.project(con, transitions.outbox(state, now=later(days)))
+        await proposals.project(con, transitions.outbox(state, now=later(days)).project)
 
 
 async def open_actions(pool: asyncpg.Pool, pid: str) -> list[str]:

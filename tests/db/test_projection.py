@@ -33,9 +33,9 @@ async def counts(pool: asyncpg.Pool, pid: str) -> dict[str, int]:
 
 async def test_a_projection_run_twice_writes_each_row_once(pool: asyncpg.Pool) -> None:
     state = submitted()
-    first = transitions.outbox(state, now=later(0))
+    first = transitions.outbox(state, now=later(0)).project
     vote(state, Agency.DHS, IsgVote.concur, at=later(1))
-    second = transitions.outbox(state, now=later(1))
+    second = transitions.outbox(state, now=later(1)).project
     async with pool.acquire() as con:
         assert await proposals.project(con, first) is True
         assert await proposals.project(con, second) is True
@@ -60,25 +60,25 @@ def lifecycle() -> list[ProjectInput]:
     slot accepted), each at its own time."""
     ids = Ids()
     state = submitted()
-    out = [transitions.outbox(state, now=later(0))]
+    out = [transitions.outbox(state, now=later(0)).project]
     for day, seat in enumerate(ISG_SEATS, start=1):
         vote(state, seat, at=later(day))
-        out.append(transitions.outbox(state, now=later(day)))
+        out.append(transitions.outbox(state, now=later(day)).project)
     for day, agency in enumerate((Agency.TREASURY, Agency.DHS, Agency.DOJ), start=6):
         inp = BoardPositionInput(actor=board(agency), position=BoardPosition.concur)
         transitions.take_position(state, inp, now=later(day))
-        out.append(transitions.outbox(state, now=later(day)))
+        out.append(transitions.outbox(state, now=later(day)).project)
     decision = BoardDecisionInput(actor=CHAIR, decision=BoardDecision.approve, comment="approved")
     transitions.decide(state, decision, now=later(9), new_id=ids)
-    out.append(transitions.outbox(state, now=later(9)))
+    out.append(transitions.outbox(state, now=later(9)).project)
     first = state.staffing.requests[0]
     decline = DeclineInput(actor=coordinator(first.agency), request_id=first.id, reason="nobody free")
     transitions.decline(state, decline, first, now=later(10), new_id=ids)
-    out.append(transitions.outbox(state, now=later(10)))
+    out.append(transitions.outbox(state, now=later(10)).project)
     for day, r in enumerate([r for r in state.staffing.requests if r.status is RequestStatus.open], start=11):
         accept = AcceptInput(actor=coordinator(r.agency), request_id=r.id, instructor_id=INSTRUCTOR)
         transitions.accepted(state, accept, r, InstructorRef(id=INSTRUCTOR, name="Dana"), now=later(day))
-        out.append(transitions.outbox(state, now=later(day)))
+        out.append(transitions.outbox(state, now=later(day)).project)
     assert state.stage is Stage.scheduled
     return out
 
@@ -132,7 +132,7 @@ async def test_the_projection_writes_the_rows_it_wrote_a_statement_at_a_time(
                 for step, inp in enumerate(order):
                     assert await proposals.project(today, inp) == await project_statement_by_statement(old, inp)
                     written, expected = await rows(pool), await rows(before)
-                    assert written == expected, f"after outbox {step} (version {inp.snapshot.version})"
+                    assert written == expected, f"after outbox {step} (version {inp.row.version})"
                     seen = {t: max(seen.get(t, 0), len(v)) for t, v in expected.items()}
         finally:
             await before.close()
@@ -160,5 +160,5 @@ async def test_a_projection_takes_five_round_trips(pool: asyncpg.Pool) -> None:
                 await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
                 assert len(sent) - before == 5, sent[before:]
     assert len(sent) == 5 * len(outboxes)
-    biggest = max(outboxes, key=lambda o: len(o.events) + len(o.notifications) + len(o.snapshot.instructor_requests))
-    assert len(biggest.events) > 1 and biggest.notifications and biggest.snapshot.instructor_requests
+    biggest = max(outboxes, key=lambda o: len(o.events) + len(o.notifications) + len(o.view().instructor_requests))
+    assert len(biggest.events) > 1 and biggest.notifications and biggest.view().instructor_requests

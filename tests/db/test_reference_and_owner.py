@@ -31,7 +31,7 @@ def view(submitted_at: datetime, version: int = 1, **doc: object) -> ProposalVie
 
 async def project(pool: asyncpg.Pool, v: ProposalView) -> dict[str, object]:
     async with pool.acquire() as con:
-        await proposals.project(con, ProjectInput(snapshot=v))
+        await proposals.project(con, ProjectInput.of(v))
     doc = await proposals.get(pool, v.id)
     assert doc is not None
     return doc

@@ -5,14 +5,19 @@ functions inside the workflow.
 
 from __future__ import annotations
 
+import typing
 from datetime import date
 
+from pydantic import BaseModel
+
+from ilea.activity_io import ProjectInput, ProposalRow
 from ilea.domain import Agency, BoardDecision, IsgVote, RequestStatus, Stage
 from ilea.messages import (
     AcceptInput,
     BoardDecisionInput,
     InstructorRef,
     IsgVoteInput,
+    ProposalView,
     ReleaseInput,
     RetargetInput,
     RevisionInput,
@@ -181,11 +186,29 @@ def test_a_retargeted_slot_goes_to_the_chosen_agency() -> None:
 def test_the_outbox_keys_each_entry_by_version_and_empties() -> None:
     state = submitted()
     n_events, n_notes = len(state.events), len(state.notes)
-    project = transitions.outbox(state, now=later(1))
+    view, project = transitions.outbox(state, now=later(1))
     assert state.version == 1 and state.updated_at == later(1)
     assert [e.key for e in project.events] == [f"1.{i}" for i in range(n_events)]
     assert [n.key for n in project.notifications] == [f"1.{i}" for i in range(n_notes)]
-    assert (project.snapshot.version, project.snapshot.updated_at) == (1, later(1))
+    assert (view.version, view.updated_at) == (1, later(1))
+    # the document is the view as text; the row is the view's fields of the same names
+    assert project.view() == view and project.row.model_dump() == view.model_dump(include=set(ProposalRow.model_fields))
     assert state.events == [] and state.notes == []
-    assert [e.key for e in transitions.outbox(state, now=later(2)).events] == []
+    assert [e.key for e in transitions.outbox(state, now=later(2)).project.events] == []
     assert state.version == 2
+
+
+def test_the_projection_decodes_the_rows_fields_not_the_whole_view() -> None:
+    """The view travels to the projection as JSON text (its document): the activity's input
+    holds no ProposalView to validate field by field and serialize back (issue 17)."""
+
+    def models(model: type[BaseModel]) -> set[type[BaseModel]]:
+        found = {model}
+        for f in model.model_fields.values():
+            for t in (f.annotation, *typing.get_args(f.annotation)):
+                if isinstance(t, type) and issubclass(t, BaseModel) and t not in found:
+                    found |= models(t)
+        return found
+
+    assert ProposalView not in models(ProjectInput)
+    assert ProjectInput.model_fields["document"].annotation is str
