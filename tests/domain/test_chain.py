@@ -23,7 +23,8 @@ def test_utc_text_is_the_text_every_stored_chain_was_hashed_with(at: datetime) -
 
 
 def test_utc_text_keeps_every_microsecond_and_the_zeros() -> None:
-    assert utc_text(datetime(2026, 12, 2, 5, 4, 3, tzinfo=timezone(timedelta(hours=-5)))) == "2026-12-02T10:04:03.000000Z"
+    eastern = timezone(timedelta(hours=-5))
+    assert utc_text(datetime(2026, 12, 2, 5, 4, 3, tzinfo=eastern)) == "2026-12-02T10:04:03.000000Z"
     assert utc_text(datetime(2027, 1, 1, 0, 0, 0, 7, tzinfo=UTC)) == "2027-01-01T00:00:00.000007Z"
 
 
