@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, TemporalError
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         InstructorRef,
         InstructorRequestView,
         IsgVoteInput,
+        ProposalView,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -90,17 +91,26 @@ def refusing_the_unexpected() -> Iterator[None]:
         ) from None
 
 
-def attempt(
-    state: ProposalState, inp: I, action: Action[I, R], now: datetime, new_id: NewId
-) -> tuple[ProposalState, InstructorRequestView | None]:
-    """The state after the action, and the request to show: computed on a copy, so ``state`` is
-    untouched whether it succeeds or is refused."""
+class Attempted(NamedTuple):
+    """An action applied to a copy of the state (:func:`attempt`)."""
+
+    state: ProposalState
+    #: the instructor request to show in the answer, if any
+    shown: InstructorRequestView | None
+    #: the view of ``state`` as rehearsed, before the commit gives it its version and time
+    #: (:func:`workflows.transitions.outbox` takes it instead of computing it again)
+    view: ProposalView
+
+
+def attempt(state: ProposalState, inp: I, action: Action[I, R], now: datetime, new_id: NewId) -> Attempted:
+    """The state after the action, the request to show and the view: computed on a copy, so
+    ``state`` is untouched whether it succeeds or is refused."""
     with refusing_the_unexpected():
         draft = state.draft()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, new_id)
-        rehearse(draft)
-    return draft, shown
+        view = rehearse(draft)
+    return Attempted(draft, shown, view)
 
 
 def judged(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> R:
@@ -115,10 +125,16 @@ class Rehearsal:
 
     draft: ProposalState
     shown: InstructorRequestView | None
+    #: the view of the copy as rehearsed (:attr:`Attempted.view`)
+    view: ProposalView
     #: the copy is what :func:`attempt` would make of the same state, input and time: no
     #: deadline had come (the handler's own deadlines do nothing either), and no id was drawn
     #: (the validator's are placeholders; the handler's come from the workflow's random sequence)
     as_attempted: bool
+
+    def attempted(self) -> Attempted:
+        """The copy as the handler's :func:`attempt` would have made it (when :attr:`as_attempted`)."""
+        return Attempted(self.draft, self.shown, self.view)
 
 
 def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> Rehearsal:
@@ -133,17 +149,19 @@ def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -
         ids = Placeholders()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, ids)
-        rehearse(draft)
-    return Rehearsal(draft, shown, as_attempted=not due and ids.drawn == 0)
+        view = rehearse(draft)
+    return Rehearsal(draft, shown, view, as_attempted=not due and ids.drawn == 0)
 
 
-def rehearse(state: ProposalState) -> None:
-    """Compute what the commit and the main loop will compute from the state (nothing is kept):
-    whatever would fail there fails here, while the action can still be refused."""
+def rehearse(state: ProposalState) -> ProposalView:
+    """Compute what the commit and the main loop will compute from the state: whatever would
+    fail there fails here, while the action can still be refused. Returns the view, which the
+    commit takes (with its version and time) instead of computing it again."""
     view = views.view(state)
     views.search_attributes(view)
     deadlines.next_due(state)
     t.chain_after(state)
+    return view
 
 
 class Placeholders:

@@ -145,13 +145,16 @@ class ProposalWorkflow:
 
     # --- what takes an activity -------------------------------------------------------------
 
-    async def _commit(self) -> None:
-        """Write the new state, its audit events and notifications; keep search attributes current."""
+    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
+        """Write the new state, its audit events and notifications; keep search attributes current.
+
+        ``rehearsed``: the view an action's attempt (or rehearsal) computed of this state, if
+        nothing changed it since (:func:`transitions.outbox`)."""
         if self._state.version == 0:
             # The workflow keeps its own record of the audit chain from its first commit on;
             # proposals submitted before it did have none (their histories hold no such marker).
             self._state.chain_kept = self._patched(PATCH_CHAIN_KEPT)
-        view, project = t.outbox(self._state, now=workflow.now())
+        view, project = t.outbox(self._state, now=workflow.now(), rehearsed=rehearsed)
         await workflow.execute_local_activity_method(
             ProjectionActivities.project, project, start_to_close_timeout=TIMEOUT, retry_policy=RETRY
         )
@@ -216,8 +219,8 @@ class ProposalWorkflow:
             await self._deadlines_first()
             now = workflow.now()
             rehearsed = self._rehearsals.result(kept, self._state, inp, action, now)
-            self._state, shown = rehearsed or actions.attempt(self._state, inp, action, now, self._new_id)
-            await self._commit()
+            self._state, shown, view = rehearsed or actions.attempt(self._state, inp, action, now, self._new_id)
+            await self._commit(view)
             return views.action_result(self._state, inp, shown)
 
     def _validate(self, inp: I, action: actions.Action[I, Any]) -> None:
@@ -301,11 +304,11 @@ class ProposalWorkflow:
         """
         async with self._lock:
             await self._deadlines_first()
-            withdrawn, _ = actions.attempt(self._state, inp, actions.WITHDRAW, workflow.now(), self._new_id)
+            withdrawn, _, view = actions.attempt(self._state, inp, actions.WITHDRAW, workflow.now(), self._new_id)
             if withdrawn.staffing.started:
                 await self._release_bookings(None, f"withdrawn: {inp.reason}")
             self._state = withdrawn
-            await self._commit()
+            await self._commit(view)
             return views.action_result(self._state, inp)
 
     @withdraw.validator
@@ -341,11 +344,11 @@ class ProposalWorkflow:
             booked = await self._book(t.booking(self._state, r, inp.instructor_id))
             try:
                 accepting = actions.accepting(booked.instructor)
-                self._state, shown = actions.attempt(self._state, inp, accepting, workflow.now(), self._new_id)
+                self._state, shown, view = actions.attempt(self._state, inp, accepting, workflow.now(), self._new_id)
             except ApplicationError:
                 await self._release_bookings(r.id, "the acceptance could not be recorded")  # compensation
                 raise
-            await self._commit()
+            await self._commit(view)
             return views.action_result(self._state, inp, shown)
 
     @accept_request.validator
@@ -376,11 +379,11 @@ class ProposalWorkflow:
             await self._deadlines_first()
             # Rehearsed first (placeholder ids), so a release the state cannot take is refused
             # before the booking is let go; then applied as of the time the roster answers.
-            _, r = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), actions.placeholder_ids())
+            r = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), actions.placeholder_ids()).shown
             assert r is not None
             await self._release_bookings(r.id, inp.reason)
-            self._state, shown = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), self._new_id)
-            await self._commit()
+            self._state, shown, view = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), self._new_id)
+            await self._commit(view)
             return views.action_result(self._state, inp, shown)
 
     @release_request.validator

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
-    from ilea.messages import ActionInput, InstructorRequestView
-    from workflows.actions import Action, Rehearsal
+    from ilea.messages import ActionInput
+    from workflows.actions import Action, Attempted, Rehearsal
     from workflows.state import ProposalState
 
 
@@ -106,9 +106,9 @@ class Rehearsals:
 
     def result(
         self, kept: Kept | None, state: ProposalState, inp: ActionInput, action: Action[Any, Any], now: datetime
-    ) -> tuple[ProposalState, InstructorRequestView | None] | None:
-        """Called on the handler's turn: the rehearsal's state and answer if it is what the
-        handler's attempt would compute now, else None."""
+    ) -> Attempted | None:
+        """Called on the handler's turn: the rehearsal's state, answer and view if it is what
+        the handler's attempt would compute now, else None."""
         if (
             kept is None
             or self._turns.taken != kept.turn + 1
@@ -119,7 +119,7 @@ class Rehearsals:
             or inp != kept.inp
         ):
             return None
-        return kept.rehearsal.draft, kept.rehearsal.shown
+        return kept.rehearsal.attempted()
 
     def __len__(self) -> int:
         return len(self._kept)

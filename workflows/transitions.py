@@ -106,11 +106,16 @@ class Outbox(NamedTuple):
     project: ProjectInput
 
 
-def outbox(state: ProposalState, *, now: datetime) -> Outbox:
+def outbox(state: ProposalState, *, now: datetime, rehearsed: ProposalView | None = None) -> Outbox:
     """A new version: the view, and the audit events and notifications recorded since the last.
 
     The outbox is emptied; each event and notification is keyed by version and position, so a
     projection that runs twice writes each once.
+
+    ``rehearsed``: the view an action's rehearsal computed of this very state (unchanged since,
+    :attr:`workflows.actions.Attempted.view`); it is taken with this version and time instead of
+    being computed again. Of what this function changes the view shows only those two (tests/
+    workflows/test_transitions.py compares both ways over a whole lifecycle).
     """
     state.version += 1
     state.updated_at = now
@@ -120,7 +125,10 @@ def outbox(state: ProposalState, *, now: datetime) -> Outbox:
         n.key = f"{state.version}.{i}"
     if state.chain_kept:
         state.chain_events, state.chain_head = chain_after(state)
-    snapshot = views.view(state)
+    if rehearsed is None:
+        snapshot = views.view(state)
+    else:
+        snapshot = rehearsed.model_copy(update={"version": state.version, "updated_at": state.updated_at})
     events, notes = state.events, state.notes
     state.events, state.notes = [], []
     return Outbox(snapshot, ProjectInput.of(snapshot, events, notes))

@@ -8,7 +8,9 @@ Wednesday 29 September 2027. No federal holiday falls in the ISG round; Juneteen
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ilea.domain import ISG_SEATS, Agency, BoardDecision, IsgVote, Topic
 from ilea.messages import BoardDecisionInput, InstructorNeed, IsgVoteInput, ProposalInput, RuleConfig
@@ -86,3 +88,22 @@ def staffing(
 
 def later(days: int) -> datetime:
     return SUBMITTED + timedelta(days=days)
+
+
+def dump(state: ProposalState) -> dict[str, Any]:
+    """Every field's value, the staffing's requests included (to compare two states by value)."""
+
+    def plain(v: Any) -> Any:
+        if hasattr(v, "model_dump"):
+            return v.model_dump()
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, set):
+            return sorted(v)
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if hasattr(v, "requests"):
+            return [r.model_dump() for r in v.requests]
+        return v
+
+    return {f.name: plain(getattr(state, f.name)) for f in dataclasses.fields(state)}

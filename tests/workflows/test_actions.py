@@ -50,7 +50,7 @@ def test_an_action_that_works_replaces_the_state_with_the_changed_copy() -> None
     state = submitted()
     untouched = copy.deepcopy(state)
     vote = IsgVoteInput(actor=isg(Agency.DHS), vote=IsgVote.concur)
-    changed, _ = actions.attempt(state, vote, actions.ISG_VOTE, SUBMITTED, Ids())
+    changed, _, _ = actions.attempt(state, vote, actions.ISG_VOTE, SUBMITTED, Ids())
     assert [v.agency for v in changed.votes.values()] == [Agency.DHS]
     assert snapshot(state) == snapshot(untouched)
 
@@ -77,7 +77,7 @@ def test_a_revision_to_the_end_of_the_calendar_is_taken_not_overflowed() -> None
         update={"start_date": date.max - timedelta(days=9), "end_date": date.max}
     )
     revision = RevisionInput(actor=PO, proposal=last, comment="much later")
-    changed, _ = actions.attempt(state, revision, actions.REVISE, SUBMITTED, Ids())
+    changed, _, _ = actions.attempt(state, revision, actions.REVISE, SUBMITTED, Ids())
     assert changed.stage is Stage.isg_review
     assert views.view(changed).deadlines.course_ends_at == rules.start_of_day(date.max)
     assert rules.end_of_day(date.max) == rules.start_of_day(date.max)
@@ -100,7 +100,7 @@ def test_the_cutoff_never_moves_earlier() -> None:
                 "msg": f"the cutoff only moves later: it is {default}, and {earlier} is not later",
             }
         ]
-    later, _ = actions.attempt(
+    later, _, _ = actions.attempt(
         state, CutoffInput(actor=PO, cutoff=default + timedelta(days=5)), actions.STAFFING_CUTOFF, SUBMITTED, Ids()
     )
     assert later.cutoff == default + timedelta(days=5)
@@ -126,10 +126,10 @@ def test_a_revision_recomputes_the_default_and_keeps_an_extension_that_fits(
     default = state.cutoff
     if extension:
         extended = CutoffInput(actor=PO, cutoff=default + timedelta(days=extension))
-        state, _ = actions.attempt(state, extended, actions.STAFFING_CUTOFF, SUBMITTED, Ids())
+        state, _, _ = actions.attempt(state, extended, actions.STAFFING_CUTOFF, SUBMITTED, Ids())
     moved = fields(today=SUBMITTED.date(), lead_days=120 + shift)
     revision = RevisionInput(actor=PO, proposal=moved, comment="new dates")
-    revised, _ = actions.attempt(state, revision, actions.REVISE, SUBMITTED, Ids())
+    revised, _, _ = actions.attempt(state, revision, actions.REVISE, SUBMITTED, Ids())
     new_default = moved.start_date - timedelta(days=30)
     assert revised.cutoff == (default + timedelta(days=extension) if expected == "extension" else new_default)
     assert revised.cutoff <= moved.start_date - timedelta(days=7)

@@ -221,7 +221,7 @@ def test_a_withdrawal_at_the_board_is_told_to_the_board_parties_still_to_act() -
     transitions.take_position(state, position, now=SUBMITTED)
     fresh(state)
     withdraw = WithdrawInput(actor=PO2, reason="postponed")
-    withdrawn, _ = actions.attempt(state, withdraw, actions.WITHDRAW, SUBMITTED, Ids())
+    withdrawn = actions.attempt(state, withdraw, actions.WITHDRAW, SUBMITTED, Ids()).state
     assert withdrawn.stage is Stage.withdrawn
     assert sorted(told(withdrawn, "outcome")) == sorted([OWNER, *SEATS, "board:TREASURY", "board:DOJ", "board:chair"])
 

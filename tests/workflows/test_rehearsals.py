@@ -65,10 +65,10 @@ async def test_a_handler_right_after_its_validator_takes_the_rehearsal_which_is_
     kept = rehearsals.take("u1")
     async with turns:
         result = rehearsals.result(kept, state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED)
-    assert result is not None and result[0] is rehearsal.draft
-    attempted, shown = actions.attempt(state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED, Ids())
-    assert outcome(result[0]) == outcome(attempted) and result[1] == shown
-    assert [v.agency for v in result[0].votes.values()] == [Agency.DHS]
+    assert result is not None and result.state is rehearsal.draft
+    attempted, shown, view = actions.attempt(state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED, Ids())
+    assert outcome(result.state) == outcome(attempted) and result.shown == shown and result.view == view
+    assert [v.agency for v in result.state.votes.values()] == [Agency.DHS]
     assert len(rehearsals) == 0  # taken: nothing is kept for long
 
 
@@ -83,10 +83,10 @@ async def test_a_change_between_validator_and_handler_is_not_lost() -> None:
         kept = rehearsals.take("dhs")
         result = rehearsals.result(kept, state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED)
         assert result is not None
-        state = result[0]
+        state = result.state
     async with turns:  # DOJ's: DHS's vote came between, so it attempts again
         assert rehearsals.result(kept_doj, state, DOJ_VOTE, actions.ISG_VOTE, SUBMITTED) is None
-        state, _ = actions.attempt(state, DOJ_VOTE, actions.ISG_VOTE, SUBMITTED, Ids())
+        state = actions.attempt(state, DOJ_VOTE, actions.ISG_VOTE, SUBMITTED, Ids()).state
     assert {v.agency for v in state.votes.values()} == {Agency.DHS, Agency.DOJ}
 
 

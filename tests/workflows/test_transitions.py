@@ -5,16 +5,19 @@ functions inside the workflow.
 
 from __future__ import annotations
 
+import copy
 import typing
 from datetime import date
 
 from pydantic import BaseModel
 
 from ilea.activity_io import ProjectInput, ProposalRow
-from ilea.domain import Agency, BoardDecision, IsgVote, RequestStatus, Stage
+from ilea.domain import Agency, BoardDecision, BoardPosition, IsgVote, RequestStatus, Stage
 from ilea.messages import (
     AcceptInput,
     BoardDecisionInput,
+    BoardPositionInput,
+    DeclineInput,
     InstructorRef,
     IsgVoteInput,
     ProposalView,
@@ -23,9 +26,20 @@ from ilea.messages import (
     RevisionInput,
     RuleConfig,
 )
-from tests.support import CHAIR, PO, PO2, coordinator, fields, isg
-from tests.workflows.states import SUBMITTED, Ids, at_board, changes_requested, later, need, staffing, submitted, vote
-from workflows import transitions
+from tests.support import CHAIR, PO, PO2, board, coordinator, fields, isg
+from tests.workflows.states import (
+    SUBMITTED,
+    Ids,
+    at_board,
+    changes_requested,
+    dump,
+    later,
+    need,
+    staffing,
+    submitted,
+    vote,
+)
+from workflows import actions, transitions
 from workflows.state import ProposalState
 
 
@@ -212,3 +226,44 @@ def test_the_projection_decodes_the_rows_fields_not_the_whole_view() -> None:
 
     assert ProposalView not in models(ProjectInput)
     assert ProjectInput.model_fields["document"].annotation is str
+
+
+def test_an_outbox_from_the_rehearsed_view_is_the_outbox_computed_afresh() -> None:
+    """The commit takes the view its action's rehearsal computed (with the new version and
+    time) instead of computing it again: over a whole lifecycle (the ISG, the Board, requests,
+    a decline to an alternate agency, every slot accepted), both outboxes and the states they
+    leave are equal, so nothing else the outbox changes shows in the view."""
+    ids = Ids()
+    state = submitted()
+    compared = 0
+
+    def commit(day: int) -> None:
+        nonlocal compared
+        fresh, taken = copy.deepcopy(state), copy.deepcopy(state)
+        expected = transitions.outbox(fresh, now=later(day))
+        got = transitions.outbox(taken, now=later(day), rehearsed=actions.rehearse(taken))
+        assert got.view == expected.view and got.project == expected.project, f"day {day}"
+        assert dump(taken) == dump(fresh)
+        transitions.outbox(state, now=later(day))
+        compared += 1
+
+    commit(0)
+    for day, seat in enumerate((Agency.STATE, Agency.TREASURY, Agency.DHS, Agency.DOJ), start=1):
+        vote(state, seat, at=later(day))
+        commit(day)
+    for day, agency in enumerate((Agency.TREASURY, Agency.DHS, Agency.DOJ), start=6):
+        position = BoardPositionInput(actor=board(agency), position=BoardPosition.concur)
+        transitions.take_position(state, position, now=later(day))
+        commit(day)
+    decision = BoardDecisionInput(actor=CHAIR, decision=BoardDecision.approve, comment="ok")
+    transitions.decide(state, decision, now=later(9), new_id=ids)
+    commit(9)
+    first = state.staffing.requests[0]
+    decline = DeclineInput(actor=coordinator(first.agency), request_id=first.id, reason="nobody free")
+    transitions.decline(state, decline, first, now=later(10), new_id=ids)
+    commit(10)
+    for day, r in enumerate([r for r in state.staffing.requests if r.status is RequestStatus.open], start=11):
+        accept = AcceptInput(actor=coordinator(r.agency), request_id=r.id, instructor_id="i-1")
+        transitions.accepted(state, accept, r, InstructorRef(id="i-1", name="Dana"), now=later(day))
+        commit(day)
+    assert state.stage is Stage.scheduled and compared >= 12

@@ -33,7 +33,7 @@ from temporalio.workflow import NondeterminismError
 
 from ilea.db import audit
 from ilea.domain import Agency, BoardDecision, IsgVote, Stage
-from ilea.messages import BoardDecisionInput, IsgVoteInput, ProposalInput, ProposalOutcome, ReadInput
+from ilea.messages import BoardDecisionInput, IsgVoteInput, ProposalInput, ProposalOutcome, ProposalView, ReadInput
 from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
 from tests.workflows.test_replay import FILES, LEGACY, load
@@ -71,13 +71,13 @@ class PatchedProposalWorkflow(ProposalWorkflow):
     async def run(self, inp: ProposalInput) -> ProposalOutcome:
         return await super().run(inp)
 
-    async def _commit(self) -> None:
+    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
         if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             # False (memoized) for a proposal whose Board review opened under the old code.
             if workflow.patched(PATCH_ID):
                 await _brief(self)
-        await super()._commit()
+        await super()._commit(rehearsed)
 
 
 @workflow.defn(name="ProposalWorkflow")
@@ -93,11 +93,11 @@ class UnpatchedProposalWorkflow(ProposalWorkflow):
     async def run(self, inp: ProposalInput) -> ProposalOutcome:
         return await super().run(inp)
 
-    async def _commit(self) -> None:
+    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
         if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             await _brief(self)
-        await super()._commit()
+        await super()._commit(rehearsed)
 
 
 def runner() -> SandboxedWorkflowRunner:
