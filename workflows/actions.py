@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         InstructorRef,
         InstructorRequestView,
         IsgVoteInput,
-        ProposalView,
         ReleaseInput,
         RetargetInput,
         RevisionInput,
@@ -97,9 +96,9 @@ class Attempted(NamedTuple):
     state: ProposalState
     #: the instructor request to show in the answer, if any
     shown: InstructorRequestView | None
-    #: the view of ``state`` as rehearsed, before the commit gives it its version and time
-    #: (:func:`workflows.transitions.outbox` takes it instead of computing it again)
-    view: ProposalView
+    #: what the rehearsal computed of ``state`` (its view and audit chain), which
+    #: :func:`workflows.transitions.outbox` takes instead of computing it again
+    rehearsed: t.Rehearsed
 
 
 def attempt(state: ProposalState, inp: I, action: Action[I, R], now: datetime, new_id: NewId) -> Attempted:
@@ -109,8 +108,8 @@ def attempt(state: ProposalState, inp: I, action: Action[I, R], now: datetime, n
         draft = state.draft()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, new_id)
-        view = rehearse(draft)
-    return Attempted(draft, shown, view)
+        rehearsed = rehearse(draft)
+    return Attempted(draft, shown, rehearsed)
 
 
 def judged(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> R:
@@ -125,8 +124,8 @@ class Rehearsal:
 
     draft: ProposalState
     shown: InstructorRequestView | None
-    #: the view of the copy as rehearsed (:attr:`Attempted.view`)
-    view: ProposalView
+    #: what it computed of the copy (:attr:`Attempted.rehearsed`)
+    rehearsed: t.Rehearsed
     #: the copy is what :func:`attempt` would make of the same state, input and time: no
     #: deadline had come (the handler's own deadlines do nothing either), and no id was drawn
     #: (the validator's are placeholders; the handler's come from the workflow's random sequence)
@@ -134,7 +133,7 @@ class Rehearsal:
 
     def attempted(self) -> Attempted:
         """The copy as the handler's :func:`attempt` would have made it (when :attr:`as_attempted`)."""
-        return Attempted(self.draft, self.shown, self.view)
+        return Attempted(self.draft, self.shown, self.rehearsed)
 
 
 def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -> Rehearsal:
@@ -149,19 +148,18 @@ def dry_run(state: ProposalState, inp: I, action: Action[I, R], now: datetime) -
         ids = Placeholders()
         found = action.check(draft, inp, now)
         shown = action.change(draft, inp, found, now, ids)
-        view = rehearse(draft)
-    return Rehearsal(draft, shown, view, as_attempted=not due and ids.drawn == 0)
+        rehearsed = rehearse(draft)
+    return Rehearsal(draft, shown, rehearsed, as_attempted=not due and ids.drawn == 0)
 
 
-def rehearse(state: ProposalState) -> ProposalView:
+def rehearse(state: ProposalState) -> t.Rehearsed:
     """Compute what the commit and the main loop will compute from the state: whatever would
-    fail there fails here, while the action can still be refused. Returns the view, which the
-    commit takes (with its version and time) instead of computing it again."""
+    fail there fails here, while the action can still be refused. Returns the view and the
+    audit chain, which the commit of the next version takes instead of computing them again."""
     view = views.view(state)
     views.search_attributes(view)
     deadlines.next_due(state)
-    t.chain_after(state)
-    return view
+    return t.Rehearsed(view, t.chain_after(state, version=state.version + 1))
 
 
 class Placeholders:

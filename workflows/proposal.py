@@ -145,11 +145,11 @@ class ProposalWorkflow:
 
     # --- what takes an activity -------------------------------------------------------------
 
-    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
+    async def _commit(self, rehearsed: t.Rehearsed | None = None) -> None:
         """Write the new state, its audit events and notifications; keep search attributes current.
 
-        ``rehearsed``: the view an action's attempt (or rehearsal) computed of this state, if
-        nothing changed it since (:func:`transitions.outbox`)."""
+        ``rehearsed``: what an action's attempt (or rehearsal) computed of this state (its view
+        and audit chain), if nothing changed it since (:func:`transitions.outbox`)."""
         if self._state.version == 0:
             # The workflow keeps its own record of the audit chain from its first commit on;
             # proposals submitted before it did have none (their histories hold no such marker).
@@ -218,9 +218,9 @@ class ProposalWorkflow:
         async with self._lock:
             await self._deadlines_first()
             now = workflow.now()
-            rehearsed = self._rehearsals.result(kept, self._state, inp, action, now)
-            self._state, shown, view = rehearsed or actions.attempt(self._state, inp, action, now, self._new_id)
-            await self._commit(view)
+            taken = self._rehearsals.result(kept, self._state, inp, action, now)
+            self._state, shown, rehearsed = taken or actions.attempt(self._state, inp, action, now, self._new_id)
+            await self._commit(rehearsed)
             return views.action_result(self._state, inp, shown)
 
     def _validate(self, inp: I, action: actions.Action[I, Any]) -> None:
@@ -304,11 +304,11 @@ class ProposalWorkflow:
         """
         async with self._lock:
             await self._deadlines_first()
-            withdrawn, _, view = actions.attempt(self._state, inp, actions.WITHDRAW, workflow.now(), self._new_id)
+            withdrawn, _, rehearsed = actions.attempt(self._state, inp, actions.WITHDRAW, workflow.now(), self._new_id)
             if withdrawn.staffing.started:
                 await self._release_bookings(None, f"withdrawn: {inp.reason}")
             self._state = withdrawn
-            await self._commit(view)
+            await self._commit(rehearsed)
             return views.action_result(self._state, inp)
 
     @withdraw.validator
@@ -344,11 +344,12 @@ class ProposalWorkflow:
             booked = await self._book(t.booking(self._state, r, inp.instructor_id))
             try:
                 accepting = actions.accepting(booked.instructor)
-                self._state, shown, view = actions.attempt(self._state, inp, accepting, workflow.now(), self._new_id)
+                now = workflow.now()  # (the booking took an activity: a later workflow task)
+                self._state, shown, rehearsed = actions.attempt(self._state, inp, accepting, now, self._new_id)
             except ApplicationError:
                 await self._release_bookings(r.id, "the acceptance could not be recorded")  # compensation
                 raise
-            await self._commit(view)
+            await self._commit(rehearsed)
             return views.action_result(self._state, inp, shown)
 
     @accept_request.validator
@@ -382,8 +383,9 @@ class ProposalWorkflow:
             r = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), actions.placeholder_ids()).shown
             assert r is not None
             await self._release_bookings(r.id, inp.reason)
-            self._state, shown, view = actions.attempt(self._state, inp, actions.RELEASE, workflow.now(), self._new_id)
-            await self._commit(view)
+            now = workflow.now()  # (as of the time the roster answered)
+            self._state, shown, rehearsed = actions.attempt(self._state, inp, actions.RELEASE, now, self._new_id)
+            await self._commit(rehearsed)
             return views.action_result(self._state, inp, shown)
 
     @release_request.validator

@@ -99,6 +99,16 @@ def set_stage(state: ProposalState, stage: Stage, actor: Actor | None, why: str,
     state.stage = stage
 
 
+class Rehearsed(NamedTuple):
+    """What an action's rehearsal computed of the state it left, for the commit to take
+    (:func:`outbox`) instead of computing it again."""
+
+    #: the view, but for the version and time the commit gives the state
+    view: ProposalView
+    #: the workflow's audit chain after the waiting events, keyed as the commit will key them
+    chain: tuple[int, str]
+
+
 class Outbox(NamedTuple):
     """A new version: its view (for the workflow's search attributes) and what the projection writes."""
 
@@ -106,16 +116,17 @@ class Outbox(NamedTuple):
     project: ProjectInput
 
 
-def outbox(state: ProposalState, *, now: datetime, rehearsed: ProposalView | None = None) -> Outbox:
+def outbox(state: ProposalState, *, now: datetime, rehearsed: Rehearsed | None = None) -> Outbox:
     """A new version: the view, and the audit events and notifications recorded since the last.
 
     The outbox is emptied; each event and notification is keyed by version and position, so a
     projection that runs twice writes each once.
 
-    ``rehearsed``: the view an action's rehearsal computed of this very state (unchanged since,
-    :attr:`workflows.actions.Attempted.view`); it is taken with this version and time instead of
-    being computed again. Of what this function changes the view shows only those two (tests/
-    workflows/test_transitions.py compares both ways over a whole lifecycle).
+    ``rehearsed``: what an action's rehearsal computed of this very state (unchanged since,
+    :attr:`workflows.actions.Attempted.rehearsed`): the view, taken with this version and time
+    (of what this function changes the view shows only those two), and the audit chain, whose
+    events it keyed as they are keyed here. tests/workflows/test_transitions.py compares both
+    ways over a whole lifecycle.
     """
     state.version += 1
     state.updated_at = now
@@ -124,20 +135,25 @@ def outbox(state: ProposalState, *, now: datetime, rehearsed: ProposalView | Non
     for i, n in enumerate(state.notes):
         n.key = f"{state.version}.{i}"
     if state.chain_kept:
-        state.chain_events, state.chain_head = chain_after(state)
+        state.chain_events, state.chain_head = chain_after(state) if rehearsed is None else rehearsed.chain
     if rehearsed is None:
         snapshot = views.view(state)
     else:
-        snapshot = rehearsed.model_copy(update={"version": state.version, "updated_at": state.updated_at})
+        snapshot = rehearsed.view.model_copy(update={"version": state.version, "updated_at": state.updated_at})
     events, notes = state.events, state.notes
     state.events, state.notes = [], []
     return Outbox(snapshot, ProjectInput.of(snapshot, events, notes))
 
 
-def chain_after(state: ProposalState) -> tuple[int, str]:
+def chain_after(state: ProposalState, *, version: int | None = None) -> tuple[int, str]:
     """The workflow's record of its audit chain once the events waiting in the outbox (keyed)
-    are written (:mod:`ilea.chain`)."""
-    n, head = chain.workflow_chain((e.model_dump() for e in state.events), state.chain_head)
+    are written (:mod:`ilea.chain`); with ``version``, the events keyed as the commit of that
+    version will key them (:func:`outbox`), before it has."""
+    if version is None:
+        events = (e.model_dump() for e in state.events)
+    else:
+        events = ({**e.model_dump(), "key": f"{version}.{i}"} for i, e in enumerate(state.events))
+    n, head = chain.workflow_chain(events, state.chain_head)
     return state.chain_events + n, head
 
 

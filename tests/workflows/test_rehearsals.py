@@ -66,8 +66,8 @@ async def test_a_handler_right_after_its_validator_takes_the_rehearsal_which_is_
     async with turns:
         result = rehearsals.result(kept, state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED)
     assert result is not None and result.state is rehearsal.draft
-    attempted, shown, view = actions.attempt(state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED, Ids())
-    assert outcome(result.state) == outcome(attempted) and result.shown == shown and result.view == view
+    attempted, shown, rehearsed = actions.attempt(state, DHS_VOTE, actions.ISG_VOTE, SUBMITTED, Ids())
+    assert outcome(result.state) == outcome(attempted) and result.shown == shown and result.rehearsed == rehearsed
     assert [v.agency for v in result.state.votes.values()] == [Agency.DHS]
     assert len(rehearsals) == 0  # taken: nothing is kept for long
 

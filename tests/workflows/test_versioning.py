@@ -33,7 +33,7 @@ from temporalio.workflow import NondeterminismError
 
 from ilea.db import audit
 from ilea.domain import Agency, BoardDecision, IsgVote, Stage
-from ilea.messages import BoardDecisionInput, IsgVoteInput, ProposalInput, ProposalOutcome, ProposalView, ReadInput
+from ilea.messages import BoardDecisionInput, IsgVoteInput, ProposalInput, ProposalOutcome, ReadInput
 from tests.support import CHAIR, fields, isg, start_proposal
 from tests.workflows.make_histories import _settle
 from tests.workflows.test_replay import FILES, LEGACY, load
@@ -71,7 +71,7 @@ class PatchedProposalWorkflow(ProposalWorkflow):
     async def run(self, inp: ProposalInput) -> ProposalOutcome:
         return await super().run(inp)
 
-    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
+    async def _commit(self, rehearsed: transitions.Rehearsed | None = None) -> None:
         if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             # False (memoized) for a proposal whose Board review opened under the old code.
@@ -93,7 +93,7 @@ class UnpatchedProposalWorkflow(ProposalWorkflow):
     async def run(self, inp: ProposalInput) -> ProposalOutcome:
         return await super().run(inp)
 
-    async def _commit(self, rehearsed: ProposalView | None = None) -> None:
+    async def _commit(self, rehearsed: transitions.Rehearsed | None = None) -> None:
         if self._state.stage is Stage.board_review and not self._briefed:
             self._briefed = True
             await _brief(self)
