@@ -93,6 +93,19 @@ async def lock_proposal(con: asyncpg.Connection, proposal_id: str) -> None:
     await con.execute("SELECT pg_advisory_xact_lock(hashtext('proposal:' || $1))", proposal_id)
 
 
+async def begin_locked(con: asyncpg.Connection, proposal_id: str) -> None:
+    """BEGIN and :func:`lock_proposal` in one round trip (a simple query, so the id goes in as
+    a literal). The caller ends the transaction (COMMIT, or ROLLBACK on any error)."""
+    await con.execute(f"BEGIN; SELECT pg_advisory_xact_lock(hashtext('proposal:' || {_literal(proposal_id)}))")
+
+
+def _literal(text: str) -> str:
+    """``text`` as an escaped string constant (E'...': the same whatever standard_conforming_strings says)."""
+    if "\x00" in text:
+        raise ValueError("PostgreSQL text cannot hold NUL")
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 #: The audit keys already recorded among ``$2`` and the chain's last link, in one statement
 #: (:func:`chain_rows` reads its answer); ``{with_}`` is where a caller adds a CTE of its own.
 HEAD = (

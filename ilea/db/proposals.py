@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,10 +101,12 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
     Idempotent: a state older than (or equal to) the stored one changes nothing,
     and events and notifications are keyed.
 
-    Five round trips, however much the state holds: BEGIN, the proposal's lock (the audit
-    chain's appends are serialised by it; taken alone, because under READ COMMITTED a statement
-    sees the rows committed before it started, and one that waited on the lock inside would
-    read a stale head), :data:`_NOTIFY_AND_HEAD`, :data:`_WRITE`, COMMIT.
+    Four round trips, however much the state holds: BEGIN with the proposal's lock (the audit
+    chain's appends are serialised by it; taken before the head is read, because under READ
+    COMMITTED a statement sees the rows committed before it started, and one that waited on the
+    lock inside would read a stale head), :data:`_NOTIFY_AND_HEAD`, :data:`_WRITE`, COMMIT.
+    The transaction is asyncpg's no longer (its BEGIN was a round trip of its own): any error
+    rolls it back here, and a connection released in one is rolled back by the pool.
 
     Returns:
         True when this call applied the state (False for a repeat).
@@ -114,8 +117,8 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
     events = [(e.key, e.at, e.actor, e.agency, e.action, e.detail) for e in inp.events]
     notes = inp.notifications
     pending = row.pending_on
-    async with con.transaction():
-        await audit.lock_proposal(con, row.id)
+    try:
+        await audit.begin_locked(con, row.id)
         head = await con.fetchrow(
             _NOTIFY_AND_HEAD,
             row.id,
@@ -159,6 +162,12 @@ async def project(con: asyncpg.Connection, inp: ProjectInput) -> bool:
             [stage for stage, _ in stages],
             [at for _, at in stages],
         )
+    except BaseException:
+        if not con.is_closed() and con.is_in_transaction():
+            with contextlib.suppress(Exception):  # (a lost connection: the pool discards it)
+                await con.execute("ROLLBACK")
+        raise
+    await con.execute("COMMIT")
     return applied
 
 
