@@ -33,6 +33,7 @@ from ilea.messages import (
     RuleConfig,
 )
 from worker import build_worker
+from workflows import views
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 #: The login the tests' application pool uses: a member of ilea_app, like the real one.
@@ -135,6 +136,7 @@ async def start_proposal(
         ),
         id=workflow_id(pid),
         task_queue=task_queue,
+        search_attributes=views.search_attributes_at_start(f),  # as the API starts it
     )
     # Until its first task has run the workflow is `submitted` and refuses every action;
     # the API waits the same way (update-with-start of `current`).

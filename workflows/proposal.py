@@ -90,6 +90,8 @@ class ProposalWorkflow:
     @workflow.init
     def __init__(self, inp: ProposalInput) -> None:
         self._state = ProposalState.submitted(inp)
+        #: what Temporal holds already: the attributes the proposal was started with, if any
+        self._state.last_sa = views.started_with(workflow.info().typed_search_attributes)
         #: one Update (or the deadline handling) at a time: handlers await activities
         self._lock = Turns()
         #: the validators' rehearsals, which their handlers apply when nothing came between

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from ilea import search_attributes as sa
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         Deadlines,
         InstructorRequestView,
         PendingItem,
+        ProposalFields,
         ProposalView,
         ReadInput,
     )
@@ -141,12 +142,33 @@ def action_result(
 
 def search_attributes(v: ProposalView) -> dict[str, Any]:
     """Name → value of each search attribute (:data:`ilea.search_attributes.ALL`) for this view."""
+    return _attributes(v.stage, v)
+
+
+def _attributes(stage: Stage, f: ProposalFields) -> dict[str, Any]:
+    """The search attributes of a proposal with these fields in ``stage``."""
     return {
-        sa.STAGE.name: v.stage.value,
-        sa.ACADEMY.name: v.academy.value,
-        sa.TOPIC.name: v.topic.value,
-        sa.START_DATE.name: rules.start_of_day(v.start_date),
+        sa.STAGE.name: stage.value,
+        sa.ACADEMY.name: f.academy.value,
+        sa.TOPIC.name: f.topic.value,
+        sa.START_DATE.name: rules.start_of_day(f.start_date),
     }
+
+
+def search_attributes_at_start(fields: ProposalFields) -> TypedSearchAttributes:
+    """What a proposal's workflow is started with: its attributes once its first commit has
+    opened the ISG round. The start records them with the workflow, so that commit upserts none
+    (a visibility write and a history event fewer per proposal); were they ever not what it
+    computes, it would upsert the difference (:func:`started_with`)."""
+    values = _attributes(Stage.isg_review, fields)
+    return TypedSearchAttributes([SearchAttributePair(key, values[key.name]) for key in sa.ALL])
+
+
+def started_with(attributes: TypedSearchAttributes) -> dict[str, Any]:
+    """The search attributes a workflow was started with, as :func:`search_attributes` gives
+    them (the workflow's record of what Temporal holds before its first upsert; empty for a
+    proposal started without them)."""
+    return {key.name: attributes.get(key) for key in sa.ALL if key in attributes}
 
 
 def search_attribute_changes(v: ProposalView, last: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

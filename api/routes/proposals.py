@@ -62,7 +62,7 @@ from ilea.messages import (
     WithdrawInput,
 )
 from ilea.settings import Settings
-from workflows import rules
+from workflows import rules, views
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 router = APIRouter(prefix="/v1/proposals", tags=["proposals"])
@@ -122,6 +122,7 @@ async def start_proposal(
         id=workflow_id(pid),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=views.search_attributes_at_start(proposal.fields()),
     )
     async with action_deadline():  # 503 when not through in time; a keyed retry gets the proposal
         await client.execute_update_with_start_workflow(

@@ -23,6 +23,7 @@ from tests.api.conftest import TokenFor
 from tests.api.test_limits_and_policies import api_routes
 from tests.support import fields, seed_instructors
 from tests.web.conftest import csrf_of, sign_in
+from workflows import rules
 from workflows.proposal import ProposalWorkflow, workflow_id
 
 #: Every action route, who may call it, and a body valid by its schema.
@@ -276,3 +277,28 @@ async def test_an_action_on_an_id_no_proposal_could_have_is_404(api: httpx.Async
             f"/v1/proposals/{pid}/isg-votes", json={"vote": "concur"}, headers=auth("d", "DHS", "isg_member")
         )
         assert r.status_code == 404, (pid[:20], r.status_code, r.text[:300])
+
+
+async def test_a_submission_starts_its_workflow_with_its_search_attributes(
+    api: httpx.AsyncClient, auth: TokenFor, dev_env: WorkflowEnvironment
+) -> None:
+    """The start records the four attributes the first commit would upsert (the ISG round open),
+    so that commit upserts none: a visibility write and a history event fewer per proposal."""
+    f = fields()
+    r = await api.post(
+        "/v1/proposals", json=f.model_dump(mode="json"), headers=auth("po-1", "STATE", "program_officer")
+    )
+    assert r.status_code == 201, r.text
+    history = await dev_env.client.get_workflow_handle(workflow_id(r.json()["id"])).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes.search_attributes.indexed_fields
+    assert {name: json.loads(p.data) for name, p in started.items()} == {
+        "IleaStage": "isg_review",
+        "IleaAcademy": f.academy.value,
+        "IleaTopic": f.topic.value,
+        "IleaStartDate": rules.start_of_day(f.start_date).isoformat(),
+    }
+    upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    assert all(
+        "IleaStage" not in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for e in upserts
+    )

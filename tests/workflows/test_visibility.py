@@ -5,25 +5,37 @@ upserting all five on their `workflow.patched` branch (the legacy histories)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from ilea import search_attributes as sa
 from ilea.domain import Agency, IsgVote, Stage
-from ilea.messages import IsgVoteInput
-from tests.support import fields, isg, running_worker, start_proposal
+from ilea.messages import IsgVoteInput, ProposalFields, ProposalInput, ReadInput
+from tests.support import PO, fields, isg, running_worker, start_proposal
 from tests.workflows.test_replay import FILES, LEGACY, load, patches
-from workflows.proposal import PATCH_EDITION_2, PATCH_VISIBILITY, ProposalWorkflow
+from workflows import rules
+from workflows.proposal import PATCH_EDITION_2, PATCH_VISIBILITY, ProposalWorkflow, workflow_id
 
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
 
 
 def upserted(event: HistoryEvent) -> set[str]:
     return set(event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+
+
+def ilea_upserts(events: list[HistoryEvent]) -> list[set[str]]:
+    """Our attributes each upsert set (the SDK's own TemporalChangeVersion, which the first
+    ``workflow.patched`` of a proposal upserts, left out)."""
+    names = [upserted(e) - {"TemporalChangeVersion"} for e in events if e.event_type == UPSERT]
+    return [n for n in names if n]
 
 
 def by_update(events: list[HistoryEvent]) -> dict[str, list[HistoryEvent]]:
@@ -66,13 +78,48 @@ async def test_an_action_that_changes_no_attribute_emits_no_upsert(
     # The fourth closes the round: the stage changed, and only the stage is upserted.
     last = [e for e in recorded[votes[Agency.DOJ]] if e.event_type == UPSERT]
     assert [upserted(e) for e in last] == [{"IleaStage"}]
-    # The first commit set the four; IleaPendingOn appears nowhere.
-    first = [upserted(e) for e in events if e.event_type == UPSERT and "IleaStage" in upserted(e)]
-    assert first[0] == {"IleaStage", "IleaAcademy", "IleaTopic", "IleaStartDate"} and len(first) == 2
-    assert not any("IleaPendingOn" in upserted(e) for e in events if e.event_type == UPSERT)
+    # Started with the four (as the API starts it), its first commit upserted none: the
+    # round's close is the only upsert; IleaPendingOn appears nowhere.
+    assert ilea_upserts(events) == [{"IleaStage"}]
+    started = events[0].workflow_execution_started_event_attributes.search_attributes.indexed_fields
+    assert set(started) == {"IleaStage", "IleaAcademy", "IleaTopic", "IleaStartDate"}
     assert desc.typed_search_attributes.get(sa.STAGE) == "board_review"
     assert desc.typed_search_attributes.get(sa.ACADEMY) == "BUD"
+    assert desc.typed_search_attributes.get(sa.START_DATE) == rules.start_of_day(fields(today=today).start_date)
     assert "IleaPendingOn" not in {p.key.name for p in desc.typed_search_attributes}
+
+
+async def test_a_proposal_started_without_attributes_has_its_first_commit_set_them(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+) -> None:
+    """As the API started proposals before it sent the attributes with the start (and any
+    client that sends none): the first commit upserts all four, then only what changes. And
+    one started with a wrong value has it corrected by the first commit."""
+    async with running_worker(ts_env.client, pool, task_queue):
+        today = (await ts_env.get_current_time()).date()
+        f = fields(today=today)
+        plain = await _started(ts_env, task_queue, f, TypedSearchAttributes.empty)
+        wrong = await _started(
+            ts_env, task_queue, f, TypedSearchAttributes([SearchAttributePair(sa.STAGE, "submitted")])
+        )
+        plain_events = list((await plain.fetch_history()).events)
+        wrong_events = list((await wrong.fetch_history()).events)
+        wrong_desc = await wrong.describe()
+    assert ilea_upserts(plain_events) == [{"IleaStage", "IleaAcademy", "IleaTopic", "IleaStartDate"}]
+    assert ilea_upserts(wrong_events) == [{"IleaStage", "IleaAcademy", "IleaTopic", "IleaStartDate"}]
+    assert wrong_desc.typed_search_attributes.get(sa.STAGE) == "isg_review"
+
+
+async def _started(
+    env: WorkflowEnvironment, task_queue: str, f: ProposalFields, attributes: TypedSearchAttributes
+) -> WorkflowHandle[Any, Any]:
+    pid = str(uuid.uuid4())
+    inp = ProposalInput(proposal_id=pid, fields=f, submitted_by=PO, submitted_at=datetime.now(UTC))
+    handle = await env.client.start_workflow(
+        ProposalWorkflow.run, inp, id=workflow_id(pid), task_queue=task_queue, search_attributes=attributes
+    )
+    await handle.execute_update(ProposalWorkflow.current, ReadInput())
+    return handle
 
 
 def _upserted_names(events: list[dict[str, Any]]) -> list[set[str]]:
