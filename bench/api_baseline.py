@@ -4,8 +4,8 @@ import.
 
 - ``api:looked-up-first`` (experiment ``lookup``): every action on a proposal reads the read
   model first, to answer 404 before sending its Update (one more database round trip per action).
-- ``api:gc-default`` (with the worker's ``gc-default``, experiment ``gc``): the cyclic garbage
-  collector as CPython sets it, nothing frozen at start.
+- ``api:gc-default`` (experiment ``gc``): the cyclic garbage collector as CPython sets it,
+  nothing frozen at start (``ilea.loop.tune_gc`` not called).
 """
 
 from __future__ import annotations

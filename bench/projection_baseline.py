@@ -1,4 +1,4 @@
-"""The projection as it was before it took five round trips (baseline ``ten-round-trips``,
+"""The projection as it was before it took five (now four) round trips (baseline ``ten-round-trips``,
 experiment ``projection`` of bench/variants.py; tests/db/test_projection.py checks that today's
 writes exactly the same rows).
 

@@ -24,9 +24,7 @@ put back as it was (:data:`BASELINES`; the workflow classes are in :mod:`bench.b
 - ``five-patches`` (``patches``): each change asks its own ``workflow.patched`` id, as
   proposals recorded before ``PATCH_EDITION_2`` do;
 - ``ten-round-trips`` (``projection``): the projection writes a statement per part, about ten
-  round trips per action (:mod:`bench.projection_baseline`), instead of five;
-- ``gc-default`` (``gc``): the cyclic garbage collector as CPython sets it, nothing frozen at
-  start (``ilea.loop.tune_gc`` not called), in the worker and the API.
+  round trips per action (:mod:`bench.projection_baseline`), instead of four.
 
 A side named ``ref:<commit>`` (experiment ``ref:<commit>``, e.g. ``ref:HEAD~1``) is the worker
 and the API of another commit: its tree, exported with ``git archive`` into the run's state
@@ -83,10 +81,7 @@ BASELINES = (
     "reimported",
     "five-patches",
     "ten-round-trips",
-    "gc-default",
 )
-#: baselines put back in the API process as well as the worker's (:mod:`bench.api_baseline`)
-BOTH_PROCESSES = ("gc-default",)
 #: experiment → (A, B) as (label, worker)
 EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "visibility": (("every change upserted", "every-change-upserted"), ("only changes, no IleaPendingOn", TODAY)),
@@ -97,8 +92,8 @@ EXPERIMENTS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "passthrough": (("pure modules re-imported per run", "reimported"), ("pure modules passed through", TODAY)),
     "patches": (("a patch id per change", "five-patches"), ("one patch id for the five", TODAY)),
     "lookup": (("proposal looked up first", "api:looked-up-first"), ("looked up on NOT_FOUND only", TODAY)),
-    "projection": (("a statement per part", "ten-round-trips"), ("five round trips", TODAY)),
-    "gc": (("CPython's collector thresholds", "gc-default"), ("frozen at start, fewer collections", TODAY)),
+    "projection": (("a statement per part", "ten-round-trips"), ("four round trips", TODAY)),
+    "gc": (("CPython's collector in the API", "api:gc-default"), ("frozen at start, fewer collections", TODAY)),
     "aa": (("today's, first pair", TODAY), ("today's, second pair", TODAY)),
 }
 
@@ -171,12 +166,7 @@ def start(
     module, args = ("cli", ["worker"]) if plain else ("bench.variants", [side])
     worker = stack.start_process(module, args, env, state / f"variant-{name}-worker.log", root)
     try:
-        if api_side:
-            api_command = ("bench.variants", [side])
-        elif side in BOTH_PROCESSES:  # the API takes the same baseline as the worker
-            api_command = ("bench.variants", [f"api:{side}"])
-        else:
-            api_command = ("cli", ["api"])
+        api_command = ("bench.variants", [side]) if api_side else ("cli", ["api"])
         api, base = stack.start_api(env, state / f"variant-{name}-api.log", command=api_command, root=root)
     except BaseException:
         stack.stop_process(worker)
@@ -217,10 +207,6 @@ def main() -> None:
         from ilea.db import proposals
 
         proposals.project = project_statement_by_statement  # what the projection activity calls
-        worker.main()
-        return
-    if baseline == "gc-default":
-        worker.tune_gc = lambda: None  # CPython's thresholds, nothing frozen
         worker.main()
         return
     if baseline == "stock-sandbox":

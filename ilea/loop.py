@@ -25,8 +25,8 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-#: The cyclic garbage collector's thresholds in the worker and API processes (CPython's are
-#: (700, 10, 10)). See :func:`tune_gc`.
+#: The cyclic garbage collector's thresholds in the API process (CPython's are (700, 10, 10)).
+#: See :func:`tune_gc`.
 GC_THRESHOLDS = (50_000, 10, 10)
 
 

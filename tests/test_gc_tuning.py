@@ -1,6 +1,7 @@
-"""The worker and the API collect cyclic garbage less often, and skip what start-up allocated
-(``ilea.loop.tune_gc``): each process is checked in a child process of its own, where the
-collector's settings are its alone, at the moment it starts to serve."""
+"""The API collects cyclic garbage less often, and skips what start-up allocated
+(``ilea.loop.tune_gc``); the worker keeps CPython's collector (tuned, it held about 100 MiB more
+at peak over 1,200 lifecycles for 4-5 % of its CPU). Each process is checked in a child process
+of its own, where the collector's settings are its alone, at the moment it starts to serve."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_the_api_serves_with_the_collector_tuned_after_building_its_app() -> Non
     assert isinstance(seen["frozen"], int) and seen["frozen"] > 10_000  # the app's modules, routes, schemas
 
 
-def test_the_worker_polls_with_the_collector_tuned_after_building_itself() -> None:
+def test_the_worker_polls_with_cpythons_collector() -> None:
     seen = _run(
         """
         import asyncio, os, signal
@@ -92,5 +93,4 @@ def test_the_worker_polls_with_the_collector_tuned_after_building_itself() -> No
         asyncio.run(worker.run(Settings()))
         """
     )
-    assert seen["threshold"] == list(GC_THRESHOLDS)
-    assert isinstance(seen["frozen"], int) and seen["frozen"] > 10_000  # the SDK, the workflows, the activities
+    assert seen == {"threshold": [700, 10, 10], "frozen": 0}
