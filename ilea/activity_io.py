@@ -1,7 +1,7 @@
 """What the workflow hands its activities, and what they answer: the projection into the read
-model (the proposal's row and document, audit events, notifications), bookings, and the workflow's own record of its
-audit chain. Like :mod:`ilea.messages`, imported by both the worker's activities and the
-workflows (through ``imports_passed_through``).
+model (the proposal's row and document, audit events, notifications), bookings, and the
+workflow's own record of its audit chain. Like :mod:`ilea.messages`, imported by both the
+worker's activities and the workflows (through ``imports_passed_through``).
 """
 
 from __future__ import annotations

@@ -102,8 +102,8 @@ class Attempted(NamedTuple):
 
 
 def attempt(state: ProposalState, inp: I, action: Action[I, R], now: datetime, new_id: NewId) -> Attempted:
-    """The state after the action, the request to show and the view: computed on a copy, so
-    ``state`` is untouched whether it succeeds or is refused."""
+    """The state after the action, the request to show and what its rehearsal computed (view,
+    audit chain): on a copy, so ``state`` is untouched whether it succeeds or is refused."""
     with refusing_the_unexpected():
         draft = state.draft()
         found = action.check(draft, inp, now)
@@ -159,7 +159,7 @@ def rehearse(state: ProposalState) -> t.Rehearsed:
     view = views.view(state)
     views.search_attributes(view)
     deadlines.next_due(state)
-    return t.Rehearsed(view, t.chain_after(state, version=state.version + 1))
+    return t.Rehearsed(view, t.chain_after(state, state.version + 1))
 
 
 class Placeholders:

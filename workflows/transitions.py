@@ -134,25 +134,23 @@ def outbox(state: ProposalState, *, now: datetime, rehearsed: Rehearsed | None =
         e.key = f"{state.version}.{i}"
     for i, n in enumerate(state.notes):
         n.key = f"{state.version}.{i}"
-    if state.chain_kept:
-        state.chain_events, state.chain_head = chain_after(state) if rehearsed is None else rehearsed.chain
     if rehearsed is None:
+        if state.chain_kept:
+            state.chain_events, state.chain_head = chain_after(state, state.version)
         snapshot = views.view(state)
     else:
+        if state.chain_kept:
+            state.chain_events, state.chain_head = rehearsed.chain
         snapshot = rehearsed.view.model_copy(update={"version": state.version, "updated_at": state.updated_at})
     events, notes = state.events, state.notes
     state.events, state.notes = [], []
     return Outbox(snapshot, ProjectInput.of(snapshot, events, notes))
 
 
-def chain_after(state: ProposalState, *, version: int | None = None) -> tuple[int, str]:
-    """The workflow's record of its audit chain once the events waiting in the outbox (keyed)
-    are written (:mod:`ilea.chain`); with ``version``, the events keyed as the commit of that
-    version will key them (:func:`outbox`), before it has."""
-    if version is None:
-        events = (e.model_dump() for e in state.events)
-    else:
-        events = ({**e.model_dump(), "key": f"{version}.{i}"} for i, e in enumerate(state.events))
+def chain_after(state: ProposalState, version: int) -> tuple[int, str]:
+    """The workflow's record of its audit chain once the events waiting in the outbox are
+    written by the commit of ``version``, keyed as it keys them (:func:`outbox`; :mod:`ilea.chain`)."""
+    events = ({**e.model_dump(), "key": f"{version}.{i}"} for i, e in enumerate(state.events))
     n, head = chain.workflow_chain(events, state.chain_head)
     return state.chain_events + n, head
 
