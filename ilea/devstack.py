@@ -39,9 +39,26 @@ def bin_path(name: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server about to start, kept from being handed out again meanwhile.
+
+    Picking a port with bind(0) and closing it leaves the number free for the next bind(0)
+    anywhere on the machine, and the Temporal dev server takes several of those for its own
+    internal services as it starts: one start in a few hundred, it took a port picked here
+    for PostgreSQL or the UI and the stack died with "address already in use". As the
+    Temporal CLI does for its own ports (devserver/freeport.go), connect to the port and
+    close the server's end first: that end waits in TIME_WAIT (60 s on Linux), during which
+    bind(0) never returns the port, while a server binding it with SO_REUSEADDR (uvicorn,
+    PostgreSQL, Temporal, node all do) still may.
+    """
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            accepted.close()  # the server's end first: it is the one left in TIME_WAIT
+    return port
 
 
 def port_is_free(port: int) -> bool:

@@ -40,6 +40,28 @@ def test_a_port_left_in_time_wait_is_free_a_listening_one_is_not() -> None:
     assert port_is_free(port)
 
 
+def test_a_port_free_port_picks_is_not_handed_out_again_by_the_kernel() -> None:
+    """free_port's port stays off the kernel's list for bind(0) while the caller starts its server.
+
+    The Temporal dev server binds its own internal ports (history, matching, HTTP API, ...)
+    with bind(0) as it starts; a port we picked and merely closed can be handed to it, and
+    the stack then dies with "address already in use" (a CI run did: 1 start in ~400 here).
+    A port left in TIME_WAIT is never chosen by bind(0); a server with SO_REUSEADDR, as
+    every server of the stack binds, may still listen on it.
+    """
+    port = free_port()
+    plain = socket.socket()  # no SO_REUSEADDR: refused exactly while TIME_WAIT holds the port
+    with pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))
+    plain.close()
+    assert port_is_free(port)
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    server.close()
+
+
 def check_until(sup: Supervisor, done: Callable[[], bool], within: float = 10) -> None:
     end = time.monotonic() + within
     while not done():
