@@ -144,6 +144,14 @@ RETRIES = 4
 RETRY_AFTER_S = 2.0
 
 
+def _retry_after(header: str | None) -> float:
+    """The wait a 429 or 503 asks for (``Retry-After`` in seconds), :data:`RETRY_AFTER_S` if none."""
+    try:
+        return min(max(float(header), 0.0), 30.0) if header is not None else RETRY_AFTER_S
+    except ValueError:
+        return RETRY_AFTER_S
+
+
 async def _post(
     c: http.Client, lat: Latencies, name: str, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
@@ -296,10 +304,15 @@ async def stages_of(base: str, ids: list[str], tokens: Tokens, concurrency: int)
 
         async def check(pid: str) -> str:
             async with sem:
-                try:
-                    r = await c.get(f"/v1/proposals/{pid}", headers=tokens.po)
-                except httpx.HTTPError as err:
-                    return type(err).__name__
+                for attempt in range(RETRIES + 1):
+                    try:
+                        r = await c.get(f"/v1/proposals/{pid}", headers=tokens.po)
+                    except httpx.HTTPError as err:
+                        return type(err).__name__
+                    if r.status_code not in RETRY_STATUSES or attempt == RETRIES:
+                        break
+                    # one caller reading a thousand proposals at once is over its rate limit
+                    await asyncio.sleep(_retry_after(r.headers.get("retry-after")))
                 return str(r.json()["stage"]) if r.status_code == 200 else f"http_{r.status_code}"
 
         return dict(Counter(await asyncio.gather(*(check(pid) for pid in ids))))
