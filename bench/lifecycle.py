@@ -4,6 +4,7 @@ approval and one accept per instructor slot, by C concurrent clients with real t
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections import Counter
@@ -137,19 +138,21 @@ class _Failed(Exception):
 
 
 #: A 503 (Temporal or PostgreSQL did not answer in time) or 429 is sent again with the same
-#: ``Idempotency-Key`` after the ``Retry-After`` the API gives (2 s), as a client should: the
-#: action has at most one effect. Its latency counts from the first attempt.
+#: ``Idempotency-Key`` after 2 s (the longest ``Retry-After`` the API gives; the load's raw
+#: client keeps no headers), as a client should: the action has at most one effect. Its latency
+#: counts from the first attempt. The stage check's reads wait the ``Retry-After`` they are given.
 RETRY_STATUSES = (429, 503)
 RETRIES = 4
 RETRY_AFTER_S = 2.0
 
 
 def _retry_after(header: str | None) -> float:
-    """The wait a 429 or 503 asks for (``Retry-After`` in seconds), :data:`RETRY_AFTER_S` if none."""
+    """The wait a 429 or 503 asks for (``Retry-After`` in seconds, at most 30), else :data:`RETRY_AFTER_S`."""
     try:
-        return min(max(float(header), 0.0), 30.0) if header is not None else RETRY_AFTER_S
+        seconds = float(header) if header is not None else RETRY_AFTER_S
     except ValueError:
         return RETRY_AFTER_S
+    return min(max(seconds, 0.0), 30.0) if math.isfinite(seconds) else RETRY_AFTER_S
 
 
 async def _post(

@@ -47,8 +47,9 @@ def free_port() -> int:
     for PostgreSQL or the UI and the stack died with "address already in use". As the
     Temporal CLI does for its own ports (devserver/freeport.go), connect to the port and
     close the server's end first: that end waits in TIME_WAIT (60 s on Linux), during which
-    bind(0) never returns the port, while a server binding it with SO_REUSEADDR (uvicorn,
-    PostgreSQL, Temporal, node all do) still may.
+    bind(0) on 127.0.0.1 (or on every address) never returns the port, while a server binding
+    it with SO_REUSEADDR (uvicorn, PostgreSQL, Temporal, node all do) still may. Only that
+    address is covered: every server of the stack listens on 127.0.0.1.
     """
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

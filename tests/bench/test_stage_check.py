@@ -51,3 +51,12 @@ async def test_a_read_still_refused_after_every_retry_is_counted_as_its_status(
     stages = await lifecycle.stages_of(base, IDS[:1], tokens, concurrency=1)
     assert stages == {"http_429": 1}
     assert len(server.requests) == 1 + lifecycle.RETRIES
+
+
+def test_the_wait_is_the_retry_after_given_within_bounds_else_the_default() -> None:
+    assert lifecycle._retry_after("3") == 3.0
+    assert lifecycle._retry_after("0.5") == 0.5
+    assert lifecycle._retry_after("-5") == 0.0
+    assert lifecycle._retry_after("100") == 30.0
+    for unusable in (None, "soon", "nan", "inf", "Wed, 21 Oct 2026 07:28:00 GMT"):
+        assert lifecycle._retry_after(unusable) == lifecycle.RETRY_AFTER_S, unusable
