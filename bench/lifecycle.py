@@ -129,6 +129,7 @@ class LoadResult:
             "latency": self.latencies.summary(),
             "errors": dict(self.latencies.errors),
             "retried": dict(self.latencies.retries),
+            "slowest": self.latencies.slowest(),
             "first_failures": self.failures[:5],
         }
 
@@ -159,6 +160,7 @@ async def _post(
     c: http.Client, lat: Latencies, name: str, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
     started = time.perf_counter()
+    sent_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     sent = {**headers, "Idempotency-Key": str(uuid.uuid4())}
     r = await c.post(url, body, sent)
     for _ in range(RETRIES):
@@ -171,7 +173,7 @@ async def _post(
     if r.status not in (200, 201):
         lat.error(name)
         raise _Failed(f"{name} {url}: {r.status} {r.text[:300]}")
-    lat.add(name, took)
+    lat.add(name, took, url, sent_at)
     data: dict[str, Any] = r.json()
     return data
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,6 +30,10 @@ def summarise(seconds: Sequence[float]) -> dict[str, Any]:
     }
 
 
+#: how many of the slowest samples of each name :class:`Latencies` keeps
+SLOWEST_KEPT = 3
+
+
 class Latencies:
     """Samples by name (an endpoint or an update)."""
 
@@ -37,9 +42,13 @@ class Latencies:
         self.errors: dict[str, int] = defaultdict(int)
         #: requests sent again after a 503 or 429 (with the same Idempotency-Key)
         self.retries: dict[str, int] = defaultdict(int)
+        #: the slowest few of each name as ``(seconds, what, at)``, to find in the stack's logs
+        self.worst: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, what: str = "", at: str = "") -> None:
+        """A sample; ``what`` (e.g. the URL) and ``at`` (when it was sent) name it among the slowest."""
         self.samples[name].append(seconds)
+        self.add_worst(name, seconds, what, at)
 
     def error(self, name: str) -> None:
         self.errors[name] += 1
@@ -55,6 +64,25 @@ class Latencies:
             self.errors[name] += n
         for name, n in other.retries.items():
             self.retries[name] += n
+        for name, worst in other.worst.items():
+            for seconds, what, at in worst:
+                self.add_worst(name, seconds, what, at)
+
+    def add_worst(self, name: str, seconds: float, what: str, at: str) -> None:
+        worst = self.worst[name]
+        if len(worst) < SLOWEST_KEPT:
+            heapq.heappush(worst, (seconds, what, at))
+        elif seconds > worst[0][0]:
+            heapq.heapreplace(worst, (seconds, what, at))
+
+    def slowest(self) -> dict[str, list[dict[str, Any]]]:
+        """Each name's slowest samples, slowest first: milliseconds, what it was, when it was sent."""
+        return {
+            name: [
+                {"ms": round(sec * 1000, 2), "what": what, "at": at} for sec, what, at in sorted(worst, reverse=True)
+            ]
+            for name, worst in sorted(self.worst.items())
+        }
 
     def summary(self) -> dict[str, dict[str, Any]]:
         return {name: summarise(values) for name, values in sorted(self.samples.items())}
