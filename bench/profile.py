@@ -10,6 +10,11 @@ event loop's own frame is idle). The figures of issue 17's notes came from such 
 
     pip install py-spy
     .venv/bin/python -m bench.profile --n 400 --c 50 --seconds 40
+
+and the share of a function with all it calls from a profile written before, e.g.::
+
+    .venv/bin/python -m bench.profile --read bench-results/profile-worker.txt \
+        --frame "activate (" --frame "activities/projection.py" --frame "sandbox/_importer"
 """
 
 from __future__ import annotations
@@ -30,15 +35,34 @@ from bench.stack import CpuMeter
 IDLE_LEAVES = ("_worker (concurrent/futures/thread.py:81)", "Runner.run (asyncio/runners.py", "")
 
 
-def own_samples(collapsed: Path) -> tuple[int, collections.Counter[str]]:
-    """Active samples in all, and the active samples of each leaf frame."""
-    leaves: collections.Counter[str] = collections.Counter()
+def _active_stacks(collapsed: Path) -> list[tuple[list[str], int]]:
+    """Each active stack's frames and samples (a leaf of :data:`IDLE_LEAVES` is a wait)."""
+    stacks = []
     for line in collapsed.read_text().splitlines():
         frames, _, count = line.rpartition(" ")
         leaf = frames.split(";")[-1]
         if not any(leaf.startswith(idle) if idle else leaf == "" for idle in IDLE_LEAVES):
-            leaves[leaf] += int(count)
+            stacks.append((frames.split(";"), int(count)))
+    return stacks
+
+
+def own_samples(collapsed: Path) -> tuple[int, collections.Counter[str]]:
+    """Active samples in all, and the active samples of each leaf frame."""
+    leaves: collections.Counter[str] = collections.Counter()
+    for frames, count in _active_stacks(collapsed):
+        leaves[frames[-1]] += count
     return sum(leaves.values()), leaves
+
+
+def shares(collapsed: Path, patterns: list[str]) -> dict[str, float]:
+    """Of the active samples, the share (%) whose stack holds a frame containing each pattern:
+    a function with everything it calls (e.g. ``"activate ("``, ``"activities/projection.py"``)."""
+    stacks = _active_stacks(collapsed)
+    active = sum(count for _, count in stacks) or 1
+    return {
+        pattern: 100 * sum(count for frames, count in stacks if any(pattern in f for f in frames)) / active
+        for pattern in patterns
+    }
 
 
 def say(line: str = "") -> None:
@@ -90,7 +114,18 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=40, help="how long py-spy samples (default 40)")
     p.add_argument("--rate", type=int, default=100, help="samples per second (default 100)")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="where the profiles go")
+    p.add_argument(
+        "--read",
+        type=Path,
+        metavar="PROFILE",
+        help="no load: read a profile written before and print the share of each --frame in it",
+    )
+    p.add_argument("--frame", action="append", default=[], help="a frame's text, e.g. 'activate (' (repeatable)")
     a = p.parse_args()
+    if a.read is not None:
+        for pattern, share in shares(a.read, a.frame).items():
+            say(f"  {share:5.1f} %  {pattern}")
+        return
     # the virtual environment's own first (make bench runs it without activating the venv)
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:

@@ -43,8 +43,8 @@ def free_port() -> int:
 
     Picking a port with bind(0) and closing it leaves the number free for the next bind(0)
     anywhere on the machine, and the Temporal dev server takes several of those for its own
-    internal services as it starts: one start in a few hundred, it took a port picked here
-    for PostgreSQL or the UI and the stack died with "address already in use". As the
+    internal services as it starts: now and then it took a port picked here for PostgreSQL
+    or the UI and the stack died with "address already in use" (a CI run did). As the
     Temporal CLI does for its own ports (devserver/freeport.go), connect to the port and
     close the server's end first: that end waits in TIME_WAIT (60 s on Linux), during which
     bind(0) on 127.0.0.1 (or on every address) never returns the port, while a server binding

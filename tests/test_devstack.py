@@ -45,7 +45,7 @@ def test_a_port_free_port_picks_is_not_handed_out_again_by_the_kernel() -> None:
 
     The Temporal dev server binds its own internal ports (history, matching, HTTP API, ...)
     with bind(0) as it starts; a port we picked and merely closed can be handed to it, and
-    the stack then dies with "address already in use" (a CI run did: 1 start in ~400 here).
+    the stack then dies with "address already in use" (one CI run did so).
     A port left in TIME_WAIT is never chosen by bind(0); a server with SO_REUSEADDR, as
     every server of the stack binds, may still listen on it.
     """

@@ -1,7 +1,8 @@
 """After a run the benchmark reads every proposal back to count its stages (outside the timed
 window). Those reads come from one program officer, many at once, so the API's per-caller rate
-limit answers some with 429: they are read again after the Retry-After the API gives, as the
-actions are, instead of being counted as proposals in a stage called "http_429"."""
+limit answers some with 429: they are read again after the Retry-After the API gives (the
+load's actions are sent again too, after a fixed 2 s), instead of being counted as proposals in
+a stage called "http_429"."""
 
 from __future__ import annotations
 
